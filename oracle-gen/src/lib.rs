@@ -1,0 +1,5 @@
+//! oracle-gen: the reference implementation every conversion and runtime is judged
+//! against. Loads an HF model directory, decodes greedily with a KV cache on candle,
+//! scores text teacher-forced, and writes golden JSON.
+
+pub mod config;

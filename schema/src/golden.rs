@@ -1,0 +1,261 @@
+//! Golden JSON, schema version 1: the oracle's greedy output for one (model, prompt,
+//! dtype), a superset of the seed harness's oracle JSON. Serialization is stable:
+//! fixed field order, BTreeMaps, ryu floats, so the same inputs give the same bytes.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StopReason {
+    /// An EOS id was generated; it is kept as the last entry of `tokens`.
+    Eos,
+    /// `max_new_tokens` were generated.
+    Length,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    pub id: u32,
+    pub logprob: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OracleInfo {
+    pub name: String,
+    pub version: String,
+    pub candle_version: String,
+    pub dtype: String,
+    pub device: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub max_new_tokens: usize,
+    pub ignore_eos: bool,
+    pub top_k: usize,
+    pub dtype: String,
+    pub device: String,
+}
+
+/// What the golden was computed from. `cache_key` is the sha256 over everything else
+/// here plus the oracle's identity: same key, same golden.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoldenInputs {
+    /// sha256 of every model file read, by file name.
+    pub files: BTreeMap<String, String>,
+    pub prompt_sha256: String,
+    pub settings: Settings,
+    pub cache_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Golden {
+    pub schema_version: u32,
+    /// HF id or source description of the model.
+    pub model: String,
+    pub model_slug: String,
+    pub prompt: String,
+    pub prompt_file: String,
+    pub runtime: String,
+    /// dtype name: float32, bfloat16, float16.
+    pub format: String,
+    /// Generated token ids (prompt excluded); ends with the EOS id when stop_reason is eos.
+    pub tokens: Vec<u32>,
+    /// Generated text, special tokens skipped.
+    pub text: String,
+    pub token_count: usize,
+    pub max_new_tokens: usize,
+    pub do_sample: bool,
+    pub prompt_tokens: Vec<u32>,
+    pub stop_reason: StopReason,
+    /// Per generated step, the top-k ids with log-softmax values over the full vocabulary.
+    pub top_logprobs: Vec<Vec<TokenLogprob>>,
+    pub oracle: OracleInfo,
+    pub inputs: GoldenInputs,
+}
+
+impl GoldenInputs {
+    /// The cache key: sha256 of the canonical JSON of (files, prompt hash, settings, oracle).
+    pub fn compute_key(
+        files: &BTreeMap<String, String>,
+        prompt_sha256: &str,
+        settings: &Settings,
+        oracle: &OracleInfo,
+    ) -> String {
+        let canonical = serde_json::json!({
+            "files": files,
+            "prompt_sha256": prompt_sha256,
+            "settings": settings,
+            "oracle": oracle,
+        });
+        crate::sha256_bytes(canonical.to_string().as_bytes())
+    }
+}
+
+/// Maps a dtype flag (f32, bf16, f16) to the name golden JSON uses.
+pub fn dtype_format_name(dtype: &str) -> &'static str {
+    match dtype {
+        "bf16" | "bfloat16" => "bfloat16",
+        "f16" | "float16" => "float16",
+        _ => "float32",
+    }
+}
+
+impl Golden {
+    /// Stable bytes: pretty JSON plus a trailing newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("golden serializes");
+        bytes.push(b'\n');
+        bytes
+    }
+
+    pub fn read(path: &Path) -> Result<Golden> {
+        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read golden", path.display()))?;
+        let golden: Golden = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a golden JSON (schema version {SCHEMA_VERSION})", path.display()))?;
+        if golden.schema_version != SCHEMA_VERSION {
+            anyhow::bail!(
+                "{}: golden schema_version {} (this build reads {SCHEMA_VERSION})",
+                path.display(),
+                golden.schema_version
+            );
+        }
+        Ok(golden)
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        crate::write_atomic(path, &self.to_bytes())
+    }
+
+    /// Differences in what the golden claims (tokens, text, stop reason, top-k ids,
+    /// logprobs beyond `logprob_tol`), as human-readable lines; empty when equivalent.
+    /// Provenance fields (oracle version, cache key) are not claims and are ignored.
+    pub fn claim_differences(&self, other: &Golden, logprob_tol: f32) -> Vec<String> {
+        let mut diffs = Vec::new();
+        if self.prompt_tokens != other.prompt_tokens {
+            diffs.push(format!("prompt_tokens: {:?} -> {:?}", self.prompt_tokens, other.prompt_tokens));
+        }
+        if self.tokens != other.tokens {
+            let first = self.tokens.iter().zip(&other.tokens).position(|(a, b)| a != b);
+            diffs.push(format!(
+                "tokens differ (first at step {}): {:?} -> {:?}",
+                first.unwrap_or(self.tokens.len().min(other.tokens.len())),
+                self.tokens,
+                other.tokens
+            ));
+        }
+        if self.text != other.text {
+            diffs.push(format!("text: {:?} -> {:?}", self.text, other.text));
+        }
+        if self.stop_reason != other.stop_reason {
+            diffs.push(format!("stop_reason: {:?} -> {:?}", self.stop_reason, other.stop_reason));
+        }
+        for (step, (a, b)) in self.top_logprobs.iter().zip(&other.top_logprobs).enumerate() {
+            let ids_a: Vec<u32> = a.iter().map(|t| t.id).collect();
+            let ids_b: Vec<u32> = b.iter().map(|t| t.id).collect();
+            if ids_a != ids_b {
+                diffs.push(format!("step {step}: top-k ids {ids_a:?} -> {ids_b:?}"));
+                continue;
+            }
+            let worst = a.iter().zip(b).map(|(x, y)| (x.logprob - y.logprob).abs()).fold(0f32, f32::max);
+            if worst > logprob_tol {
+                diffs.push(format!("step {step}: logprobs moved by {worst:.2e} (> {logprob_tol:.0e})"));
+            }
+        }
+        diffs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Golden {
+        let settings = Settings { max_new_tokens: 3, ignore_eos: false, top_k: 2, dtype: "f32".into(), device: "cpu".into() };
+        let oracle = OracleInfo {
+            name: "oracle-gen".into(),
+            version: "0.1.0".into(),
+            candle_version: "0.11.1".into(),
+            dtype: "f32".into(),
+            device: "cpu".into(),
+        };
+        let files = BTreeMap::from([("model.safetensors".to_string(), "ab".repeat(32))]);
+        let key = GoldenInputs::compute_key(&files, "cd", &settings, &oracle);
+        Golden {
+            schema_version: SCHEMA_VERSION,
+            model: "test/model".into(),
+            model_slug: "tiny".into(),
+            prompt: "Hi".into(),
+            prompt_file: "prompts/greeting.txt".into(),
+            runtime: "oracle-gen".into(),
+            format: "float32".into(),
+            tokens: vec![5, 6, 2],
+            text: "ab".into(),
+            token_count: 3,
+            max_new_tokens: 3,
+            do_sample: false,
+            prompt_tokens: vec![1, 2],
+            stop_reason: StopReason::Eos,
+            top_logprobs: vec![vec![TokenLogprob { id: 5, logprob: -0.1 }, TokenLogprob { id: 7, logprob: -2.5 }]],
+            oracle,
+            inputs: GoldenInputs { files, prompt_sha256: "cd".into(), settings, cache_key: key },
+        }
+    }
+
+    #[test]
+    fn round_trips_byte_identically() {
+        let golden = sample();
+        let bytes = golden.to_bytes();
+        let back: Golden = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back, golden);
+        assert_eq!(back.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn cache_key_moves_with_inputs() {
+        let g = sample();
+        let k = |files: &BTreeMap<String, String>, p: &str, s: &Settings| GoldenInputs::compute_key(files, p, s, &g.oracle);
+        let base = k(&g.inputs.files, "cd", &g.inputs.settings);
+        assert_eq!(base, g.inputs.cache_key);
+        assert_ne!(base, k(&g.inputs.files, "ce", &g.inputs.settings));
+        let mut files = g.inputs.files.clone();
+        files.insert("model.safetensors".into(), "00".repeat(32));
+        assert_ne!(base, k(&files, "cd", &g.inputs.settings));
+        let mut settings = g.inputs.settings.clone();
+        settings.ignore_eos = true;
+        assert_ne!(base, k(&g.inputs.files, "cd", &settings));
+    }
+
+    #[test]
+    fn claim_differences_ignore_provenance_but_not_tokens() {
+        let a = sample();
+        let mut b = a.clone();
+        b.oracle.version = "9.9.9".into();
+        b.inputs.cache_key = "other".into();
+        assert!(a.claim_differences(&b, 1e-4).is_empty());
+        b.tokens[1] = 8;
+        let diffs = a.claim_differences(&b, 1e-4);
+        assert_eq!(diffs.len(), 1, "{diffs:?}");
+        assert!(diffs[0].contains("first at step 1"));
+        let mut c = a.clone();
+        c.top_logprobs[0][0].logprob = -0.2;
+        assert_eq!(a.claim_differences(&c, 1e-4).len(), 1);
+        assert!(a.claim_differences(&c, 0.5).is_empty());
+    }
+
+    #[test]
+    fn rejects_other_schema_versions() {
+        let mut g = sample();
+        g.schema_version = 2;
+        let path = std::env::temp_dir().join(format!("tmgt-golden-{}.json", std::process::id()));
+        g.write(&path).unwrap();
+        let err = Golden::read(&path).unwrap_err().to_string();
+        assert!(err.contains("schema_version 2") && err.contains(&path.display().to_string()), "{err}");
+        std::fs::remove_file(path).unwrap();
+    }
+}

@@ -1,0 +1,11 @@
+//! Data contracts between the oracle (oracle-gen) and the harness (xtask): golden
+//! JSON (schema version 1), runtime observations, hashing helpers and atomic writes.
+//! Nothing here pulls candle, so `cargo xtask` stays fast to build.
+
+pub mod golden;
+pub mod hashing;
+pub mod observation;
+
+pub use golden::{Golden, GoldenInputs, OracleInfo, Settings, StopReason, TokenLogprob};
+pub use hashing::{sha256_bytes, sha256_file, write_atomic};
+pub use observation::{Generation, Invocation, Score};
