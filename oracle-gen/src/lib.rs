@@ -3,3 +3,4 @@
 //! scores text teacher-forced, and writes golden JSON.
 
 pub mod config;
+pub mod generate;
