@@ -2,5 +2,10 @@
 //! against. Loads an HF model directory, decodes greedily with a KV cache on candle,
 //! scores text teacher-forced, and writes golden JSON.
 
+pub mod bench;
 pub mod config;
+pub mod fixture;
 pub mod generate;
+pub mod golden;
+pub mod loader;
+pub mod models;

@@ -1,1 +1,156 @@
-fn main() {}
+//! oracle-gen command line: goldens, scores, fixtures and the oracle benchmark.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use oracle_gen::config::Arch;
+use oracle_gen::golden::{make_golden, read_prompt, GoldenRequest};
+use oracle_gen::loader::{parse_device, parse_dtype, ModelDir};
+use std::path::PathBuf;
+use std::time::Instant;
+use tmgt_schema::{Score, Settings};
+
+#[derive(Parser)]
+#[command(name = "oracle-gen", version, about = "Reference greedy goldens and scores on candle")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct Precision {
+    /// f32 (the reference), bf16 or f16
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// cpu, or cuda (needs the `cuda` feature)
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write one golden JSON per prompt file into OUT_DIR/<prompt stem>.json.
+    Golden {
+        #[arg(long)]
+        model_dir: PathBuf,
+        #[arg(long)]
+        slug: String,
+        /// HF id or source description recorded as `model`.
+        #[arg(long)]
+        model_id: String,
+        #[arg(long)]
+        out_dir: PathBuf,
+        #[command(flatten)]
+        precision: Precision,
+        #[arg(long, default_value_t = 32)]
+        max_new_tokens: usize,
+        #[arg(long, default_value_t = 5)]
+        top_k: usize,
+        /// Mask EOS ids so the full count is generated.
+        #[arg(long)]
+        ignore_eos: bool,
+        #[arg(required = true)]
+        prompt_files: Vec<String>,
+    },
+    /// Teacher-forced perplexity of a text file; prints Score JSON.
+    Score {
+        #[arg(long)]
+        model_dir: PathBuf,
+        #[arg(long)]
+        text_file: PathBuf,
+        #[command(flatten)]
+        precision: Precision,
+        /// Write the JSON here (atomically) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write a deterministic tiny model (llama, qwen2, gpt2) in HF layout.
+    Fixture {
+        #[arg(long)]
+        arch: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Prefill and decode throughput, and the memory-bandwidth bound.
+    Bench {
+        #[arg(long)]
+        model_dir: PathBuf,
+        #[command(flatten)]
+        precision: Precision,
+        #[arg(long, default_value = "The capital of France is")]
+        prompt: String,
+        #[arg(long, default_value_t = 32)]
+        tokens: usize,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("oracle-gen: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Golden { model_dir, slug, model_id, out_dir, precision, max_new_tokens, top_k, ignore_eos, prompt_files } => {
+            let dir = ModelDir::open(&model_dir)?;
+            let prompts: Vec<(String, String)> =
+                prompt_files.iter().map(|f| Ok((f.clone(), read_prompt(f.as_ref())?))).collect::<Result<_>>()?;
+            let hashes = dir.hash_inputs()?;
+            let device = parse_device(&precision.device)?;
+            let mut model = dir.load_model(parse_dtype(&precision.dtype)?, &device)?;
+            for (file, prompt) in &prompts {
+                let settings = Settings {
+                    max_new_tokens,
+                    ignore_eos,
+                    top_k,
+                    dtype: precision.dtype.clone(),
+                    device: precision.device.clone(),
+                };
+                let req = GoldenRequest { slug: &slug, model_id: &model_id, prompt_file: file, prompt, settings };
+                let started = Instant::now();
+                let golden = make_golden(&dir, model.as_mut(), &hashes, &req)?;
+                let stem = std::path::Path::new(file).file_stem().context("prompt file has no name")?;
+                let out = out_dir.join(format!("{}.json", stem.to_string_lossy()));
+                golden.write(&out)?;
+                println!(
+                    "{}: {} tokens ({:?}) in {:.2}s: {:?}",
+                    out.display(),
+                    golden.token_count,
+                    golden.stop_reason,
+                    started.elapsed().as_secs_f64(),
+                    golden.text
+                );
+            }
+        }
+        Command::Score { model_dir, text_file, precision, out } => {
+            let dir = ModelDir::open(&model_dir)?;
+            let text = std::fs::read_to_string(&text_file).with_context(|| format!("{}: cannot read", text_file.display()))?;
+            let ids = dir.encode(&text)?;
+            let mut model = dir.load_model(parse_dtype(&precision.dtype)?, &parse_device(&precision.device)?)?;
+            let scored = oracle_gen::generate::score(model.as_mut(), &ids)
+                .with_context(|| format!("scoring {}", text_file.display()))?;
+            let score = Score {
+                perplexity: scored.perplexity,
+                token_count: Some(scored.token_logprobs.len()),
+                mean_nll: Some(scored.mean_nll),
+            };
+            let json = serde_json::to_string_pretty(&score)? + "\n";
+            match out {
+                Some(path) => tmgt_schema::write_atomic(&path, json.as_bytes())?,
+                None => print!("{json}"),
+            }
+        }
+        Command::Fixture { arch, out } => {
+            let arch = Arch::parse(&arch).with_context(|| format!("unknown arch {arch:?} (llama, qwen2, gpt2)"))?;
+            oracle_gen::fixture::write(arch, &out)?;
+            println!("{}: {} fixture written", out.display(), arch.name());
+        }
+        Command::Bench { model_dir, precision, prompt, tokens, repeat } => {
+            oracle_gen::bench::run(&model_dir, &precision.dtype, &precision.device, &prompt, tokens, repeat)?;
+        }
+    }
+    Ok(())
+}

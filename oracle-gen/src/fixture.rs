@@ -1,0 +1,226 @@
+//! Deterministic tiny models for tests: HF layout (config.json, model.safetensors,
+//! tokenizer.json, generation_config.json) for llama, qwen2 and gpt2, identical bytes
+//! on every run. Weights come from a seeded generator and are scaled so greedy
+//! decoding is decisive (wide top-1/top-2 margins), not a coin toss.
+
+use crate::config::Arch;
+use anyhow::{Context, Result};
+use candle_core::{Device, Tensor};
+use std::collections::BTreeMap;
+use std::path::Path;
+use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::models::TrainerWrapper;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{
+    AddedToken, DecoderWrapper, ModelWrapper, PostProcessorWrapper, PreTokenizerWrapper, Tokenizer,
+};
+
+/// Text the fixture tokenizer is trained on: the four prompts and a little more.
+const CORPUS: &str = "What is 2+2? Answer: 4. What is 3+5? Answer: 8.
+def fibonacci(n):
+    if n < 2:
+        return n
+    return fibonacci(n - 1) + fibonacci(n - 2)
+The capital of France is Paris. The capital of Italy is Rome.
+The capital of Germany is Berlin, and the capital of Spain is Madrid.
+Hello, my name is Alice. Hello, my name is Bob, and I like to write code.
+A tiny model is a model with few parameters; it answers quickly and often wrongly.
+The quick brown fox jumps over the lazy dog while the cat sleeps in the sun.
+";
+
+pub const SPECIAL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+
+/// splitmix64: a small seeded generator with a fixed output on every platform.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1).
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box–Muller).
+    fn normal(&mut self) -> f32 {
+        let (u1, u2) = (self.uniform(), self.uniform());
+        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    }
+}
+
+/// The fixture tokenizer: byte-level BPE trained on CORPUS (deterministic).
+pub fn tokenizer() -> Result<Tokenizer> {
+    let mut tokenizer = Tokenizer::new(ModelWrapper::BPE(BPE::default()));
+    tokenizer.with_pre_tokenizer(Some(PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true))));
+    tokenizer.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevel::default())));
+    tokenizer.with_post_processor(Some(PostProcessorWrapper::ByteLevel(ByteLevel::new(false, true, false))));
+    let specials: Vec<AddedToken> = SPECIAL_TOKENS.iter().map(|s| AddedToken::from(*s, true)).collect();
+    let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+        .vocab_size(400)
+        .min_frequency(2)
+        .show_progress(false)
+        .special_tokens(specials)
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .build()
+        .into();
+    tokenizer
+        .train(&mut trainer, CORPUS.lines().map(|l| format!("{l}\n")))
+        .map_err(|e| anyhow::anyhow!("training the fixture tokenizer: {e}"))?;
+    Ok(tokenizer)
+}
+
+struct Builder {
+    rng: Rng,
+    tensors: BTreeMap<String, Tensor>,
+}
+
+impl Builder {
+    fn normal(&mut self, name: &str, shape: &[usize], std: f32) -> Result<()> {
+        let n: usize = shape.iter().product();
+        let data: Vec<f32> = (0..n).map(|_| self.rng.normal() * std).collect();
+        self.tensors.insert(name.to_string(), Tensor::from_vec(data, shape, &Device::Cpu)?);
+        Ok(())
+    }
+
+    /// Norm weights near 1 (with a little noise so a swapped norm is caught).
+    fn near_one(&mut self, name: &str, n: usize) -> Result<()> {
+        let data: Vec<f32> = (0..n).map(|_| 1.0 + 0.1 * self.rng.normal()).collect();
+        self.tensors.insert(name.to_string(), Tensor::from_vec(data, n, &Device::Cpu)?);
+        Ok(())
+    }
+}
+
+/// Writes a fixture model of `arch` into `out` (replacing it atomically).
+pub fn write(arch: Arch, out: &Path) -> Result<()> {
+    let tok = tokenizer()?;
+    let vocab = tok.get_vocab_size(true);
+    let (hidden, layers, heads, kv_heads, inter) = (64usize, 2usize, 4usize, 2usize, 128usize);
+    let hd = hidden / heads;
+    let mut b = Builder { rng: Rng(0x5EED_0000 + arch as u64), tensors: BTreeMap::new() };
+    let w_std = |fan_in: usize| 1.0 / (fan_in as f32).sqrt();
+    let eos: u32 = if arch == Arch::Gpt2 { 0 } else { 2 };
+    let config = match arch {
+        Arch::Llama | Arch::Qwen2 => {
+            let qwen = arch == Arch::Qwen2;
+            b.normal("model.embed_tokens.weight", &[vocab, hidden], 1.0)?;
+            for i in 0..layers {
+                let p = format!("model.layers.{i}");
+                b.near_one(&format!("{p}.input_layernorm.weight"), hidden)?;
+                b.near_one(&format!("{p}.post_attention_layernorm.weight"), hidden)?;
+                for (name, out_dim) in [("q", heads * hd), ("k", kv_heads * hd), ("v", kv_heads * hd)] {
+                    b.normal(&format!("{p}.self_attn.{name}_proj.weight"), &[out_dim, hidden], 2.0 * w_std(hidden))?;
+                    if qwen {
+                        b.normal(&format!("{p}.self_attn.{name}_proj.bias"), &[out_dim], 0.5)?;
+                    }
+                }
+                b.normal(&format!("{p}.self_attn.o_proj.weight"), &[hidden, hidden], w_std(hidden))?;
+                b.normal(&format!("{p}.mlp.gate_proj.weight"), &[inter, hidden], w_std(hidden))?;
+                b.normal(&format!("{p}.mlp.up_proj.weight"), &[inter, hidden], w_std(hidden))?;
+                b.normal(&format!("{p}.mlp.down_proj.weight"), &[hidden, inter], w_std(inter))?;
+            }
+            b.near_one("model.norm.weight", hidden)?;
+            if qwen {
+                b.normal("lm_head.weight", &[vocab, hidden], 1.0)?;
+            }
+            let mut c = serde_json::json!({
+                "architectures": [if qwen { "Qwen2ForCausalLM" } else { "LlamaForCausalLM" }],
+                "model_type": arch.name(),
+                "vocab_size": vocab,
+                "hidden_size": hidden,
+                "intermediate_size": inter,
+                "num_hidden_layers": layers,
+                "num_attention_heads": heads,
+                "num_key_value_heads": kv_heads,
+                "max_position_embeddings": 256,
+                "rms_norm_eps": 1e-5,
+                "hidden_act": "silu",
+                "tie_word_embeddings": !qwen,
+                "bos_token_id": 1,
+                "eos_token_id": eos,
+                "torch_dtype": "float32",
+            });
+            // One fixture in each config.json generation: llama as transformers ≥ 5 writes it.
+            if qwen {
+                c["rope_theta"] = serde_json::json!(1000000.0);
+            } else {
+                c["rope_parameters"] = serde_json::json!({"rope_theta": 100000.0, "rope_type": "default"});
+            }
+            c
+        }
+        Arch::Gpt2 => {
+            b.normal("wte.weight", &[vocab, hidden], 1.0)?;
+            b.normal("wpe.weight", &[128, hidden], 0.5)?;
+            for i in 0..layers {
+                let p = format!("h.{i}");
+                for ln in ["ln_1", "ln_2"] {
+                    b.near_one(&format!("{p}.{ln}.weight"), hidden)?;
+                    b.normal(&format!("{p}.{ln}.bias"), &[hidden], 0.1)?;
+                }
+                for (name, inp, out_dim) in [
+                    ("attn.c_attn", hidden, 3 * hidden),
+                    ("attn.c_proj", hidden, hidden),
+                    ("mlp.c_fc", hidden, 4 * hidden),
+                    ("mlp.c_proj", 4 * hidden, hidden),
+                ] {
+                    let scale = if name == "attn.c_attn" { 2.0 } else { 1.0 };
+                    b.normal(&format!("{p}.{name}.weight"), &[inp, out_dim], scale * w_std(inp))?;
+                    b.normal(&format!("{p}.{name}.bias"), &[out_dim], 0.1)?;
+                }
+            }
+            b.near_one("ln_f.weight", hidden)?;
+            b.normal("ln_f.bias", &[hidden], 0.1)?;
+            serde_json::json!({
+                "architectures": ["GPT2LMHeadModel"],
+                "model_type": "gpt2",
+                "vocab_size": vocab,
+                "n_embd": hidden,
+                "n_layer": layers,
+                "n_head": heads,
+                "n_positions": 128,
+                "n_ctx": 128,
+                "layer_norm_epsilon": 1e-5,
+                "activation_function": "gelu_new",
+                "bos_token_id": eos,
+                "eos_token_id": eos,
+                "torch_dtype": "float32",
+            })
+        }
+    };
+    let generation = serde_json::json!({ "bos_token_id": config["bos_token_id"], "eos_token_id": eos, "do_sample": false });
+    let safetensors = safetensors::serialize(b.tensors.iter().map(|(k, v)| (k.clone(), v)), None)
+        .context("serializing fixture weights")?;
+    let tokenizer_json = tok.to_string(true).map_err(|e| anyhow::anyhow!("serializing fixture tokenizer: {e}"))?;
+
+    write_dir_atomically(out, |dir| {
+        std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config)? + "\n")?;
+        std::fs::write(dir.join("generation_config.json"), serde_json::to_string_pretty(&generation)? + "\n")?;
+        std::fs::write(dir.join("model.safetensors"), &safetensors)?;
+        std::fs::write(dir.join("tokenizer.json"), &tokenizer_json)?;
+        Ok(())
+    })
+}
+
+/// Fills a sibling temp folder and renames it over `out`, so `out` is never half-written.
+pub fn write_dir_atomically(out: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
+    let name = out.file_name().context("output folder has no name")?.to_string_lossy().into_owned();
+    let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
+    if let Err(e) = fill(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e.context(format!("writing {}", out.display())));
+    }
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("{}: cannot replace", out.display()))?;
+    }
+    std::fs::rename(&tmp, out).with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
+    Ok(())
+}

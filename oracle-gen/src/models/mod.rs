@@ -1,0 +1,182 @@
+//! The architectures the oracle implements, one file each, and the pieces they share.
+
+pub mod gpt2;
+pub mod llama;
+pub mod qwen2;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+
+/// Named weights with the file each came from, so a missing or misshapen tensor
+/// error names the file(s) it looked in.
+pub struct Weights {
+    tensors: HashMap<String, Tensor>,
+    /// Human-readable list of the weight files, for errors.
+    pub source: String,
+    pub dtype: DType,
+    pub device: Device,
+}
+
+impl Weights {
+    pub fn new(tensors: HashMap<String, Tensor>, source: String, dtype: DType, device: Device) -> Weights {
+        Weights { tensors, source, dtype, device }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// The tensor `name` with exactly `shape`, converted to the model dtype.
+    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.get_as(name, shape, self.dtype)
+    }
+
+    pub fn get_as(&self, name: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        let t = self
+            .tensors
+            .get(name)
+            .with_context(|| format!("{}: tensor {name} is missing", self.source))?;
+        anyhow::ensure!(
+            t.dims() == shape,
+            "{}: tensor {name} has shape {:?}, expected {:?}",
+            self.source,
+            t.dims(),
+            shape
+        );
+        Ok(t.to_dtype(dtype)?.to_device(&self.device)?)
+    }
+}
+
+/// y = x Wᵀ (+ b), x of shape [t, in], W [out, in] as stored by HF.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight_t: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// From an HF nn.Linear weight [out, in].
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Linear> {
+        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
+    }
+
+    /// From a GPT-2 Conv1D weight, stored transposed: [in, out].
+    pub fn from_conv1d(weight_in_out: Tensor, bias: Option<Tensor>) -> Linear {
+        Linear { weight_t: weight_in_out, bias }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = x.matmul(&self.weight_t)?;
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+}
+
+/// RMSNorm computed in f32 (as transformers does) and cast back.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    pub fn new(weight: Tensor, eps: f64) -> Result<RmsNorm> {
+        Ok(RmsNorm { weight: weight.to_dtype(DType::F32)?, eps })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let x = x.to_dtype(DType::F32)?;
+        let y = candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32)?;
+        Ok(y.to_dtype(dtype)?)
+    }
+}
+
+/// LayerNorm computed in f32 and cast back.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub fn new(weight: Tensor, bias: Tensor, eps: f64) -> Result<LayerNorm> {
+        Ok(LayerNorm { weight: weight.to_dtype(DType::F32)?, bias: bias.to_dtype(DType::F32)?, eps })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let x = x.to_dtype(DType::F32)?.contiguous()?;
+        let y = candle_nn::ops::layer_norm(&x, &self.weight, &self.bias, self.eps as f32)?;
+        Ok(y.to_dtype(dtype)?)
+    }
+}
+
+/// A growing per-layer KV cache of shape [heads, seq, head_dim].
+#[derive(Debug, Clone, Default)]
+pub struct LayerCache {
+    k: Option<Tensor>,
+    v: Option<Tensor>,
+}
+
+impl LayerCache {
+    pub fn append(&mut self, k: Tensor, v: Tensor) -> Result<(Tensor, Tensor)> {
+        let (k, v) = match (self.k.take(), self.v.take()) {
+            (Some(pk), Some(pv)) => (Tensor::cat(&[&pk, &k], 1)?, Tensor::cat(&[&pv, &v], 1)?),
+            _ => (k, v),
+        };
+        self.k = Some(k.clone());
+        self.v = Some(v.clone());
+        Ok((k, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.k.as_ref().map(|k| k.dim(1).unwrap_or(0)).unwrap_or(0)
+    }
+
+    pub fn clear(&mut self) {
+        self.k = None;
+        self.v = None;
+    }
+}
+
+/// Scaled dot-product attention with a causal mask, softmax in f32.
+/// q: [h, t, d]; k, v: [kv_h, T, d] with T = past + t; GQA by repeating kv heads.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, past: usize) -> Result<Tensor> {
+    let (h, t, d) = q.dims3()?;
+    let (kv_h, total, _) = k.dims3()?;
+    let groups = h / kv_h;
+    // [kv_h, groups*t, d]: queries of a group share their kv head, no copy of k/v.
+    let q = q.reshape((kv_h, groups * t, d))?;
+    let scale = 1.0 / (d as f64).sqrt();
+    let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
+    let scores = if t > 1 {
+        let mask: Vec<f32> = (0..groups * t)
+            .flat_map(|row| {
+                let i = row % t;
+                (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, (1, groups * t, total), q.device())?;
+        scores.broadcast_add(&mask)?
+    } else {
+        scores
+    };
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(v.dtype())?;
+    let out = probs.matmul(&v.contiguous()?)?; // [kv_h, groups*t, d]
+    Ok(out.reshape((h, t, d))?)
+}
+
+/// The logits the CausalLm trait returns: f32, [n, vocab].
+pub fn select_logits(hidden: &Tensor, all_positions: bool) -> Result<Tensor> {
+    if all_positions {
+        Ok(hidden.clone())
+    } else {
+        let t = hidden.dim(0)?;
+        Ok(hidden.narrow(0, t - 1, 1)?)
+    }
+}
