@@ -1,0 +1,48 @@
+//! What every task shares: the shell, the project paths, the roster, the hash cache
+//! and the global flags.
+
+use crate::cache::HashCache;
+use crate::project::Project;
+use crate::roster::Roster;
+use anyhow::Result;
+use camino::Utf8PathBuf;
+use std::sync::OnceLock;
+
+pub struct Ctx {
+    pub sh: xshell::Shell,
+    pub project: Project,
+    pub roster: Roster,
+    pub cache: HashCache,
+    pub jobs: usize,
+    pub offline: bool,
+    pub no_cache: bool,
+    oracle_gen: OnceLock<Utf8PathBuf>,
+}
+
+impl Ctx {
+    pub fn new(project: Project, jobs: usize, offline: bool, no_cache: bool) -> Result<Ctx> {
+        let roster = Roster::load(&project.roster_path())?;
+        let cache = HashCache::load(project.models().join(".hash-cache.json"));
+        Ok(Ctx { sh: xshell::Shell::new()?, project, roster, cache, jobs, offline, no_cache, oracle_gen: OnceLock::new() })
+    }
+
+    /// The oracle-gen binary, built once per run.
+    pub fn oracle_gen(&self) -> Result<Utf8PathBuf> {
+        if let Some(bin) = self.oracle_gen.get() {
+            return Ok(bin.clone());
+        }
+        let bin = match std::env::var("TMGT_ORACLE_GEN") {
+            Ok(path) => Utf8PathBuf::from(path),
+            Err(_) => crate::util::oracle_gen_bin(&self.sh, &self.project.root)?,
+        };
+        Ok(self.oracle_gen.get_or_init(|| bin).clone())
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        if let Err(e) = self.cache.save() {
+            eprintln!("warning: hash cache not saved: {e:#}");
+        }
+    }
+}

