@@ -77,21 +77,13 @@ fn gguf_export_writes_llama_metadata_and_permuted_qk() {
         "tokenizer.ggml.bos_token_id",
         "tokenizer.ggml.eos_token_id",
     ] {
-        assert_eq!(
-            c1.metadata[key].to_u32().unwrap(),
-            c2.metadata[key].to_u32().unwrap(),
-            "{key}"
-        );
+        assert_eq!(c1.metadata[key].to_u32().unwrap(), c2.metadata[key].to_u32().unwrap(), "{key}");
     }
     assert_eq!(c2.metadata["llama.rope.freq_base"].to_f32().unwrap(), 100000.0);
     assert_eq!(c2.metadata["tokenizer.ggml.pre"].to_string().unwrap(), "smollm");
     assert!(!c2.metadata["tokenizer.ggml.add_bos_token"].to_bool().unwrap());
-    let types: Vec<u32> = c2.metadata["tokenizer.ggml.token_type"]
-        .to_vec()
-        .unwrap()
-        .iter()
-        .map(|v| v.to_i32().unwrap() as u32)
-        .collect();
+    let types: Vec<u32> =
+        c2.metadata["tokenizer.ggml.token_type"].to_vec().unwrap().iter().map(|v| v.to_i32().unwrap() as u32).collect();
     assert_eq!(types, vocab().1.iter().map(|&t| t as u32).collect::<Vec<_>>());
 }
 
@@ -100,7 +92,8 @@ fn gguf_export_quantized_within_step() {
     let tmp = tempfile::tempdir().unwrap();
     let a = imported(tmp.path(), SPEC);
     let reference = read_safetensors(&a.join("model.safetensors"));
-    for (quant, dtype) in [(Quant::Q8_0, GgmlDType::Q8_0), (Quant::Q4_0, GgmlDType::Q4_0), (Quant::F16, GgmlDType::F16)] {
+    for (quant, dtype) in [(Quant::Q8_0, GgmlDType::Q8_0), (Quant::Q4_0, GgmlDType::Q4_0), (Quant::F16, GgmlDType::F16)]
+    {
         let g = tmp.path().join(format!("{}.gguf", quant.name()));
         export_gguf(&a, &g, quant).unwrap();
         let out = tmp.path().join(quant.name());

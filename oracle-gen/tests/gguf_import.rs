@@ -67,8 +67,7 @@ fn check_import(dtype: GgmlDType, spec: Spec, seed: u64) {
     assert_eq!(c.tie_word_embeddings, spec.tied);
     assert_eq!(generation_eos_ids(&out.join("generation_config.json")).unwrap(), Some(vec![2]));
 
-    let recorded: ImportReport =
-        serde_json::from_slice(&std::fs::read(out.join("gguf-import.json")).unwrap()).unwrap();
+    let recorded: ImportReport = serde_json::from_slice(&std::fs::read(out.join("gguf-import.json")).unwrap()).unwrap();
     assert_eq!(recorded, report);
     assert_eq!(report.files["model.safetensors"], tmgt_schema::sha256_file(&out.join("model.safetensors")).unwrap());
     assert_eq!(report.unpermuted, 2 * spec.layers);

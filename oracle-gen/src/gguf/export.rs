@@ -110,17 +110,17 @@ pub fn export_gguf(model_dir: &Path, out: &Path, quant: Quant) -> Result<()> {
     let (arch, cfg): (GgufArch, LlamaConfig) = match ModelConfig::from_file(&config_path)? {
         ModelConfig::Llama(c) => (GgufArch::Llama, c),
         ModelConfig::Qwen2(c) => (GgufArch::Qwen2, c),
-        ModelConfig::Gpt2(_) => bail!(
-            "{}: gpt2 is not supported by the GGUF exporter (llama and qwen2 only)",
-            config_path.display()
-        ),
+        ModelConfig::Gpt2(_) => {
+            bail!("{}: gpt2 is not supported by the GGUF exporter (llama and qwen2 only)", config_path.display())
+        }
     };
     let p = arch.prefix();
     let head_dim = cfg.head_dim();
     let tied = cfg.tie_word_embeddings;
 
     let tok_path = model_dir.join("tokenizer.json");
-    let tok_text = std::fs::read_to_string(&tok_path).with_context(|| format!("{}: cannot read", tok_path.display()))?;
+    let tok_text =
+        std::fs::read_to_string(&tok_path).with_context(|| format!("{}: cannot read", tok_path.display()))?;
     let tok_json: serde_json::Value =
         serde_json::from_str(&tok_text).with_context(|| format!("{}: not valid JSON", tok_path.display()))?;
     let eos = match generation_eos_ids(&model_dir.join("generation_config.json"))? {

@@ -77,7 +77,10 @@ fn hparams(meta: &Meta, embed_rows: Option<usize>) -> Result<Hparams> {
     let head_dim = meta.opt_u64(&k("attention.key_length"))?.map(|n| n as usize).unwrap_or(hidden / heads);
     if let Some(rope_dim) = meta.opt_u64(&k("rope.dimension_count"))? {
         if rope_dim as usize != head_dim {
-            bail!("{}: partial rotary ({p}.rope.dimension_count {rope_dim} ≠ head dim {head_dim}) is not supported", path.display());
+            bail!(
+                "{}: partial rotary ({p}.rope.dimension_count {rope_dim} ≠ head dim {head_dim}) is not supported",
+                path.display()
+            );
         }
     }
     if let Some(v) = meta.get(&k("rope.scaling.type")) {
@@ -103,9 +106,9 @@ fn hparams(meta: &Meta, embed_rows: Option<usize>) -> Result<Hparams> {
         head_dim,
         // llama.cpp's default when the key is absent (GGUF spec: optional, 10000).
         rope_theta: meta.opt_f64(&k("rope.freq_base"))?.unwrap_or(10000.0),
-        rms_eps: meta
-            .opt_f64(&k("attention.layer_norm_rms_epsilon"))?
-            .with_context(|| format!("{}: GGUF metadata has no `{p}.attention.layer_norm_rms_epsilon`", path.display()))?,
+        rms_eps: meta.opt_f64(&k("attention.layer_norm_rms_epsilon"))?.with_context(|| {
+            format!("{}: GGUF metadata has no `{p}.attention.layer_norm_rms_epsilon`", path.display())
+        })?,
         context: meta.usize(&k("context_length"))?,
         vocab,
         bos: meta.opt_u64("tokenizer.ggml.bos_token_id")?,
@@ -332,7 +335,8 @@ impl Staging {
             .into_owned();
         let path = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         if path.exists() {
-            std::fs::remove_dir_all(&path).with_context(|| format!("{}: cannot clear stale staging folder", path.display()))?;
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("{}: cannot clear stale staging folder", path.display()))?;
         }
         std::fs::create_dir(&path).with_context(|| format!("{}: cannot create", path.display()))?;
         Ok(Staging { path, target: target.to_path_buf(), committed: false })
@@ -351,7 +355,8 @@ impl Staging {
                 .with_context(|| format!("cannot move {} aside to {}", target.display(), old.display()))?;
             if let Err(e) = std::fs::rename(&self.path, target) {
                 let _ = std::fs::rename(&old, target);
-                return Err(e).with_context(|| format!("cannot rename {} to {}", self.path.display(), target.display()));
+                return Err(e)
+                    .with_context(|| format!("cannot rename {} to {}", self.path.display(), target.display()));
             }
             std::fs::remove_dir_all(&old).with_context(|| format!("{}: cannot remove", old.display()))?;
         } else {

@@ -81,10 +81,15 @@ pub fn load_gguf_model(gguf: &Path) -> Result<GgufModel> {
     let tokenizer = tokenizer_from_gguf(&content, gguf)?;
     let eos_ids: Vec<u32> = meta.opt_u64("tokenizer.ggml.eos_token_id")?.map(|id| vec![id as u32]).unwrap_or_default();
     let device = Device::Cpu;
-    let load_err = |e: candle_core::Error| anyhow::anyhow!("{}: candle cannot load the {arch_name} GGUF: {e}", gguf.display());
+    let load_err =
+        |e: candle_core::Error| anyhow::anyhow!("{}: candle cannot load the {arch_name} GGUF: {e}", gguf.display());
     let weights = match arch {
-        GgufArch::Llama => Weights::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut reader, &device).map_err(load_err)?),
-        GgufArch::Qwen2 => Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device).map_err(load_err)?),
+        GgufArch::Llama => {
+            Weights::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut reader, &device).map_err(load_err)?)
+        }
+        GgufArch::Qwen2 => {
+            Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device).map_err(load_err)?)
+        }
     };
     Ok(GgufModel { weights, tokenizer, eos_ids, arch, device })
 }

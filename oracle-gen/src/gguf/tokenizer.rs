@@ -19,7 +19,8 @@ pub const TOKEN_CONTROL: u32 = 3;
 pub const TOKEN_USER_DEFINED: u32 = 4;
 pub const TOKEN_UNUSED: u32 = 5;
 
-const REGEX_QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const REGEX_QWEN2: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const REGEX_LLAMA3: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 fn byte_level(add_prefix_space: bool, trim_offsets: bool, use_regex: bool) -> Json {
@@ -98,9 +99,9 @@ pub fn tokenizer_json_from_gguf(content: &Content, path: &Path) -> Result<Json> 
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            v.to_string().map(|s| s.as_str()).map_err(|_| {
-                anyhow::anyhow!("{}: tokenizer.ggml.tokens[{i}] is not a string", path.display())
-            })
+            v.to_string()
+                .map(|s| s.as_str())
+                .map_err(|_| anyhow::anyhow!("{}: tokenizer.ggml.tokens[{i}] is not a string", path.display()))
         })
         .collect::<Result<_>>()?;
     let types: Vec<u32> = match meta.get("tokenizer.ggml.token_type") {
@@ -113,21 +114,16 @@ pub fn tokenizer_json_from_gguf(content: &Content, path: &Path) -> Result<Json> 
         None => vec![TOKEN_NORMAL; tokens.len()],
     };
     if types.len() != tokens.len() {
-        bail!(
-            "{}: {} token types for {} tokens in tokenizer.ggml.*",
-            path.display(),
-            types.len(),
-            tokens.len()
-        );
+        bail!("{}: {} token types for {} tokens in tokenizer.ggml.*", path.display(), types.len(), tokens.len());
     }
     let merges: Vec<Json> = meta
         .array("tokenizer.ggml.merges")?
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let m = v.to_string().map_err(|_| {
-                anyhow::anyhow!("{}: tokenizer.ggml.merges[{i}] is not a string", path.display())
-            })?;
+            let m = v
+                .to_string()
+                .map_err(|_| anyhow::anyhow!("{}: tokenizer.ggml.merges[{i}] is not a string", path.display()))?;
             let (a, b) = m
                 .split_once(' ')
                 .with_context(|| format!("{}: tokenizer.ggml.merges[{i}] = {m:?} is not \"a b\"", path.display()))?;
@@ -193,7 +189,8 @@ pub fn tokenizer_json_from_gguf(content: &Content, path: &Path) -> Result<Json> 
             single.push(json!({"SpecialToken": {"id": tok, "type_id": 0}}));
             specials.insert(tok.clone(), json!({"id": tok, "ids": [id], "tokens": [tok]}));
         }
-        let template = json!({"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials});
+        let template =
+            json!({"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials});
         post = json!({"type": "Sequence", "processors": [post, template]});
     }
 
@@ -260,7 +257,9 @@ fn same_pre_tokenizer(a: &Json, b: &Json) -> bool {
                 _ => false,
             })
         }
-        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_pre_tokenizer(p, q)),
+        (Json::Array(x), Json::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_pre_tokenizer(p, q))
+        }
         _ => a == b,
     }
 }
@@ -319,15 +318,15 @@ pub fn gguf_tokenizer_metadata(
     }
     for added in tokenizer.get("added_tokens").and_then(|a| a.as_array()).into_iter().flatten() {
         let tok = added.get("content").and_then(|c| c.as_str()).unwrap_or_default();
-        let id = added.get("id").and_then(|i| i.as_u64()).with_context(|| format!("{}: added token without id", path.display()))?;
+        let id = added
+            .get("id")
+            .and_then(|i| i.as_u64())
+            .with_context(|| format!("{}: added token without id", path.display()))?;
         let special = added.get("special").and_then(|s| s.as_bool()).unwrap_or(false);
         place(tok, id, if special { TOKEN_CONTROL } else { TOKEN_USER_DEFINED })?;
     }
-    let tokens: Vec<Value> = tokens
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| Value::String(t.unwrap_or_else(|| format!("[PAD{i}]"))))
-        .collect();
+    let tokens: Vec<Value> =
+        tokens.into_iter().enumerate().map(|(i, t)| Value::String(t.unwrap_or_else(|| format!("[PAD{i}]")))).collect();
     let mut merges = Vec::new();
     for m in model.get("merges").and_then(|m| m.as_array()).into_iter().flatten() {
         let text = match m {

@@ -134,9 +134,8 @@ pub fn hf_weights(spec: &Spec, seed: u64) -> Vec<Weight> {
         .map(|(name, shape)| {
             let n: usize = shape.iter().product();
             let is_norm = shape.len() == 1;
-            let values = (0..n)
-                .map(|_| if is_norm { 1.0 + 0.1 * rng.next_f32() } else { 0.5 * rng.next_f32() })
-                .collect();
+            let values =
+                (0..n).map(|_| if is_norm { 1.0 + 0.1 * rng.next_f32() } else { 0.5 * rng.next_f32() }).collect();
             Weight { name, shape, values }
         })
         .collect()
