@@ -55,7 +55,10 @@ fn check_import(dtype: GgmlDType, spec: Spec, seed: u64) {
     }
 
     let config_path = out.join("config.json");
-    let ModelConfig::Llama(c) = ModelConfig::from_file(&config_path).unwrap() else { panic!("not llama") };
+    let c = match (ModelConfig::from_file(&config_path).unwrap(), spec.qwen2) {
+        (ModelConfig::Llama(c), false) | (ModelConfig::Qwen2(c), true) => c,
+        (other, _) => panic!("wrong architecture {:?}", other.arch()),
+    };
     assert_eq!(
         (c.num_hidden_layers, c.hidden_size, c.intermediate_size, c.num_attention_heads, c.kv_heads()),
         (spec.layers, spec.hidden, spec.intermediate, spec.heads, spec.kv_heads)
@@ -70,7 +73,7 @@ fn check_import(dtype: GgmlDType, spec: Spec, seed: u64) {
     let recorded: ImportReport = serde_json::from_slice(&std::fs::read(out.join("gguf-import.json")).unwrap()).unwrap();
     assert_eq!(recorded, report);
     assert_eq!(report.files["model.safetensors"], tmgt_schema::sha256_file(&out.join("model.safetensors")).unwrap());
-    assert_eq!(report.unpermuted, 2 * spec.layers);
+    assert_eq!(report.unpermuted, if spec.qwen2 { 0 } else { 2 * spec.layers });
     let matrices = source.iter().filter(|w| w.shape.len() == 2).count();
     let expected_dtypes: BTreeMap<String, usize> = if dtype == GgmlDType::F32 {
         BTreeMap::from([("F32".into(), source.len())])
@@ -108,6 +111,40 @@ fn gguf_import_q4_0_within_step() {
 #[test]
 fn gguf_import_q4_1_within_step() {
     check_import(GgmlDType::Q4_1, SPEC, 6);
+}
+
+#[test]
+fn gguf_import_qwen2_keeps_layout_and_biases() {
+    let spec = Spec { qwen2: true, tied: false, ..SPEC };
+    check_import(GgmlDType::Q8_0, spec, 9);
+    // The qwen2 pre-tokenizer (regex split, single digits) rebuilt from metadata.
+    let tmp = tempfile::tempdir().unwrap();
+    let gguf = tmp.path().join("q.gguf");
+    write_tiny_gguf(&gguf, &spec, GgmlDType::F32, 10);
+    import_gguf(&gguf, &tmp.path().join("q")).unwrap();
+    let tok = Tokenizer::from_file(tmp.path().join("q/tokenizer.json")).unwrap();
+    let (tokens, _) = vocab();
+    let id = |t: &str| tokens.iter().position(|x| x == t).unwrap() as u32;
+    let enc = tok.encode("The cat sat on the mat in 2024", true).unwrap();
+    assert_eq!(
+        enc.get_ids(),
+        &[
+            id("The"),
+            id("Ġcat"),
+            id("Ġsat"),
+            id("Ġon"),
+            id("Ġthe"),
+            id("Ġmat"),
+            id("Ġin"),
+            id("Ġ"),
+            id("2"),
+            id("0"),
+            id("2"),
+            id("4")
+        ]
+    );
+    let text = "It's 3 o'clock\n\n  naïve 東京";
+    assert_eq!(tok.decode(tok.encode(text, true).unwrap().get_ids(), true).unwrap(), text);
 }
 
 /// The permutation formula the checks rely on is not the identity for these shapes

@@ -55,6 +55,22 @@ fn gguf_runtime_greedy_is_deterministic_and_survives_round_trip() {
 }
 
 #[test]
+fn gguf_runtime_runs_qwen2_and_its_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gguf = tmp.path().join("qwen2.gguf");
+    write_tiny_gguf(&gguf, &Spec { qwen2: true, ..SPEC }, GgmlDType::F32, 23);
+    let first = run_gguf(&gguf, PROMPT, 8, 2).unwrap();
+    assert_eq!(first.prompt_tokens.as_ref().map(|p| p.len()), Some(6));
+    let dir = tmp.path().join("ref");
+    import_gguf(&gguf, &dir).unwrap();
+    let back = tmp.path().join("back.gguf");
+    export_gguf(&dir, &back, Quant::F32).unwrap();
+    let round = run_gguf(&back, PROMPT, 8, 2).unwrap();
+    assert_eq!(round.tokens, first.tokens);
+    assert_eq!(round.top_logprobs, first.top_logprobs);
+}
+
+#[test]
 fn gguf_runtime_scores_agree_with_greedy_logprobs() {
     let tmp = tempfile::tempdir().unwrap();
     let gguf = tmp.path().join("tiny.gguf");

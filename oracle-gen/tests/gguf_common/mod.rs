@@ -39,9 +39,12 @@ pub struct Spec {
     pub kv_heads: usize,
     pub intermediate: usize,
     pub tied: bool,
+    /// qwen2 instead of llama: q/k/v biases, NEOX rope (no q/k permutation), qwen2 pre-tokenizer.
+    pub qwen2: bool,
 }
 
-pub const SPEC: Spec = Spec { layers: 2, hidden: 64, heads: 4, kv_heads: 2, intermediate: 128, tied: true };
+pub const SPEC: Spec =
+    Spec { layers: 2, hidden: 64, heads: 4, kv_heads: 2, intermediate: 128, tied: true, qwen2: false };
 
 /// GPT-2's byte → printable char table.
 pub fn bytes_to_unicode() -> Vec<char> {
@@ -122,6 +125,11 @@ pub fn hf_weights(spec: &Spec, seed: u64) -> Vec<Weight> {
         shapes.push((format!("{p}.mlp.gate_proj.weight"), vec![i, h]));
         shapes.push((format!("{p}.mlp.up_proj.weight"), vec![i, h]));
         shapes.push((format!("{p}.mlp.down_proj.weight"), vec![h, i]));
+        if spec.qwen2 {
+            shapes.push((format!("{p}.self_attn.q_proj.bias"), vec![spec.heads * head_dim]));
+            shapes.push((format!("{p}.self_attn.k_proj.bias"), vec![spec.kv_heads * head_dim]));
+            shapes.push((format!("{p}.self_attn.v_proj.bias"), vec![spec.kv_heads * head_dim]));
+        }
         shapes.push((format!("{p}.input_layernorm.weight"), vec![h]));
         shapes.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
     }
@@ -133,7 +141,7 @@ pub fn hf_weights(spec: &Spec, seed: u64) -> Vec<Weight> {
         .into_iter()
         .map(|(name, shape)| {
             let n: usize = shape.iter().product();
-            let is_norm = shape.len() == 1;
+            let is_norm = name.contains("norm");
             let values =
                 (0..n).map(|_| if is_norm { 1.0 + 0.1 * rng.next_f32() } else { 0.5 * rng.next_f32() }).collect();
             Weight { name, shape, values }
@@ -203,6 +211,9 @@ pub fn gguf_tensor_name(hf: &str) -> String {
 
 /// Which head count permutes this HF tensor's rows, if it is a q/k projection.
 pub fn rotary_heads(spec: &Spec, hf: &str) -> Option<usize> {
+    if spec.qwen2 {
+        return None;
+    }
     if hf.contains("q_proj") {
         Some(spec.heads)
     } else if hf.contains("k_proj") {
@@ -231,22 +242,23 @@ pub fn gguf_tensors(spec: &Spec, weights: &[Weight], dtype: GgmlDType) -> Vec<(S
 pub fn metadata(spec: &Spec) -> Vec<(String, gguf_file::Value)> {
     use gguf_file::Value as V;
     let (tokens, types) = vocab();
+    let arch = if spec.qwen2 { "qwen2" } else { "llama" };
     let merges: Vec<V> = MERGES.iter().map(|(a, b)| V::String(format!("{a} {b}"))).collect();
     vec![
-        ("general.architecture".into(), V::String("llama".into())),
+        ("general.architecture".into(), V::String(arch.into())),
         ("general.name".into(), V::String("tiny-test".into())),
-        ("llama.block_count".into(), V::U32(spec.layers as u32)),
-        ("llama.context_length".into(), V::U32(256)),
-        ("llama.embedding_length".into(), V::U32(spec.hidden as u32)),
-        ("llama.feed_forward_length".into(), V::U32(spec.intermediate as u32)),
-        ("llama.attention.head_count".into(), V::U32(spec.heads as u32)),
-        ("llama.attention.head_count_kv".into(), V::U32(spec.kv_heads as u32)),
-        ("llama.rope.freq_base".into(), V::F32(100000.0)),
-        ("llama.attention.layer_norm_rms_epsilon".into(), V::F32(1e-5)),
-        ("llama.vocab_size".into(), V::U32(tokens.len() as u32)),
-        ("llama.rope.dimension_count".into(), V::U32((spec.hidden / spec.heads) as u32)),
+        (format!("{arch}.block_count"), V::U32(spec.layers as u32)),
+        (format!("{arch}.context_length"), V::U32(256)),
+        (format!("{arch}.embedding_length"), V::U32(spec.hidden as u32)),
+        (format!("{arch}.feed_forward_length"), V::U32(spec.intermediate as u32)),
+        (format!("{arch}.attention.head_count"), V::U32(spec.heads as u32)),
+        (format!("{arch}.attention.head_count_kv"), V::U32(spec.kv_heads as u32)),
+        (format!("{arch}.rope.freq_base"), V::F32(100000.0)),
+        (format!("{arch}.attention.layer_norm_rms_epsilon"), V::F32(1e-5)),
+        (format!("{arch}.vocab_size"), V::U32(tokens.len() as u32)),
+        (format!("{arch}.rope.dimension_count"), V::U32((spec.hidden / spec.heads) as u32)),
         ("tokenizer.ggml.model".into(), V::String("gpt2".into())),
-        ("tokenizer.ggml.pre".into(), V::String("smollm".into())),
+        ("tokenizer.ggml.pre".into(), V::String(if spec.qwen2 { "qwen2" } else { "smollm" }.into())),
         ("tokenizer.ggml.tokens".into(), V::Array(tokens.into_iter().map(V::String).collect())),
         ("tokenizer.ggml.token_type".into(), V::Array(types.into_iter().map(V::I32).collect())),
         ("tokenizer.ggml.merges".into(), V::Array(merges)),
