@@ -6,6 +6,7 @@ pub mod bench;
 pub mod config;
 pub mod fixture;
 pub mod generate;
+pub mod gguf;
 pub mod golden;
 pub mod loader;
 pub mod models;

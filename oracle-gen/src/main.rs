@@ -70,6 +70,36 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Import a GGUF (llama, qwen2) into an f32 HF model directory.
+    ImportGguf {
+        gguf: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Export an HF model directory (llama, qwen2) to GGUF: f32, f16, q8_0, q4_0.
+    ExportGguf {
+        model_dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "q8_0")]
+        quant: String,
+    },
+    /// Greedy generation from a GGUF through candle's quantized models; prints Generation JSON.
+    RunGguf {
+        gguf: PathBuf,
+        #[arg(long)]
+        prompt_file: PathBuf,
+        #[arg(long, default_value_t = 32)]
+        max_new_tokens: usize,
+        #[arg(long, default_value_t = 5)]
+        top_k: usize,
+    },
+    /// Teacher-forced perplexity of a text file through a GGUF; prints Score JSON.
+    ScoreGguf {
+        gguf: PathBuf,
+        #[arg(long)]
+        text_file: PathBuf,
+    },
     /// Prefill and decode throughput, and the memory-bandwidth bound.
     Bench {
         #[arg(long)]
@@ -147,6 +177,33 @@ fn run(cli: Cli) -> Result<()> {
             let arch = Arch::parse(&arch).with_context(|| format!("unknown arch {arch:?} (llama, qwen2, gpt2)"))?;
             oracle_gen::fixture::write(arch, &out)?;
             println!("{}: {} fixture written", out.display(), arch.name());
+        }
+        Command::ImportGguf { gguf, out } => {
+            let started = Instant::now();
+            let report = oracle_gen::gguf::import_gguf(&gguf, &out)?;
+            println!(
+                "{}: {} tensors ({:?}) imported from {} in {:.1}s",
+                out.display(),
+                report.tensor_count,
+                report.dtypes,
+                gguf.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Command::ExportGguf { model_dir, out, quant } => {
+            let quant: oracle_gen::gguf::Quant = quant.parse()?;
+            oracle_gen::gguf::export_gguf(&model_dir, &out, quant)?;
+            println!("{}: exported ({})", out.display(), quant.name());
+        }
+        Command::RunGguf { gguf, prompt_file, max_new_tokens, top_k } => {
+            let prompt = read_prompt(&prompt_file)?;
+            let generation = oracle_gen::gguf::run_gguf(&gguf, &prompt, max_new_tokens, top_k)?;
+            println!("{}", serde_json::to_string(&generation)?);
+        }
+        Command::ScoreGguf { gguf, text_file } => {
+            let text = std::fs::read_to_string(&text_file).with_context(|| format!("{}: cannot read", text_file.display()))?;
+            let score = oracle_gen::gguf::score_gguf(&gguf, &text)?;
+            println!("{}", serde_json::to_string(&score)?);
         }
         Command::Bench { model_dir, precision, prompt, tokens, repeat } => {
             oracle_gen::bench::run(&model_dir, &precision.dtype, &precision.device, &prompt, tokens, repeat)?;
