@@ -60,8 +60,9 @@ pub fn canary(ev: &ModelEvidence) -> Vec<Outcome> {
                 None => ctx.pass("exact text match", evidence),
                 Some(at) => {
                     evidence.details = serde_json::json!({ "first_char_divergence": at, "expected_tokens": g.tokens, "actual_tokens": gen.tokens });
-                    let got: String = ac[at.min(ac.len())..].iter().take(24).collect();
-                    let want: String = ec[at.min(ec.len())..].iter().take(24).collect();
+                    let from = at.saturating_sub(8);
+                    let got: String = ac[from.min(ac.len())..].iter().take(32).collect();
+                    let want: String = ec[from.min(ec.len())..].iter().take(32).collect();
                     ctx.fail(
                         format!("text differs at char {at}: expected {want:?}, got {got:?}"),
                         wrong_output_signature(APR, "int8"),
