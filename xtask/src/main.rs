@@ -3,12 +3,16 @@
 
 mod cache;
 mod context;
+mod delta;
+mod judge;
 mod lock;
 mod oracle;
 mod project;
 mod pull;
+mod report;
 mod roster;
 mod runner;
+mod ticket;
 mod util;
 
 use anyhow::Result;

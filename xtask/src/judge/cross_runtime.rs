@@ -1,0 +1,127 @@
+//! cross-runtime: the same GGUF through every runtime present (apr, candle,
+//! llama.cpp), tokens (or, without ids, texts) compared pairwise against apr.
+
+use super::*;
+
+pub fn is_gguf(artifact: &str) -> bool {
+    artifact.ends_with("gguf")
+}
+
+pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
+    let mut by_artifact: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for key in ev.generations.keys().filter(|k| is_gguf(&k.artifact)) {
+        let runtimes = by_artifact.entry(&key.artifact).or_default();
+        if !runtimes.contains(&key.runtime.as_str()) {
+            runtimes.push(&key.runtime);
+        }
+    }
+    if by_artifact.is_empty() {
+        return vec![Ctx::new("cross-runtime", &ev.slug, "all").skip("no GGUF generations observed")];
+    }
+    let mut outs = Vec::new();
+    for (artifact, mut runtimes) in by_artifact {
+        if runtimes.len() < 2 {
+            outs.push(Ctx::new("cross-runtime", &ev.slug, artifact).skip(format!("only {} ran {artifact}", runtimes[0])));
+            continue;
+        }
+        // apr first: every other runtime is compared to it.
+        runtimes.sort_by_key(|r| (*r != APR, r.to_string()));
+        let base = runtimes[0];
+        let prompts: Vec<&String> = if ev.goldens.is_empty() {
+            let mut p: Vec<&String> = ev.generations.keys().filter(|k| k.artifact == artifact).map(|k| &k.prompt).collect();
+            p.dedup();
+            p
+        } else {
+            ev.goldens.keys().collect()
+        };
+        for other in &runtimes[1..] {
+            for prompt in &prompts {
+                let ctx = Ctx::new("cross-runtime", &ev.slug, format!("{artifact}/{prompt} {base}~{other}"));
+                let a = take(ev.generations.get(&GenKey::new(base, artifact, prompt)), &ctx, &format!("{base} on {artifact}"));
+                let b = take(ev.generations.get(&GenKey::new(other, artifact, prompt)), &ctx, &format!("{other} on {artifact}"));
+                let ((ga, ia), (gb, ib)) = match (a, b) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    (Err(o), _) | (_, Err(o)) => {
+                        outs.push(o);
+                        continue;
+                    }
+                };
+                let eos = ev.goldens.get(*prompt).and_then(golden_eos);
+                let cmp = match (&ga.tokens, &gb.tokens) {
+                    (Some(ta), Some(_)) => Comparison::between(ta, &ga.text, eos, gb),
+                    _ => Comparison::between(&[], &ga.text, None, &Generation { tokens: None, ..gb.clone() }),
+                };
+                let (expected, actual) = cmp.expected_actual();
+                let evidence = Evidence {
+                    expected: Some(expected),
+                    actual: Some(actual),
+                    details: serde_json::json!({ "base": base, "other": other, "comparison": cmp, "base_text": ga.text, "other_text": gb.text }),
+                    reproduce: vec![ia.command_line(), ib.command_line()],
+                    invocations: vec![ia.clone(), ib.clone()],
+                };
+                let sig = format!("{base} and {other} disagree on the same GGUF");
+                outs.push(match &cmp {
+                    Comparison::Tokens { mismatches, first_divergence, .. } => {
+                        if *mismatches <= tol.cross_runtime_max_mismatches {
+                            ctx.pass(format!("{mismatches} token mismatches"), evidence)
+                        } else {
+                            ctx.fail(
+                                format!(
+                                    "{mismatches} token mismatches > {} (first at step {})",
+                                    tol.cross_runtime_max_mismatches,
+                                    first_divergence.unwrap_or(0)
+                                ),
+                                sig,
+                                evidence,
+                            )
+                        }
+                    }
+                    Comparison::TextOnly { equal: true, .. } => ctx.pass("texts identical (token ids not reported by both; text compared)", evidence),
+                    Comparison::TextOnly { first_char_divergence, .. } => ctx.fail(
+                        format!("texts differ at char {} (token ids not reported by both)", first_char_divergence.unwrap_or(0)),
+                        sig,
+                        evidence,
+                    ),
+                });
+            }
+        }
+    }
+    outs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::*;
+
+    #[test]
+    fn same_gguf_through_runtimes() {
+        let mut ev = evidence();
+        set_all(&mut ev, APR, "q8_0-gguf", &seq(32));
+        set_all(&mut ev, "llama.cpp", "q8_0-gguf", &seq(32));
+        ev.generations.insert(GenKey::new("llama.cpp", "q8_0-gguf", "code"), ok(gen(with_mismatches(&seq(32), 1))));
+        ev.generations.insert(
+            GenKey::new("candle", "q8_0-gguf", "code"),
+            ok(Generation { tokens: None, text: text_of(&seq(32)), ..Default::default() }),
+        );
+        set_all(&mut ev, APR, "q4_0-gguf", &seq(32));
+        let outs = judge(&ev, &Tolerances::default());
+        assert_eq!(find(&outs, "q8_0-gguf/completion apr~llama.cpp").status, Status::Pass);
+        assert_eq!(find(&outs, "q8_0-gguf/code apr~llama.cpp").status, Status::Fail);
+        assert_eq!(find(&outs, "q8_0-gguf/code apr~candle").status, Status::Pass);
+        assert_eq!(find(&outs, "q8_0-gguf/greeting apr~candle").status, Status::Blocked);
+        assert_eq!(find(&outs, "q4_0-gguf").status, Status::Skip);
+        let mut tol = Tolerances::default();
+        tol.cross_runtime_max_mismatches = 1;
+        assert_eq!(find(&judge(&ev, &tol), "q8_0-gguf/code apr~llama.cpp").status, Status::Pass);
+    }
+
+    #[test]
+    fn nothing_to_compare_is_skip() {
+        let mut ev = evidence();
+        set_all(&mut ev, APR, "int8", &seq(32));
+        let outs = judge(&ev, &Tolerances::default());
+        assert_eq!(outs.len(), 1);
+        assert_eq!(outs[0].status, Status::Skip);
+    }
+}

@@ -1,0 +1,251 @@
+//! divergence: for every generation compared to the oracle, the first divergent step,
+//! both tokens, and whether the oracle saw a near-tie there (the runtime's token in
+//! the golden's top-k within a margin of the top-1) or was confident (likely bug site).
+
+use super::*;
+use tmgt_schema::TokenLogprob;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Verdict {
+    Identical,
+    /// The runtime's token was in the oracle's top-k, `gap` nats below its top-1.
+    NearTie { gap: f32 },
+    /// The runtime's token was `gap` nats below the oracle's top-1, or outside its
+    /// top-k (`gap` is then a lower bound: top-1 minus the k-th logprob).
+    Confident { gap: Option<f32>, in_top_k: bool },
+    /// The runtime stopped before the oracle did.
+    StoppedEarly,
+    /// The runtime generated past the oracle's end (EOS or max tokens).
+    RanLong,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    pub step: usize,
+    pub expected: Option<u32>,
+    pub actual: Option<u32>,
+    pub expected_text: Option<String>,
+    pub actual_text: Option<String>,
+    /// The oracle's logprob of its own (top-1) token at this step.
+    pub oracle_top1_logprob: Option<f32>,
+    /// The oracle's logprob of the runtime's token, when in the golden's top-k.
+    pub oracle_logprob_of_actual: Option<f32>,
+    pub verdict: Verdict,
+}
+
+/// Where and how `actual` first leaves the golden's tokens. None when identical (a
+/// trailing EOS listed or not is the same generation).
+pub fn diagnose(g: &Golden, actual: &[u32], vocab: &BTreeMap<u32, String>, margin: f32) -> Option<Divergence> {
+    let eos = golden_eos(g);
+    let e = strip_eos(&g.tokens, eos);
+    let a = strip_eos(actual, eos);
+    let step = first_divergence(e, a)?;
+    // At `step` compare against the unstripped golden: its EOS is a real token there.
+    let expected = g.tokens.get(step).copied();
+    let actual_tok = actual.get(step).copied();
+    let top: &[TokenLogprob] = g.top_logprobs.get(step).map(Vec::as_slice).unwrap_or(&[]);
+    let top1 = top.iter().map(|t| t.logprob).fold(None, |m: Option<f32>, x| Some(m.map_or(x, |m| m.max(x))));
+    let of_actual = actual_tok.and_then(|id| top.iter().find(|t| t.id == id)).map(|t| t.logprob);
+    let verdict = match (expected, actual_tok) {
+        (Some(_), None) => Verdict::StoppedEarly,
+        (None, Some(_)) => Verdict::RanLong,
+        (None, None) => Verdict::Identical,
+        (Some(_), Some(_)) => match (top1, of_actual) {
+            (Some(t1), Some(la)) if t1 - la <= margin => Verdict::NearTie { gap: t1 - la },
+            (Some(t1), Some(la)) => Verdict::Confident { gap: Some(t1 - la), in_top_k: true },
+            (Some(t1), None) => {
+                let kth = top.iter().map(|t| t.logprob).fold(f32::INFINITY, f32::min);
+                Verdict::Confident { gap: Some(t1 - kth), in_top_k: false }
+            }
+            (None, _) => Verdict::Confident { gap: None, in_top_k: false },
+        },
+    };
+    Some(Divergence {
+        step,
+        expected,
+        actual: actual_tok,
+        expected_text: expected.and_then(|id| vocab.get(&id)).map(|s| display_piece(s)),
+        actual_text: actual_tok.and_then(|id| vocab.get(&id)).map(|s| display_piece(s)),
+        oracle_top1_logprob: top1,
+        oracle_logprob_of_actual: of_actual,
+        verdict,
+    })
+}
+
+/// One line for notes and tickets.
+pub fn describe(d: &Divergence, vocab: &BTreeMap<u32, String>) -> String {
+    let e = show_token(d.expected, vocab);
+    let a = show_token(d.actual, vocab);
+    match &d.verdict {
+        Verdict::Identical => "identical".into(),
+        Verdict::NearTie { gap } => {
+            format!("step {}: oracle {e}, runtime {a}: near-tie in the oracle (Δ {gap:.2} nats)", d.step)
+        }
+        Verdict::Confident { gap: Some(gap), in_top_k: true } => {
+            format!("step {}: oracle {e}, runtime {a}: oracle confident (Δ {gap:.2} nats): likely bug site", d.step)
+        }
+        Verdict::Confident { gap: Some(gap), in_top_k: false } => format!(
+            "step {}: oracle {e}, runtime {a} not in the oracle's top-k (Δ > {gap:.2} nats): likely bug site",
+            d.step
+        ),
+        Verdict::Confident { gap: None, .. } => {
+            format!("step {}: oracle {e}, runtime {a} (golden has no top-k here)", d.step)
+        }
+        Verdict::StoppedEarly => format!("step {}: runtime stopped, oracle went on with {e}", d.step),
+        Verdict::RanLong => format!("step {}: runtime went on with {a} after the oracle's end", d.step),
+    }
+}
+
+pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
+    if ev.goldens.is_empty() {
+        return no_goldens("divergence", ev);
+    }
+    let mut outs = Vec::new();
+    for (key, obs) in &ev.generations {
+        let Some(g) = ev.goldens.get(&key.prompt) else { continue };
+        let ctx = Ctx::new("divergence", &ev.slug, format!("{}/{}/{}", key.runtime, key.artifact, key.prompt));
+        let (gen, inv) = match take(Some(obs), &ctx, &format!("{} on {}", key.runtime, key.artifact)) {
+            Ok(x) => x,
+            // Failures of the run itself are judged by the suites that own them.
+            Err(o) if o.status == Status::Fail => {
+                outs.push(Outcome { status: Status::Blocked, ..o });
+                continue;
+            }
+            Err(o) => {
+                outs.push(o);
+                continue;
+            }
+        };
+        let Some(tokens) = &gen.tokens else {
+            let cmp = Comparison::to_golden(g, gen);
+            let (expected, actual) = cmp.expected_actual();
+            let evidence = Evidence { expected: Some(expected), actual: Some(actual), details: cmp.details(), ..evidence_from(inv, None, None, serde_json::Value::Null) };
+            outs.push(match cmp {
+                Comparison::TextOnly { equal: true, .. } => ctx.pass("text identical (no token ids reported; text compared)", evidence),
+                _ => ctx.blocked(
+                    "runtime reported no token ids and its text differs: the divergent step cannot be located",
+                    inference::NO_IDS_SIGNATURE,
+                    evidence,
+                ),
+            });
+            continue;
+        };
+        let d = diagnose(g, tokens, &ev.vocab, tol.near_tie_margin);
+        let mut details = serde_json::json!({ "expected_tokens": g.tokens, "actual_tokens": tokens, "divergence": d });
+        if tokens.len() >= g.prompt_tokens.len() && !g.prompt_tokens.is_empty() && tokens.starts_with(&g.prompt_tokens) {
+            details["note"] = serde_json::json!("the runtime's token list begins with the prompt ids (prompt echoed?)");
+        }
+        let evidence = Evidence {
+            expected: Some(format!("{:?}", g.tokens)),
+            actual: Some(format!("{tokens:?}")),
+            details,
+            ..evidence_from(inv, None, None, serde_json::Value::Null)
+        };
+        outs.push(match d {
+            None => ctx.pass("identical to the oracle", evidence),
+            Some(d) => {
+                let line = describe(&d, &ev.vocab);
+                match d.verdict {
+                    Verdict::NearTie { .. } | Verdict::Identical => ctx.pass(line, evidence),
+                    _ => ctx.fail(
+                        line,
+                        inference::wrong_output_signature(&key.runtime, &key.artifact),
+                        evidence,
+                    ),
+                }
+            }
+        });
+    }
+    if outs.is_empty() {
+        outs.push(Ctx::new("divergence", &ev.slug, "generations").blocked(
+            "no generations observed",
+            "no observation",
+            Evidence::default(),
+        ));
+    }
+    outs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::*;
+
+    fn vocab() -> BTreeMap<u32, String> {
+        BTreeMap::from([(103, "ĠParis".to_string()), (903, "Ġthe".to_string())])
+    }
+
+    #[test]
+    fn near_tie_within_margin_is_reported_and_passes() {
+        // gap at step 3 is 0.3 nats; the runtime picks the runner-up there.
+        let g = golden_with("completion", seq(32), StopReason::Length, |i| if i == 3 { 0.3 } else { 4.0 });
+        let mut actual = seq(32);
+        actual[3] = 903;
+        let d = diagnose(&g, &actual, &vocab(), 0.5).unwrap();
+        assert_eq!(d.step, 3);
+        assert!(matches!(d.verdict, Verdict::NearTie { gap } if (gap - 0.3).abs() < 1e-5));
+        assert_eq!(d.expected_text.as_deref(), Some(" Paris"));
+        assert_eq!(d.actual_text.as_deref(), Some(" the"));
+        let line = describe(&d, &vocab());
+        assert!(line.contains("near-tie") && line.contains("\" Paris\"") && line.contains("\" the\""), "{line}");
+
+        let mut ev = evidence();
+        ev.vocab = vocab();
+        ev.goldens.insert("completion".into(), g);
+        ev.generations.insert(GenKey::new(APR, "int8", "completion"), ok(gen(actual)));
+        let outs = judge(&ev, &Tolerances::default());
+        assert_eq!(find(&outs, "apr/int8/completion").status, Status::Pass);
+    }
+
+    #[test]
+    fn margin_is_inclusive_and_one_past_is_confident() {
+        let g = golden_with("completion", seq(32), StopReason::Length, |_| 0.5);
+        let mut actual = seq(32);
+        actual[0] = 900;
+        assert!(matches!(diagnose(&g, &actual, &BTreeMap::new(), 0.5).unwrap().verdict, Verdict::NearTie { .. }));
+        let g = golden_with("completion", seq(32), StopReason::Length, |_| 0.51);
+        assert!(matches!(
+            diagnose(&g, &actual, &BTreeMap::new(), 0.5).unwrap().verdict,
+            Verdict::Confident { in_top_k: true, .. }
+        ));
+    }
+
+    #[test]
+    fn token_outside_top_k_is_a_confident_disagreement() {
+        let mut ev = evidence();
+        let mut actual = seq(32);
+        actual[7] = 4242;
+        ev.generations.insert(GenKey::new("llama.cpp", "q4_0-gguf", "code"), ok(gen(actual)));
+        let outs = judge(&ev, &Tolerances::default());
+        let f = find(&outs, "llama.cpp/q4_0-gguf/code");
+        assert_eq!(f.status, Status::Fail);
+        assert!(f.note.contains("step 7") && f.note.contains("likely bug site"), "{}", f.note);
+    }
+
+    #[test]
+    fn stopping_early_and_running_long_are_located() {
+        let mut toks = seq(4);
+        toks.push(EOS);
+        let g = golden_with("arithmetic", toks, StopReason::Eos, |_| 3.0);
+        assert!(diagnose(&g, &seq(4), &BTreeMap::new(), 0.5).is_none(), "EOS not listed is the same");
+        let d = diagnose(&g, &seq(6), &BTreeMap::new(), 0.5).unwrap();
+        assert_eq!(d.step, 4);
+        assert_eq!(d.expected, Some(EOS));
+        let d = diagnose(&g, &seq(2), &BTreeMap::new(), 0.5).unwrap();
+        assert_eq!(d.verdict, Verdict::StoppedEarly);
+        let g = golden("x", seq(3));
+        assert_eq!(diagnose(&g, &seq(4), &BTreeMap::new(), 0.5).unwrap().verdict, Verdict::RanLong);
+    }
+
+    #[test]
+    fn missing_and_failed_generations_are_not_passed() {
+        let mut ev = evidence();
+        assert_eq!(judge(&ev, &Tolerances::default())[0].status, Status::Blocked);
+        ev.generations.insert(
+            GenKey::new(APR, "int8", "code"),
+            Observed::Failed { error: "bad json".into(), invocation: inv(&["apr"], "{") },
+        );
+        assert_eq!(judge(&ev, &Tolerances::default())[0].status, Status::Blocked);
+    }
+}
