@@ -87,8 +87,10 @@ enum Command {
     /// Greedy generation from a GGUF through candle's quantized models; prints Generation JSON.
     RunGguf {
         gguf: PathBuf,
+        #[arg(long, conflicts_with = "prompt", required_unless_present = "prompt")]
+        prompt_file: Option<PathBuf>,
         #[arg(long)]
-        prompt_file: PathBuf,
+        prompt: Option<String>,
         #[arg(long, default_value_t = 32)]
         max_new_tokens: usize,
         #[arg(long, default_value_t = 5)]
@@ -195,8 +197,12 @@ fn run(cli: Cli) -> Result<()> {
             oracle_gen::gguf::export_gguf(&model_dir, &out, quant)?;
             println!("{}: exported ({})", out.display(), quant.name());
         }
-        Command::RunGguf { gguf, prompt_file, max_new_tokens, top_k } => {
-            let prompt = read_prompt(&prompt_file)?;
+        Command::RunGguf { gguf, prompt_file, prompt, max_new_tokens, top_k } => {
+            let prompt = match (prompt, prompt_file) {
+                (Some(p), _) => p,
+                (None, Some(f)) => read_prompt(&f)?,
+                (None, None) => anyhow::bail!("give --prompt or --prompt-file"),
+            };
             let generation = oracle_gen::gguf::run_gguf(&gguf, &prompt, max_new_tokens, top_k)?;
             println!("{}", serde_json::to_string(&generation)?);
         }

@@ -48,6 +48,12 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Utf8Path) -> Result<T> {
     serde_json::from_slice(&bytes).with_context(|| format!("{path}: unexpected JSON"))
 }
 
+/// A prompt file's text: its bytes, less one trailing newline (as oracle-gen reads it).
+pub fn read_prompt(path: &Utf8Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{path}: cannot read prompt"))?;
+    Ok(text.strip_suffix('\n').unwrap_or(&text).to_string())
+}
+
 /// All files under `dir` (recursively) with one of `exts`, sorted.
 pub fn files_under(dir: &Utf8Path, exts: &[&str]) -> Vec<Utf8PathBuf> {
     let mut out = Vec::new();

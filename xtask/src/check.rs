@@ -1,0 +1,466 @@
+//! `cargo xtask check`: gathers every observation the suites need — one generation
+//! per (runtime, artifact, prompt), one score per (runtime, artifact), the structure
+//! subcommands — runs them in parallel up to --jobs, each cached under a content-hash
+//! key, then hands the evidence to the pure judges and saves the results.
+
+use crate::cache::{self, HashCache};
+use crate::context::Ctx;
+use crate::convert::{self, ArtifactState, Artifacts, Tools};
+use crate::judge::{self, GenKey, ModelEvidence, Observed, Outcome, StructureKey, Tolerances};
+use crate::report::{RunResults, RESULTS_SCHEMA_VERSION};
+use crate::roster::Model;
+use crate::runtime::{self, apr::Apr, candle::Candle, llamacpp::LlamaCpp, Runtime};
+use anyhow::{Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use tmgt_schema::{Generation, Golden, Score};
+
+#[derive(Debug, Clone, Default)]
+pub struct Check {
+    /// Suites to judge; empty: all.
+    pub suites: Vec<String>,
+    pub model: Option<String>,
+    pub runtime: Option<String>,
+    pub junit: Option<Utf8PathBuf>,
+}
+
+/// What one job observes.
+enum JobKind {
+    Generate { key: GenKey, prompt: String },
+    Score { runtime: String, artifact: String },
+    Structure { key: StructureKey, args: Vec<String> },
+    ReferenceScore,
+}
+
+struct Job {
+    kind: JobKind,
+    argv: Vec<String>,
+    /// Content-hash key parts.
+    inputs: BTreeMap<String, String>,
+    /// Where the observation is kept.
+    file: Utf8PathBuf,
+}
+
+enum Finished {
+    Generation(GenKey, Observed<Generation>),
+    Score((String, String), Observed<Score>),
+    Structure(StructureKey, Observed<serde_json::Value>),
+    Reference(Observed<Score>),
+}
+
+pub struct Harness {
+    pub tools: Tools,
+    pub runtimes: Vec<Box<dyn Runtime>>,
+    pub apr_info: Option<(String, Option<String>)>,
+}
+
+impl Harness {
+    pub fn new(ctx: &Ctx, runtime_filter: Option<&str>) -> Result<Harness> {
+        let apr = Apr::default();
+        let apr_info = apr.version_info();
+        if let Err(why) = &apr_info {
+            println!("apr: not usable ({}) — apr checks will be BLOCKED; `cargo xtask install-apr` installs it", judge::first_line(why));
+        }
+        let oracle_source = crate::oracle::oracle_source_hash(&ctx.project.root, &ctx.cache)?;
+        let oracle_gen = ctx.oracle_gen()?;
+        let tools = Tools {
+            apr: apr.version(),
+            apr_program: apr.program.clone(),
+            oracle_gen: Some(oracle_gen.clone()),
+            oracle_source: oracle_source.clone(),
+        };
+        let mut runtimes: Vec<Box<dyn Runtime>> =
+            vec![Box::new(apr), Box::new(Candle { oracle_gen, source_hash: oracle_source }), Box::new(LlamaCpp::detect())];
+        if let Some(only) = runtime_filter {
+            anyhow::ensure!(runtimes.iter().any(|r| r.name() == only), "unknown runtime {only:?} (apr, candle, llama.cpp)");
+            runtimes.retain(|r| r.name() == only);
+        }
+        Ok(Harness { tools, runtimes, apr_info: apr_info.ok() })
+    }
+}
+
+impl Check {
+    pub fn run(self, ctx: &Ctx) -> Result<RunResults> {
+        for s in &self.suites {
+            anyhow::ensure!(judge::SUITES.contains(&s.as_str()), "unknown suite {s:?}; suites: {}", judge::SUITES.join(", "));
+        }
+        let tolerances: Tolerances = ctx.roster.tolerances.clone().try_into().context("roster.toml [tolerances]")?;
+        let harness = Harness::new(ctx, self.runtime.as_deref())?;
+        let started_at = crate::util::now_rfc3339();
+        let mut outcomes = Vec::new();
+        for model in ctx.roster.select(self.model.as_deref())? {
+            outcomes.extend(self.check_model(ctx, &harness, model, &tolerances)?);
+        }
+        let results = RunResults {
+            schema_version: RESULTS_SCHEMA_VERSION,
+            started_at,
+            apr_version: harness.apr_info.as_ref().map(|(v, _)| v.clone()),
+            apr_commit: harness.apr_info.as_ref().and_then(|(_, c)| c.clone()),
+            oracle: format!("oracle-gen {}, candle {}, f32, cpu, greedy", env!("CARGO_PKG_VERSION"), "0.11.1"),
+            harness_version: env!("CARGO_PKG_VERSION").into(),
+            outcomes,
+        };
+        save_results(ctx, &results)?;
+        if let Some(path) = &self.junit {
+            tmgt_schema::write_atomic(path.as_std_path(), crate::report::junit(&results).as_bytes())?;
+        }
+        Ok(results)
+    }
+
+    fn wanted(&self, suite: &str) -> bool {
+        self.suites.is_empty() || self.suites.iter().any(|s| s == suite)
+    }
+
+    fn check_model(&self, ctx: &Ctx, harness: &Harness, model: &Model, tol: &Tolerances) -> Result<Vec<Outcome>> {
+        let reference = ctx.project.reference_dir(&model.slug);
+        let suites: Vec<&str> = judge::SUITES.iter().copied().filter(|s| self.wanted(s)).collect();
+        if !reference.join("config.json").is_file() {
+            let why = format!("no reference checkpoint at {reference} (pull did not produce it)");
+            println!("{}: {why}: its {} suites are BLOCKED", model.slug, suites.len());
+            return Ok(suites
+                .iter()
+                .map(|s| judge::Ctx::new(s, &model.slug, "pull").blocked(why.clone(), "pull: model not available", Default::default()))
+                .collect());
+        }
+        let artifacts = convert::convert_model(ctx, model, &harness.tools)?;
+        let mut ev = ModelEvidence::new(&model.slug);
+        ev.ppl_ceiling = model.ppl_ceiling;
+        ev.truth = match crate::truth::read(&reference) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                println!("{}: cannot read the reference's facts: {e:#}", model.slug);
+                None
+            }
+        };
+        ev.goldens = load_goldens(&ctx.project.golden_dir(&model.slug, "f32"), ctx)?;
+        for dtype in ["bf16", "f16"] {
+            let g = load_goldens(&ctx.project.golden_dir(&model.slug, dtype), ctx)?;
+            if !g.is_empty() {
+                ev.precision_goldens.insert(dtype.into(), g);
+            }
+        }
+        let jobs = plan_jobs(ctx, harness, model, &artifacts, &mut ev)?;
+        for finished in run_jobs(ctx, &model.slug, jobs) {
+            match finished {
+                Finished::Generation(k, o) => {
+                    ev.generations.insert(k, o);
+                }
+                Finished::Score(k, o) => {
+                    ev.scores.insert(k, o);
+                }
+                Finished::Structure(k, o) => {
+                    ev.structure.insert(k, o);
+                }
+                Finished::Reference(o) => match o {
+                    Observed::Ok { value, .. } => ev.reference_score = Some(value),
+                    Observed::Failed { error, .. } => println!("{}: oracle scoring failed: {}", model.slug, judge::first_line(&error)),
+                    _ => {}
+                },
+            }
+        }
+        ev.vocab = vocab_for(&reference, &ev);
+        let mut outcomes = Vec::new();
+        for suite in suites {
+            outcomes.extend(judge::judge_suite(suite, &ev, tol).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+        }
+        let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        for o in &outcomes {
+            println!("{}", crate::report::outcome_line(o, color));
+        }
+        crate::util::write_json(&ctx.project.model_dir(&model.slug).join("evidence.json"), &ev)?;
+        Ok(outcomes)
+    }
+}
+
+fn load_goldens(dir: &Utf8Path, ctx: &Ctx) -> Result<BTreeMap<String, Golden>> {
+    let mut goldens = BTreeMap::new();
+    for p in &ctx.roster.prompts {
+        let path = dir.join(format!("{}.json", p.name));
+        if path.is_file() {
+            goldens.insert(p.name.clone(), Golden::read(path.as_std_path())?);
+        }
+    }
+    Ok(goldens)
+}
+
+fn vocab_for(reference: &Utf8Path, ev: &ModelEvidence) -> BTreeMap<u32, String> {
+    let mut wanted = BTreeSet::new();
+    for g in ev.goldens.values() {
+        wanted.extend(g.tokens.iter().copied());
+        wanted.extend(g.top_logprobs.iter().flatten().map(|t| t.id));
+    }
+    for o in ev.generations.values() {
+        if let Observed::Ok { value, .. } = o {
+            wanted.extend(value.tokens.iter().flatten().copied());
+        }
+    }
+    crate::truth::vocab_pieces(&reference.join("tokenizer.json"), &wanted).unwrap_or_default()
+}
+
+/// Observations that need no process (absent runtime, blocked artifact) are filled
+/// into `ev` directly; the rest become jobs.
+fn plan_jobs(ctx: &Ctx, harness: &Harness, model: &Model, artifacts: &Artifacts, ev: &mut ModelEvidence) -> Result<Vec<Job>> {
+    let s = &ctx.roster.settings;
+    let dir = ctx.project.model_dir(&model.slug);
+    let text_file = ctx.project.root.join(&s.ppl_text);
+    let text = std::fs::read_to_string(&text_file).with_context(|| format!("{text_file}: cannot read the ppl text"))?;
+    let mut jobs = Vec::new();
+    for rt in &harness.runtimes {
+        let version = rt.version();
+        for (name, state) in artifacts {
+            if !rt.accepts(name) {
+                continue;
+            }
+            let unavailable: Option<Observed<()>> = match (&version, state) {
+                (Err(why), _) if rt.name() == judge::APR => Some(Observed::Blocked { step: "install-apr".into(), reason: why.clone() }),
+                (Err(why), _) => Some(Observed::Skipped { reason: why.clone() }),
+                (_, ArtifactState::Blocked { step, reason }) => Some(Observed::Blocked { step: step.clone(), reason: reason.clone() }),
+                (_, ArtifactState::Skipped(why)) => Some(Observed::Skipped { reason: why.clone() }),
+                (Ok(_), ArtifactState::Ready(_)) => None,
+            };
+            let scored = matches!((rt.name(), name.as_str()), ("apr", "int8" | "int4" | "int4-gguf") | ("candle", _));
+            if let Some(obs) = unavailable {
+                for p in &ctx.roster.prompts {
+                    ev.generations.insert(GenKey::new(rt.name(), name, &p.name), recast(&obs));
+                }
+                if scored {
+                    ev.scores.insert((rt.name().into(), name.clone()), recast(&obs));
+                }
+                continue;
+            }
+            let (ArtifactState::Ready(path), Ok(version)) = (state, &version) else { unreachable!() };
+            let artifact_sha = ctx.cache.sha256(path)?;
+            for p in &ctx.roster.prompts {
+                let prompt = crate::util::read_prompt(&ctx.project.root.join(&p.file))?;
+                let argv = rt.generate_argv(path, &prompt, s.max_new_tokens, s.top_k);
+                let inputs = key_inputs(&argv, &artifact_sha, version);
+                let file = dir.join("observations").join(format!("{}__{}__{}.json", rt.name(), name, p.name));
+                jobs.push(Job { kind: JobKind::Generate { key: GenKey::new(rt.name(), name, &p.name), prompt: p.name.clone() }, argv, inputs, file });
+            }
+            if scored {
+                if let Some(argv) = rt.score_argv(path, &text_file, &text) {
+                    let inputs = key_inputs(&argv, &artifact_sha, version);
+                    let file = dir.join("observations").join(format!("{}__{}__score.json", rt.name(), name));
+                    jobs.push(Job { kind: JobKind::Score { runtime: rt.name().into(), artifact: name.clone() }, argv, inputs, file });
+                }
+            }
+        }
+    }
+    // Structure subcommands: apr on the ready artifacts.
+    if let Some(apr) = harness.runtimes.iter().find(|r| r.name() == judge::APR) {
+        let ready: BTreeMap<String, Utf8PathBuf> = artifacts
+            .iter()
+            .filter_map(|(k, v)| match v {
+                ArtifactState::Ready(p) => Some((k.clone(), p.clone())),
+                _ => None,
+            })
+            .collect();
+        match apr.version() {
+            Ok(version) => {
+                for call in judge::structure_calls(&ready) {
+                    let mut argv = vec![harness.tools.apr_program.clone()];
+                    argv.extend(call.args.iter().cloned());
+                    let mut hashes = String::new();
+                    for (k, p) in &ready {
+                        if call.args.iter().any(|a| a == p.as_str()) {
+                            hashes.push_str(&format!("{k}={} ", ctx.cache.sha256(p)?));
+                        }
+                    }
+                    let inputs = key_inputs(&argv, &hashes, &version);
+                    let file = dir.join("observations").join(format!("structure__{}__{}.json", call.suite, call.artifact_key.replace('~', "-vs-")));
+                    jobs.push(Job { kind: JobKind::Structure { key: StructureKey::new(&call.suite, &call.artifact_key), args: call.args.clone() }, argv, inputs, file });
+                }
+            }
+            Err(why) => {
+                for (suite, artifact) in judge::structure_calls(&ready).iter().map(|c| (c.suite.clone(), c.artifact_key.clone())) {
+                    ev.structure.insert(StructureKey::new(&suite, &artifact), Observed::Blocked { step: "install-apr".into(), reason: why.clone() });
+                }
+            }
+        }
+    }
+    // The oracle's own PPL over the same text.
+    let reference = ctx.project.reference_dir(&model.slug);
+    let bin = ctx.oracle_gen()?;
+    let argv: Vec<String> = vec![bin.to_string(), "score".into(), "--model-dir".into(), reference.to_string(), "--text-file".into(), text_file.to_string()];
+    let mut inputs = key_inputs(&argv, &ctx.cache.sha256(&text_file)?, &harness.tools.oracle_source);
+    for f in crate::util::files_under(&reference, &["json", "safetensors"]) {
+        inputs.insert(f.file_name().unwrap_or_default().to_string(), ctx.cache.sha256(&f)?);
+    }
+    jobs.push(Job { kind: JobKind::ReferenceScore, argv, inputs, file: dir.join("observations").join("oracle__reference__score.json") });
+    Ok(jobs)
+}
+
+fn recast<T>(obs: &Observed<()>) -> Observed<T> {
+    match obs {
+        Observed::Blocked { step, reason } => Observed::Blocked { step: step.clone(), reason: reason.clone() },
+        Observed::Skipped { reason } => Observed::Skipped { reason: reason.clone() },
+        Observed::Ok { invocation, .. } | Observed::Failed { invocation, .. } => {
+            Observed::Failed { error: "internal: unexpected observation".into(), invocation: invocation.clone() }
+        }
+    }
+}
+
+fn key_inputs(argv: &[String], content: &str, version: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("argv".to_string(), serde_json::to_string(argv).unwrap_or_default()),
+        ("content".to_string(), content.to_string()),
+        ("version".to_string(), version.to_string()),
+    ])
+}
+
+/// What job threads share (the shell in Ctx is not Sync).
+#[derive(Clone, Copy)]
+struct JobEnv<'a> {
+    cache: &'a HashCache,
+    no_cache: bool,
+}
+
+/// A cached observation, when its key still matches.
+fn cached<T: DeserializeOwned>(ctx: JobEnv, job: &Job) -> Option<T> {
+    if ctx.no_cache {
+        return None;
+    }
+    let stamp = job.file.with_extension("stamp.json");
+    if !cache::is_fresh(&stamp, &job.inputs, &ctx.cache) {
+        return None;
+    }
+    crate::util::read_json(&job.file).ok()
+}
+
+fn store<T: Serialize>(ctx: JobEnv, job: &Job, value: &T) -> Result<()> {
+    crate::util::write_json(&job.file, value)?;
+    cache::record(&job.file.with_extension("stamp.json"), "observation", &job.inputs, &[job.file.clone()], &ctx.cache)
+}
+
+fn execute(ctx: JobEnv, job: &Job) -> (Finished, bool) {
+    let timeout = runtime::default_timeout();
+    macro_rules! observe {
+        ($t:ty, $parse:expr) => {{
+            match cached::<Observed<$t>>(ctx, job) {
+                Some(obs) => (obs, true),
+                None => {
+                    let obs: Observed<$t> = runtime::observe(job.argv.clone(), timeout, $parse);
+                    if let Err(e) = store(ctx, job, &obs) {
+                        eprintln!("warning: observation not cached: {e:#}");
+                    }
+                    (obs, false)
+                }
+            }
+        }};
+    }
+    match &job.kind {
+        JobKind::Generate { key, .. } => {
+            let rt = runtime_named(&key.runtime);
+            let (obs, hit) = observe!(Generation, |s: &str| rt.parse_generation(s));
+            (Finished::Generation(key.clone(), obs), hit)
+        }
+        JobKind::Score { runtime: name, artifact } => {
+            let rt = runtime_named(name);
+            let (obs, hit) = observe!(Score, |s: &str| rt.parse_score(s));
+            (Finished::Score((name.clone(), artifact.clone()), obs), hit)
+        }
+        JobKind::Structure { key, .. } => {
+            let (obs, hit) = match cached::<Observed<serde_json::Value>>(ctx, job) {
+                Some(obs) => (obs, true),
+                None => {
+                    let inv = crate::runner::run(&job.argv, &crate::runner::RunOptions::with_timeout(timeout));
+                    // JSON on stdout is judged on its content whatever the exit code
+                    // (validate/lint exit non-zero when they find problems); the exit
+                    // code stays in the invocation for the judge.
+                    let obs = match runtime::strict_json(&inv.stdout) {
+                        Ok(value) => Observed::Ok { value, invocation: inv },
+                        Err(parse_error) => match crate::runner::check(&inv) {
+                            Err(failure) => Observed::Failed { error: failure.to_string(), invocation: inv },
+                            Ok(()) => Observed::Failed { error: parse_error, invocation: inv },
+                        },
+                    };
+                    if let Err(e) = store(ctx, job, &obs) {
+                        eprintln!("warning: observation not cached: {e:#}");
+                    }
+                    (obs, false)
+                }
+            };
+            (Finished::Structure(key.clone(), obs), hit)
+        }
+        JobKind::ReferenceScore => {
+            let (obs, hit) = observe!(Score, |s: &str| runtime::strict_json(s)
+                .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string())));
+            (Finished::Reference(obs), hit)
+        }
+    }
+}
+
+/// The parsers only; argv building needs no state here.
+fn runtime_named(name: &str) -> Box<dyn Runtime> {
+    match name {
+        "apr" => Box::new(Apr::default()),
+        "candle" => Box::new(Candle { oracle_gen: Utf8PathBuf::new(), source_hash: String::new() }),
+        _ => Box::new(LlamaCpp { program: None }),
+    }
+}
+
+fn describe(job: &Job) -> String {
+    match &job.kind {
+        JobKind::Generate { key, prompt } => format!("{} run {} {prompt}", key.runtime, key.artifact),
+        JobKind::Score { runtime, artifact } => format!("{runtime} score {artifact}"),
+        JobKind::Structure { args, .. } => format!("apr {}", args.first().cloned().unwrap_or_default()),
+        JobKind::ReferenceScore => "oracle score reference".into(),
+    }
+}
+
+fn status_word<T>(obs: &Observed<T>) -> &'static str {
+    match obs {
+        Observed::Ok { .. } => "ok",
+        Observed::Failed { .. } => "FAILED",
+        Observed::Blocked { .. } => "blocked",
+        Observed::Skipped { .. } => "skipped",
+    }
+}
+
+/// Runs the jobs on `ctx.jobs` threads, printing one line per finished job.
+fn run_jobs(ctx: &Ctx, slug: &str, jobs: Vec<Job>) -> Vec<Finished> {
+    let total = jobs.len();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let ran = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::with_capacity(total));
+    let started = std::time::Instant::now();
+    let env = JobEnv { cache: &ctx.cache, no_cache: ctx.no_cache };
+    let threads = ctx.jobs.max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(job) = jobs.get(i) else { break };
+                let t0 = std::time::Instant::now();
+                let (finished, hit) = execute(env, job);
+                let word = match &finished {
+                    Finished::Generation(_, o) => status_word(o),
+                    Finished::Score(_, o) | Finished::Reference(o) => status_word(o),
+                    Finished::Structure(_, o) => status_word(o),
+                };
+                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                if !hit {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    println!("{slug}: [{n}/{total}] {}: {word} ({:.1}s)", describe(job), t0.elapsed().as_secs_f64());
+                }
+                results.lock().unwrap().push(finished);
+            });
+        }
+    });
+    let ran = ran.into_inner();
+    println!("{slug}: {total} observations, {ran} run, {} from cache, {:.1}s", total - ran, started.elapsed().as_secs_f64());
+    results.into_inner().unwrap()
+}
+
+/// models/results/<date>-apr-<version>.json, and latest.json beside it.
+pub fn save_results(ctx: &Ctx, results: &RunResults) -> Result<Utf8PathBuf> {
+    let dir = ctx.project.results_dir();
+    let path = dir.join(crate::delta::results_file_name(results));
+    results.write(path.as_std_path())?;
+    results.write(dir.join("latest.json").as_std_path())?;
+    Ok(path)
+}

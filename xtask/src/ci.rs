@@ -1,0 +1,67 @@
+//! The pipelines: `ci` (install apr if missing, pull, oracle, convert, check, status),
+//! `recheck` (after an apr upgrade: the same, stamps deciding what is stale, then the
+//! retest delta), `install-apr`, `clean`.
+
+use crate::check::Check;
+use crate::context::Ctx;
+use crate::oracle::Oracle;
+use crate::pull::Pull;
+use crate::runtime::apr::{Apr, PINNED_VERSION};
+use anyhow::{Context, Result};
+
+/// Installs the pinned apr-cli unless `apr --version` already reports it.
+pub fn install_apr(ctx: &Ctx) -> Result<()> {
+    match Apr::default().version_info() {
+        Ok((v, _)) if v == PINNED_VERSION => {
+            println!("apr {v} already installed");
+            return Ok(());
+        }
+        Ok((v, _)) => println!("apr {v} found; the harness pins {PINNED_VERSION}: installing it"),
+        Err(_) => println!("apr not found: installing apr-cli {PINNED_VERSION} from crates.io (about 25 minutes on two cores; cargo shows progress)"),
+    }
+    if ctx.offline {
+        anyhow::bail!("--offline: cannot install apr-cli {PINNED_VERSION}");
+    }
+    xshell::cmd!(ctx.sh, "cargo install apr-cli --locked --version {PINNED_VERSION}")
+        .run()
+        .with_context(|| format!("cargo install apr-cli {PINNED_VERSION}"))?;
+    Ok(())
+}
+
+/// The whole pipeline; returns the exit code (0 pass, 1 findings, 2 harness broken).
+pub fn ci(ctx: &Ctx, recheck: bool) -> Result<i32> {
+    let t0 = std::time::Instant::now();
+    if let Err(e) = install_apr(ctx) {
+        println!("install-apr failed: {e:#} — apr checks will be BLOCKED");
+    }
+    Pull { model: None }.run(ctx)?;
+    Oracle { model: None, dtype: "f32".into(), device: "cpu".into(), force: false }.run(ctx)?;
+    let results = Check::default().run(ctx)?;
+    println!();
+    println!("{}", crate::report::status_table(&results));
+    if recheck {
+        crate::status::print_delta(ctx, &results, None)?;
+    }
+    let code = crate::report::exit_code(&results);
+    println!("{} in {:.1}s (exit {code})", if recheck { "recheck" } else { "ci" }, t0.elapsed().as_secs_f64());
+    Ok(code)
+}
+
+pub fn clean(ctx: &Ctx) -> Result<()> {
+    let models = ctx.project.models();
+    let Ok(entries) = models.read_dir_utf8() else { return Ok(()) };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        // models/README.md is tracked; the lock is held by this very run.
+        if path.file_name() == Some("README.md") || path.file_name() == Some(".xtask.lock") {
+            continue;
+        }
+        if path.is_dir() {
+            std::fs::remove_dir_all(path).with_context(|| format!("{path}: cannot remove"))?;
+        } else {
+            std::fs::remove_file(path).with_context(|| format!("{path}: cannot remove"))?;
+        }
+        println!("removed {path}");
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! The candle runtime: oracle-gen running a GGUF through candle-transformers'
+//! quantized llama/qwen2 (gpt2 has no quantized model there: SKIP). It makes the
+//! whole pipeline testable without apr and is a second opinion in cross-runtime.
+
+use super::{strict_json, Runtime};
+use camino::{Utf8Path, Utf8PathBuf};
+use tmgt_schema::{Generation, Score};
+
+pub struct Candle {
+    pub oracle_gen: Utf8PathBuf,
+    /// Identity for content hashes: oracle-gen's source hash.
+    pub source_hash: String,
+}
+
+impl Runtime for Candle {
+    fn name(&self) -> &'static str {
+        "candle"
+    }
+
+    fn version(&self) -> Result<String, String> {
+        Ok(format!("oracle-gen {} candle 0.11.1 (source {})", env!("CARGO_PKG_VERSION"), &self.source_hash[..12.min(self.source_hash.len())]))
+    }
+
+    fn accepts(&self, artifact: &str) -> bool {
+        artifact.ends_with("gguf")
+    }
+
+    fn generate_argv(&self, artifact: &Utf8Path, prompt: &str, max_new: usize, top_k: usize) -> Vec<String> {
+        vec![
+            self.oracle_gen.to_string(),
+            "run-gguf".into(),
+            artifact.to_string(),
+            "--prompt".into(),
+            prompt.into(),
+            "--max-new-tokens".into(),
+            max_new.to_string(),
+            "--top-k".into(),
+            top_k.to_string(),
+        ]
+    }
+
+    fn parse_generation(&self, stdout: &str) -> Result<Generation, String> {
+        serde_json::from_value(strict_json(stdout)?).map_err(|e| format!("not a Generation: {e}"))
+    }
+
+    fn score_argv(&self, artifact: &Utf8Path, text_file: &Utf8Path, _text: &str) -> Option<Vec<String>> {
+        Some(vec![self.oracle_gen.to_string(), "score-gguf".into(), artifact.to_string(), "--text-file".into(), text_file.to_string()])
+    }
+
+    fn parse_score(&self, stdout: &str) -> Result<Score, String> {
+        serde_json::from_value(strict_json(stdout)?).map_err(|e| format!("not a Score: {e}"))
+    }
+}

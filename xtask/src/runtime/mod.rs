@@ -1,0 +1,55 @@
+//! The runtimes a check can feed an artifact to: `apr` (the runtime under test),
+//! `candle` (oracle-gen over candle's quantized models) and `llama.cpp` (when on
+//! PATH). Each turns one process run into an `Observed` value with its evidence.
+
+pub mod apr;
+pub mod candle;
+pub mod llamacpp;
+
+use crate::judge::Observed;
+use crate::runner::{self, RunOptions};
+use std::time::Duration;
+use tmgt_schema::{Generation, Invocation, Score};
+
+/// Default limit for one runtime process; `TMGT_TIMEOUT_S` overrides it.
+pub fn default_timeout() -> Duration {
+    let secs = std::env::var("TMGT_TIMEOUT_S").ok().and_then(|s| s.parse().ok()).unwrap_or(600);
+    Duration::from_secs(secs)
+}
+
+pub trait Runtime: Sync {
+    fn name(&self) -> &'static str;
+    /// A version string for content hashes; Err(reason) when the runtime is absent.
+    fn version(&self) -> Result<String, String>;
+    /// Which artifact kinds this runtime can run (e.g. only GGUF).
+    fn accepts(&self, artifact: &str) -> bool;
+    fn generate_argv(&self, artifact: &camino::Utf8Path, prompt: &str, max_new: usize, top_k: usize) -> Vec<String>;
+    fn parse_generation(&self, stdout: &str) -> Result<Generation, String>;
+    fn score_argv(&self, artifact: &camino::Utf8Path, text_file: &camino::Utf8Path, text: &str) -> Option<Vec<String>>;
+    fn parse_score(&self, stdout: &str) -> Result<Score, String>;
+}
+
+/// Runs `argv` and parses its stdout; every way of going wrong is `Failed` with evidence.
+pub fn observe<T>(argv: Vec<String>, timeout: Duration, parse: impl Fn(&str) -> Result<T, String>) -> Observed<T> {
+    let invocation = runner::run(&argv, &RunOptions::with_timeout(timeout));
+    observe_invocation(invocation, parse)
+}
+
+pub fn observe_invocation<T>(invocation: Invocation, parse: impl Fn(&str) -> Result<T, String>) -> Observed<T> {
+    if let Err(failure) = runner::check(&invocation) {
+        return Observed::Failed { error: failure.to_string(), invocation };
+    }
+    match parse(&invocation.stdout) {
+        Ok(value) => Observed::Ok { value, invocation },
+        Err(error) => Observed::Failed { error, invocation },
+    }
+}
+
+/// Parses stdout as exactly one JSON value (nothing before or after it).
+pub fn strict_json(stdout: &str) -> Result<serde_json::Value, String> {
+    let trimmed = stdout.trim();
+    if trimmed.is_empty() {
+        return Err("no output where JSON was asked for".into());
+    }
+    serde_json::from_str(trimmed).map_err(|e| format!("not the JSON asked for ({e}); output starts {:?}", crate::judge::truncate(trimmed, 120)))
+}
