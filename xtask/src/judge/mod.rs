@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tmgt_schema::{Generation, Golden, Invocation, Score, StopReason};
 
+#[allow(unused_imports)]
 pub use structure::{structure_calls, StructureCall};
 
 /// The seed's 20 suites (same names), then ours.
