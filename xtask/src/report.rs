@@ -450,6 +450,14 @@ pub mod tests {
         ev.scores.insert((APR.into(), "int4".into()), ok(Score { perplexity: 13.2, token_count: Some(120), mean_nll: None }));
         ev.scores.insert((APR.into(), "int8".into()), ok(Score { perplexity: 12.1, token_count: Some(120), mean_nll: None }));
         ev.reference_score = Some(Score { perplexity: 11.9, token_count: Some(120), mean_nll: None });
+        ev.truth = Some(judge::structure::tests::smollm2_truth());
+        let real = |name: &str, args: &[&str]| Observed::Ok {
+            value: judge::structure::tests::json(name),
+            invocation: inv(args, &judge::structure::tests::fixture(name)),
+        };
+        ev.structure.insert(StructureKey::new("tensors", "int8"), real("tensors-int8.json", &["apr", "tensors", "int8.apr", "--json"]));
+        ev.structure.insert(StructureKey::new("inspect", "int4"), real("inspect-int4.json", &["apr", "inspect", "int4.apr", "--json"]));
+        ev.structure.insert(StructureKey::new("lint", "int8"), real("lint-int8.json", &["apr", "lint", "int8.apr", "--json"]));
         ev.structure.insert(
             StructureKey::new("inspect", "int8"),
             Observed::Ok { value: serde_json::json!({"weird": true}), invocation: inv(&["apr", "inspect", "int8.apr", "--json"], "{\"weird\":true}") },

@@ -29,7 +29,7 @@ fn suites_summary(outs: &[&Outcome]) -> String {
 fn group_section(n: usize, sig: &str, outs: &[&Outcome]) -> String {
     let mut s = String::new();
     let kind = if outs.iter().all(|o| o.status == Status::Blocked) { "blocked" } else { "failing" };
-    s.push_str(&format!("### {n}. {sig}\n\n"));
+    s.push_str(&format!("#### {n}. {sig}\n\n"));
     s.push_str(&format!("**Impact: {} checks** {kind} ({})\n\n", outs.len(), suites_summary(outs)));
 
     // Affected models.

@@ -111,8 +111,7 @@ mod tests {
         assert_eq!(find(&outs, "q8_0-gguf/code apr~candle").status, Status::Pass);
         assert_eq!(find(&outs, "q8_0-gguf/greeting apr~candle").status, Status::Blocked);
         assert_eq!(find(&outs, "q4_0-gguf").status, Status::Skip);
-        let mut tol = Tolerances::default();
-        tol.cross_runtime_max_mismatches = 1;
+        let tol = Tolerances { cross_runtime_max_mismatches: 1, ..Tolerances::default() };
         assert_eq!(find(&judge(&ev, &tol), "q8_0-gguf/code apr~llama.cpp").status, Status::Pass);
     }
 

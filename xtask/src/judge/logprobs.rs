@@ -64,8 +64,7 @@ pub fn agreement(g: &Golden, runtime_tokens: Option<&[u32]>, runtime_top: &[Vec<
         max_kl: None,
     };
     let (mut deltas, mut kls) = (Vec::new(), Vec::new());
-    for step in 0..n {
-        let (o, r) = (&g.top_logprobs[step], &runtime_top[step]);
+    for (step, (o, r)) in g.top_logprobs.iter().zip(runtime_top).take(n).enumerate() {
         let (Some(ot), Some(rt)) = (top1(o), top1(r)) else { continue };
         if ot.id == rt.id {
             a.top1_agree += 1;

@@ -3,6 +3,9 @@
 //! harness gathers a `ModelEvidence`, the judges here say PASS/FAIL/BLOCKED/SKIP.
 //! Never PASS by default: a missing observation is BLOCKED, an unparsed one is FAIL.
 
+// An Outcome is the error of `take`: it is what the caller returns, not a failure path.
+#![allow(clippy::result_large_err)]
+
 pub mod cross_runtime;
 pub mod divergence;
 pub mod inference;
@@ -15,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tmgt_schema::{Generation, Golden, Invocation, Score, StopReason};
 
+#[allow(unused_imports)]
 pub use structure::{structure_calls, StructureCall};
 
 /// The seed's 20 suites (same names), then ours.
