@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 pub struct Invocation {
     /// argv, program first.
     pub command: Vec<String>,
+    /// Working directory, when the command must run from one (relative paths).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
     /// None when the process was killed (timeout, signal) or never started.
     pub exit_code: Option<i32>,
     pub duration_s: f64,
@@ -20,8 +23,13 @@ pub struct Invocation {
 }
 
 impl Invocation {
+    /// The command as a shell line, with a `cd` first when it ran from a folder.
     pub fn command_line(&self) -> String {
-        self.command.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+        let line = self.command.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
+        match &self.cwd {
+            Some(dir) => format!("(cd {} && {line})", shell_quote(dir)),
+            None => line,
+        }
     }
 
     /// The last `n` lines of stderr, for one-line error reports.
@@ -73,6 +81,8 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(inv.command_line(), r"apr run m.apr -p 'It'\''s 2+2?'");
+        let inv = Invocation { cwd: Some("/m/x y".into()), ..inv };
+        assert_eq!(inv.command_line(), r"(cd '/m/x y' && apr run m.apr -p 'It'\''s 2+2?')");
     }
 
     #[test]

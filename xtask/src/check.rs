@@ -9,6 +9,7 @@ use crate::convert::{self, ArtifactState, Artifacts, Tools};
 use crate::judge::{self, GenKey, ModelEvidence, Observed, Outcome, StructureKey, Tolerances};
 use crate::report::{RunResults, RESULTS_SCHEMA_VERSION};
 use crate::roster::Model;
+use crate::runner::RunOptions;
 use crate::runtime::{self, apr::Apr, candle::Candle, llamacpp::LlamaCpp, Runtime};
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -38,6 +39,7 @@ enum JobKind {
 struct Job {
     kind: JobKind,
     argv: Vec<String>,
+    cwd: Option<Utf8PathBuf>,
     /// Content-hash key parts.
     inputs: BTreeMap<String, String>,
     /// Where the observation is kept.
@@ -233,31 +235,42 @@ fn plan_jobs(ctx: &Ctx, harness: &Harness, model: &Model, artifacts: &Artifacts,
             }
             let (ArtifactState::Ready(path), Ok(version)) = (state, &version) else { unreachable!() };
             let artifact_sha = ctx.cache.sha256(path)?;
+            let (run_path, cwd) = if rt.runs_in_model_dir() {
+                (Utf8PathBuf::from(path.file_name().unwrap_or_default()), Some(dir.clone()))
+            } else {
+                (path.clone(), None)
+            };
+            let path = &run_path;
             for p in &ctx.roster.prompts {
                 let prompt = crate::util::read_prompt(&ctx.project.root.join(&p.file))?;
                 let argv = rt.generate_argv(path, &prompt, s.max_new_tokens, s.top_k);
                 let inputs = key_inputs(&argv, &artifact_sha, version);
                 let file = dir.join("observations").join(format!("{}__{}__{}.json", rt.name(), name, p.name));
-                jobs.push(Job { kind: JobKind::Generate { key: GenKey::new(rt.name(), name, &p.name), prompt: p.name.clone() }, argv, inputs, file });
+                let kind = JobKind::Generate { key: GenKey::new(rt.name(), name, &p.name), prompt: p.name.clone() };
+                jobs.push(Job { kind, argv, cwd: cwd.clone(), inputs, file });
             }
             if scored {
                 if let Some(argv) = rt.score_argv(path, &text_file, &text) {
                     let inputs = key_inputs(&argv, &artifact_sha, version);
                     let file = dir.join("observations").join(format!("{}__{}__score.json", rt.name(), name));
-                    jobs.push(Job { kind: JobKind::Score { runtime: rt.name().into(), artifact: name.clone() }, argv, inputs, file });
+                    let kind = JobKind::Score { runtime: rt.name().into(), artifact: name.clone() };
+                    jobs.push(Job { kind, argv, cwd: cwd.clone(), inputs, file });
                 }
             }
         }
     }
     // Structure subcommands: apr on the ready artifacts.
     if let Some(apr) = harness.runtimes.iter().find(|r| r.name() == judge::APR) {
-        let ready: BTreeMap<String, Utf8PathBuf> = artifacts
+        // apr runs from the model folder on bare file names (see Runtime::runs_in_model_dir).
+        let absolute: BTreeMap<String, Utf8PathBuf> = artifacts
             .iter()
             .filter_map(|(k, v)| match v {
                 ArtifactState::Ready(p) => Some((k.clone(), p.clone())),
                 _ => None,
             })
             .collect();
+        let ready: BTreeMap<String, Utf8PathBuf> =
+            absolute.iter().map(|(k, p)| (k.clone(), Utf8PathBuf::from(p.file_name().unwrap_or_default()))).collect();
         match apr.version() {
             Ok(version) => {
                 for call in judge::structure_calls(&ready) {
@@ -266,12 +279,13 @@ fn plan_jobs(ctx: &Ctx, harness: &Harness, model: &Model, artifacts: &Artifacts,
                     let mut hashes = String::new();
                     for (k, p) in &ready {
                         if call.args.iter().any(|a| a == p.as_str()) {
-                            hashes.push_str(&format!("{k}={} ", ctx.cache.sha256(p)?));
+                            hashes.push_str(&format!("{k}={} ", ctx.cache.sha256(&absolute[k])?));
                         }
                     }
                     let inputs = key_inputs(&argv, &hashes, &version);
                     let file = dir.join("observations").join(format!("structure__{}__{}.json", call.suite, call.artifact_key.replace('~', "-vs-")));
-                    jobs.push(Job { kind: JobKind::Structure { key: StructureKey::new(&call.suite, &call.artifact_key), args: call.args.clone() }, argv, inputs, file });
+                    let kind = JobKind::Structure { key: StructureKey::new(&call.suite, &call.artifact_key), args: call.args.clone() };
+                    jobs.push(Job { kind, argv, cwd: Some(dir.clone()), inputs, file });
                 }
             }
             Err(why) => {
@@ -289,7 +303,8 @@ fn plan_jobs(ctx: &Ctx, harness: &Harness, model: &Model, artifacts: &Artifacts,
     for f in crate::util::files_under(&reference, &["json", "safetensors"]) {
         inputs.insert(f.file_name().unwrap_or_default().to_string(), ctx.cache.sha256(&f)?);
     }
-    jobs.push(Job { kind: JobKind::ReferenceScore, argv, inputs, file: dir.join("observations").join("oracle__reference__score.json") });
+    let file = dir.join("observations").join("oracle__reference__score.json");
+    jobs.push(Job { kind: JobKind::ReferenceScore, argv, cwd: None, inputs, file });
     Ok(jobs)
 }
 
@@ -336,13 +351,13 @@ fn store<T: Serialize>(ctx: JobEnv, job: &Job, value: &T) -> Result<()> {
 }
 
 fn execute(ctx: JobEnv, job: &Job) -> (Finished, bool) {
-    let timeout = runtime::default_timeout();
+    let opts = RunOptions { timeout: runtime::default_timeout(), cwd: job.cwd.clone().map(Into::into), env: Vec::new() };
     macro_rules! observe {
         ($t:ty, $parse:expr) => {{
             match cached::<Observed<$t>>(ctx, job) {
                 Some(obs) => (obs, true),
                 None => {
-                    let obs: Observed<$t> = runtime::observe(job.argv.clone(), timeout, $parse);
+                    let obs: Observed<$t> = runtime::observe(job.argv.clone(), &opts, $parse);
                     if let Err(e) = store(ctx, job, &obs) {
                         eprintln!("warning: observation not cached: {e:#}");
                     }
@@ -366,7 +381,7 @@ fn execute(ctx: JobEnv, job: &Job) -> (Finished, bool) {
             let (obs, hit) = match cached::<Observed<serde_json::Value>>(ctx, job) {
                 Some(obs) => (obs, true),
                 None => {
-                    let inv = crate::runner::run(&job.argv, &crate::runner::RunOptions::with_timeout(timeout));
+                    let inv = crate::runner::run(&job.argv, &opts);
                     // JSON on stdout is judged on its content whatever the exit code
                     // (validate/lint exit non-zero when they find problems); the exit
                     // code stays in the invocation for the judge.

@@ -53,10 +53,13 @@ pub fn artifact_names() -> Vec<&'static str> {
     SPECS.iter().map(|s| s.name).collect()
 }
 
+/// models/<slug>/<stem>.<ext>. The file names are neutral on purpose: apr applies a
+/// chat template when the path it is given names an instruct/chat model (#3672), so
+/// apr is run from the model's folder on these names (see `runtime_path`).
 pub fn artifact_path(ctx: &Ctx, slug: &str, name: &str) -> Utf8PathBuf {
     let spec = SPECS.iter().find(|s| s.name == name).expect("known artifact");
     let stem = name.trim_end_matches("-gguf");
-    ctx.project.model_dir(slug).join(format!("{slug}-{stem}.{}", spec.extension))
+    ctx.project.model_dir(slug).join(format!("{stem}.{}", spec.extension))
 }
 
 /// Tool identities for the step keys: apr's version (or why it is missing) and

@@ -77,7 +77,11 @@ pub fn strip_ansi(bytes: &[u8]) -> String {
 pub fn run(argv: &[String], opts: &RunOptions) -> Invocation {
     use std::os::unix::process::CommandExt;
     let started = Instant::now();
-    let mut inv = Invocation { command: argv.to_vec(), ..Default::default() };
+    let mut inv = Invocation {
+        command: argv.to_vec(),
+        cwd: opts.cwd.as_ref().map(|d| d.display().to_string()),
+        ..Default::default()
+    };
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     if let Some(cwd) = &opts.cwd {

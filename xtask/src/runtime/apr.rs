@@ -59,6 +59,10 @@ impl Runtime for Apr {
         true
     }
 
+    fn runs_in_model_dir(&self) -> bool {
+        true
+    }
+
     fn generate_argv(&self, artifact: &Utf8Path, prompt: &str, max_new: usize, top_k: usize) -> Vec<String> {
         let mut argv: Vec<String> = vec![
             self.program.clone(),

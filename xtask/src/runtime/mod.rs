@@ -23,6 +23,11 @@ pub trait Runtime: Sync {
     fn version(&self) -> Result<String, String>;
     /// Which artifact kinds this runtime can run (e.g. only GGUF).
     fn accepts(&self, artifact: &str) -> bool;
+    /// Run from the artifact's folder with a bare file name (apr reads meaning into
+    /// the path it is given: an instruct/chat name turns on a chat template).
+    fn runs_in_model_dir(&self) -> bool {
+        false
+    }
     fn generate_argv(&self, artifact: &camino::Utf8Path, prompt: &str, max_new: usize, top_k: usize) -> Vec<String>;
     fn parse_generation(&self, stdout: &str) -> Result<Generation, String>;
     fn score_argv(&self, artifact: &camino::Utf8Path, text_file: &camino::Utf8Path, text: &str) -> Option<Vec<String>>;
@@ -30,8 +35,8 @@ pub trait Runtime: Sync {
 }
 
 /// Runs `argv` and parses its stdout; every way of going wrong is `Failed` with evidence.
-pub fn observe<T>(argv: Vec<String>, timeout: Duration, parse: impl Fn(&str) -> Result<T, String>) -> Observed<T> {
-    let invocation = runner::run(&argv, &RunOptions::with_timeout(timeout));
+pub fn observe<T>(argv: Vec<String>, opts: &RunOptions, parse: impl Fn(&str) -> Result<T, String>) -> Observed<T> {
+    let invocation = runner::run(&argv, opts);
     observe_invocation(invocation, parse)
 }
 
