@@ -39,12 +39,21 @@ pub fn ci(ctx: &Ctx, recheck: bool) -> Result<i32> {
     let results = Check::default().run(ctx)?;
     println!();
     println!("{}", crate::report::status_table(&results));
+    let silent = suites_without_outcome(&results);
+    if !silent.is_empty() {
+        anyhow::bail!("the harness produced no outcome for suite(s) {}: a suite that should have run did not", silent.join(", "));
+    }
     if recheck {
         crate::status::print_delta(ctx, &results, None)?;
     }
     let code = crate::report::exit_code(&results);
     println!("{} in {:.1}s (exit {code})", if recheck { "recheck" } else { "ci" }, t0.elapsed().as_secs_f64());
     Ok(code)
+}
+
+/// Suites with no outcome at all (every suite must say PASS, FAIL, BLOCKED or SKIP).
+pub fn suites_without_outcome(results: &crate::report::RunResults) -> Vec<&'static str> {
+    crate::judge::SUITES.iter().copied().filter(|s| !results.outcomes.iter().any(|o| o.suite == *s)).collect()
 }
 
 pub fn clean(ctx: &Ctx) -> Result<()> {

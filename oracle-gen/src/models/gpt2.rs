@@ -36,10 +36,10 @@ impl Gpt2 {
         let e = cfg.n_embd;
         let inner = cfg.n_inner.unwrap_or(4 * e);
         let conv = |name: &str, inp: usize, out: usize| -> Result<Linear> {
-            Ok(Linear::from_conv1d(
+            Linear::from_conv1d(
                 w.get(&format!("{prefix}{name}.weight"), &[inp, out])?,
                 Some(w.get(&format!("{prefix}{name}.bias"), &[out])?),
-            ))
+            )
         };
         let ln = |name: &str| -> Result<LayerNorm> {
             LayerNorm::new(

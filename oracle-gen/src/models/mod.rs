@@ -49,30 +49,97 @@ impl Weights {
 }
 
 /// y = x Wᵀ (+ b), x of shape [t, in], W [out, in] as stored by HF.
+///
+/// Decoding feeds one position at a time, where a matrix product is a matrix-vector
+/// product bound by memory bandwidth: for f32 on the CPU that case streams each
+/// weight row once, rows split across threads, instead of going through gemm.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight_t: Tensor,
+    /// [out, in], contiguous.
+    weight: Tensor,
     bias: Option<Tensor>,
 }
 
 impl Linear {
     /// From an HF nn.Linear weight [out, in].
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Linear> {
-        Ok(Linear { weight_t: weight.t()?.contiguous()?, bias })
+        Ok(Linear { weight: weight.contiguous()?, bias })
     }
 
     /// From a GPT-2 Conv1D weight, stored transposed: [in, out].
-    pub fn from_conv1d(weight_in_out: Tensor, bias: Option<Tensor>) -> Linear {
-        Linear { weight_t: weight_in_out, bias }
+    pub fn from_conv1d(weight_in_out: Tensor, bias: Option<Tensor>) -> Result<Linear> {
+        Linear::new(weight_in_out.t()?.contiguous()?, bias)
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.weight_t)?;
+        if x.dim(0)? == 1 && x.dtype() == DType::F32 && self.weight.dtype() == DType::F32 && x.device().is_cpu() {
+            return self.matvec(x);
+        }
+        let y = x.matmul(&self.weight.t()?)?;
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         })
     }
+
+    fn matvec(&self, x: &Tensor) -> Result<Tensor> {
+        use rayon::prelude::*;
+        let (out_dim, in_dim) = self.weight.dims2()?;
+        let x: Vec<f32> = x.flatten_all()?.to_vec1()?;
+        anyhow::ensure!(x.len() == in_dim, "linear: input width {} vs weight [{out_dim}, {in_dim}]", x.len());
+        let (storage, layout) = self.weight.storage_and_layout();
+        let candle_core::Storage::Cpu(cpu) = &*storage else { anyhow::bail!("matvec: weight not on the CPU") };
+        let w = &cpu.as_slice::<f32>()?[layout.start_offset()..][..out_dim * in_dim];
+        let mut y = vec![0f32; out_dim];
+        y.par_chunks_mut(64).enumerate().for_each(|(chunk, ys)| {
+            for (j, out) in ys.iter_mut().enumerate() {
+                let row = (chunk * 64 + j) * in_dim;
+                *out = dot(&w[row..row + in_dim], &x);
+            }
+        });
+        drop(storage);
+        if let Some(b) = &self.bias {
+            for (yo, bo) in y.iter_mut().zip(b.to_dtype(DType::F32)?.to_vec1::<f32>()?) {
+                *yo += bo;
+            }
+        }
+        Ok(Tensor::from_vec(y, (1, out_dim), &Device::Cpu)?)
+    }
+}
+
+/// Dot product with 32 independent accumulators (vectorizes without fast-math; the
+/// order of additions is fixed, so every instruction set gives the same result).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { dot_avx2(a, b) };
+    }
+    dot_lanes(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_lanes(a, b)
+}
+
+#[inline(always)]
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 32;
+    let mut acc = [0f32; LANES];
+    let (ac, at) = a.split_at(a.len() / LANES * LANES);
+    let (bc, bt) = b.split_at(ac.len());
+    for (ca, cb) in ac.chunks_exact(LANES).zip(bc.chunks_exact(LANES)) {
+        for k in 0..LANES {
+            acc[k] += ca[k] * cb[k];
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for (x, y) in at.iter().zip(bt) {
+        sum += x * y;
+    }
+    sum
 }
 
 /// RMSNorm computed in f32 (as transformers does) and cast back.
