@@ -36,6 +36,14 @@ pub fn ci(ctx: &Ctx, recheck: bool) -> Result<i32> {
     }
     Pull { model: None }.run(ctx)?;
     Oracle { model: None, dtype: "f32".into(), device: "cpu".into(), force: false }.run(ctx)?;
+    // Reduced-precision goldens, where committed, are claims too: verify them.
+    for dtype in ["bf16", "f16"] {
+        for model in &ctx.roster.models {
+            if ctx.project.golden_dir(&model.slug, dtype).is_dir() {
+                Oracle { model: Some(model.slug.clone()), dtype: dtype.into(), device: "cpu".into(), force: false }.run(ctx)?;
+            }
+        }
+    }
     let results = Check::default().run(ctx)?;
     println!();
     println!("{}", crate::report::status_table(&results));
