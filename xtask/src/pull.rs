@@ -32,8 +32,12 @@ impl Pull {
         for model in ctx.roster.select(self.model.as_deref())? {
             match pull_model(ctx, model) {
                 Ok(outcome) => {
+                    let marker = skipped_marker(ctx, &model.slug);
                     if let PullOutcome::Skipped(why) = &outcome {
                         println!("{}: {why} — skipped", model.slug);
+                        tmgt_schema::write_atomic(marker.as_std_path(), why.as_bytes())?;
+                    } else {
+                        let _ = std::fs::remove_file(&marker);
                     }
                     outcomes.insert(model.slug.clone(), outcome);
                 }
@@ -48,6 +52,12 @@ impl Pull {
         }
         Ok(outcomes)
     }
+}
+
+/// models/<slug>/PULL-SKIPPED holds why the last pull could not run here (offline,
+/// hub unreachable): checks then SKIP with that reason rather than BLOCK.
+pub fn skipped_marker(ctx: &Ctx, slug: &str) -> Utf8PathBuf {
+    ctx.project.model_dir(slug).join("PULL-SKIPPED")
 }
 
 pub fn pull_model(ctx: &Ctx, model: &Model) -> Result<PullOutcome> {

@@ -100,7 +100,7 @@ fn ci_from_nothing_then_warm_then_one_prompt_touched() {
         }
     }
     assert!(cold.stdout.contains("tiny-llama: goldens (f32): 2 new"));
-    assert!(root.join("models/tiny-llama/tiny-llama-q8_0.gguf").is_file());
+    assert!(root.join("models/tiny-llama/q8_0.gguf").is_file());
     assert!(cold.stdout.contains("candle run q8_0-gguf completion: ok"), "candle must run the llama GGUF");
     assert!(cold.stdout.contains("q8_0-gguf skipped: candle has no quantized gpt2 model"));
     // Every suite produced outcomes; the apr ones are BLOCKED, never PASS.

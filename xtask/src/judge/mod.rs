@@ -467,10 +467,31 @@ pub fn failed_outcome(ctx: &Ctx, what: &str, error: &str, inv: &Invocation) -> O
         }
     };
     ctx.fail(
-        format!("{what}: {} ({how})", first_line(error)),
+        format!("{what}: {} ({how})", telling_line(error, inv)),
         normalize_error(error),
         evidence_from(inv, None, Some(raw_output(inv)), serde_json::json!({ "error": error })),
     )
+}
+
+/// The line that says what went wrong: the last stderr line naming an error or a
+/// panic, else the error's own first line unless that is only the command line.
+pub fn telling_line(error: &str, inv: &Invocation) -> String {
+    let lines: Vec<&str> = inv.stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    // A Rust panic: "thread 'main' panicked at FILE:LINE:COL:" then the message.
+    if let Some(i) = lines.iter().rposition(|l| l.contains("panicked at")) {
+        if let Some(message) = lines.get(i + 1) {
+            return format!("panic: {message}");
+        }
+    }
+    let named = lines.iter().rev().find(|l| {
+        let lower = l.to_lowercase();
+        lower.contains("error") || lower.contains("panicked") || lower.contains("failed")
+    });
+    match named {
+        Some(line) => line.to_string(),
+        None if !error.starts_with('`') => first_line(error),
+        None => lines.last().map(|l| l.to_string()).unwrap_or_else(|| first_line(error)),
+    }
 }
 
 /// Evidence around one invocation.

@@ -1061,6 +1061,7 @@ pub(crate) mod tests {
                 timed_out: false,
                 stdout: String::new(),
                 stderr,
+                cwd: None,
             },
         }
     }

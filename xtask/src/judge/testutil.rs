@@ -84,6 +84,7 @@ pub fn inv(args: &[&str], stdout: &str) -> Invocation {
         timed_out: false,
         stdout: stdout.into(),
         stderr: String::new(),
+        cwd: None,
     }
 }
 
