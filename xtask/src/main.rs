@@ -138,7 +138,10 @@ fn main() {
 fn run(cli: Cli) -> Result<i32> {
     let project = project::Project::locate()?;
     let jobs = cli.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    let _lock = lock::WorkLock::acquire(&project.models())?;
+    // Tasks that write under models/ hold the lock; readers and test runners do not
+    // (test-parity runs xtask itself, which takes the lock).
+    let writes = !matches!(cli.task, Task::Status { .. } | Task::Ticket | Task::TestParity | Task::Coverage);
+    let _lock = if writes { Some(lock::WorkLock::acquire(&project.models())?) } else { None };
     let ctx = Ctx::new(project, jobs, cli.offline, cli.no_cache)?;
     let check_exit = |results: report::RunResults| -> i32 { report::exit_code(&results) };
     match cli.task {
