@@ -5,6 +5,7 @@
 pub mod golden;
 pub mod hashing;
 pub mod observation;
+pub mod tensor_names;
 
 pub use golden::{Golden, GoldenInputs, OracleInfo, Settings, StopReason, TokenLogprob};
 pub use hashing::{sha256_bytes, sha256_file, write_atomic};

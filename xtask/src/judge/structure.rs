@@ -744,31 +744,8 @@ pub fn truth_summary(t: &ModelTruth) -> String {
 /// One tensor name in a canonical form shared by HF, GGUF and APR spellings: the HF
 /// name without its leading "model." (llama/qwen2) or "transformer." (gpt2).
 pub fn canonical_tensor_name(name: &str) -> String {
-    let n = name.strip_prefix("model.").or_else(|| name.strip_prefix("transformer.")).unwrap_or(name);
-    if let Some(rest) = n.strip_prefix("blk.") {
-        if let Some((layer, tail)) = rest.split_once('.') {
-            let (stem, suffix) = tail.rsplit_once('.').unwrap_or((tail, "weight"));
-            let mapped = match stem {
-                "attn_norm" => "input_layernorm",
-                "ffn_norm" => "post_attention_layernorm",
-                "attn_q" => "self_attn.q_proj",
-                "attn_k" => "self_attn.k_proj",
-                "attn_v" => "self_attn.v_proj",
-                "attn_output" => "self_attn.o_proj",
-                "ffn_gate" => "mlp.gate_proj",
-                "ffn_up" => "mlp.up_proj",
-                "ffn_down" => "mlp.down_proj",
-                other => other,
-            };
-            return format!("layers.{layer}.{mapped}.{suffix}");
-        }
-    }
-    match n {
-        "token_embd.weight" => "embed_tokens.weight".into(),
-        "output_norm.weight" => "norm.weight".into(),
-        "output.weight" => "lm_head.weight".into(),
-        other => other.to_string(),
-    }
+    let hf = tmgt_schema::tensor_names::hf_name(name).unwrap_or_else(|| name.to_string());
+    hf.strip_prefix("model.").or_else(|| hf.strip_prefix("transformer.")).unwrap_or(&hf).to_string()
 }
 
 /// GGUF lists dims innermost first; HF outermost first. Either order matches.
