@@ -468,7 +468,13 @@ pub fn failed_outcome(ctx: &Ctx, what: &str, error: &str, inv: &Invocation) -> O
     };
     ctx.fail(
         format!("{what}: {} ({how})", telling_line(error, inv)),
-        normalize_error(error),
+        // Grouped by program and the telling line: one panic hit by several
+        // subcommands is one root cause.
+        format!(
+            "{}: {}",
+            inv.command.first().map(|p| p.rsplit('/').next().unwrap_or(p)).unwrap_or("?"),
+            normalize_error(&telling_line(error, inv))
+        ),
         evidence_from(inv, None, Some(raw_output(inv)), serde_json::json!({ "error": error })),
     )
 }
