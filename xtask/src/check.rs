@@ -170,8 +170,12 @@ impl Check {
         }
         ev.vocab = vocab_for(&reference, &ev);
         let mut outcomes = Vec::new();
-        for suite in suites {
-            outcomes.extend(judge::judge_suite(suite, &ev, tol).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+        if self.suites.is_empty() {
+            outcomes = judge::judge_model(&ev, tol);
+        } else {
+            for suite in suites {
+                outcomes.extend(judge::judge_suite(suite, &ev, tol).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+            }
         }
         let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
         for o in &outcomes {

@@ -49,10 +49,6 @@ const SPECS: &[Spec] = &[
     Spec { name: "q4_0-gguf", extension: "gguf", from: None, tool: Tool::Candle, args: &["export-gguf", "{in}", "--quant", "q4_0", "--out", "{out}"] },
 ];
 
-pub fn artifact_names() -> Vec<&'static str> {
-    SPECS.iter().map(|s| s.name).collect()
-}
-
 /// models/<slug>/<stem>.<ext>. The file names are neutral on purpose: apr applies a
 /// chat template when the path it is given names an instruct/chat model (#3672), so
 /// apr is run from the model's folder on these names (see `runtime_path`).

@@ -2,7 +2,7 @@
 //! per-model working folders under models/.
 
 use anyhow::{Context, Result};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -18,10 +18,6 @@ impl Project {
         let manifest = Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let root = manifest.parent().context("xtask has no parent folder")?.to_path_buf();
         Ok(Project { root })
-    }
-
-    pub fn at(root: &Utf8Path) -> Project {
-        Project { root: root.to_path_buf() }
     }
 
     pub fn roster_path(&self) -> Utf8PathBuf {

@@ -20,10 +20,6 @@ pub fn now_rfc3339() -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-pub fn today() -> String {
-    now_rfc3339()[..10].to_string()
-}
-
 pub fn target_dir(root: &Utf8Path) -> Utf8PathBuf {
     std::env::var("CARGO_TARGET_DIR").map(Utf8PathBuf::from).unwrap_or_else(|_| root.join("target"))
 }

@@ -767,10 +767,6 @@ pub struct TensorDiff {
 }
 
 impl TensorDiff {
-    pub fn is_clean(&self) -> bool {
-        self.missing.is_empty() && self.unexpected.is_empty() && self.wrong_shape.is_empty()
-    }
-
     pub fn summary(&self) -> String {
         let mut parts = vec![format!("{} tensors (checkpoint {})", self.found_count, self.expected_count)];
         if !self.missing.is_empty() {
