@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use oracle_gen::config::Arch;
-use oracle_gen::generate::{greedy, score, CausalLm, GreedySettings};
+use oracle_gen::generate::{greedy, score, GreedySettings};
 use oracle_gen::golden::{make_golden, GoldenRequest};
 use oracle_gen::loader::ModelDir;
 use std::path::{Path, PathBuf};
