@@ -72,8 +72,9 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.dim(0)? == 1 && x.dtype() == DType::F32 && self.weight.dtype() == DType::F32 && x.device().is_cpu() {
-            return self.matvec(x);
+        let small = x.dim(0)? <= SMALL_BATCH;
+        if small && x.dtype() == DType::F32 && self.weight.dtype() == DType::F32 && x.device().is_cpu() {
+            return self.small_matmul(x);
         }
         let y = x.matmul(&self.weight.t()?)?;
         Ok(match &self.bias {
@@ -82,34 +83,55 @@ impl Linear {
         })
     }
 
-    fn matvec(&self, x: &Tensor) -> Result<Tensor> {
+    /// y = x Wᵀ for a few rows of x, reading each weight row once for all of them.
+    fn small_matmul(&self, x: &Tensor) -> Result<Tensor> {
         use rayon::prelude::*;
         let (out_dim, in_dim) = self.weight.dims2()?;
+        let t = x.dim(0)?;
         let x: Vec<f32> = x.flatten_all()?.to_vec1()?;
-        anyhow::ensure!(x.len() == in_dim, "linear: input width {} vs weight [{out_dim}, {in_dim}]", x.len());
+        anyhow::ensure!(x.len() == t * in_dim, "linear: input [{t}, {}] vs weight [{out_dim}, {in_dim}]", x.len() / t.max(1));
         let (storage, layout) = self.weight.storage_and_layout();
-        let candle_core::Storage::Cpu(cpu) = &*storage else { anyhow::bail!("matvec: weight not on the CPU") };
+        let candle_core::Storage::Cpu(cpu) = &*storage else { anyhow::bail!("small_matmul: weight not on the CPU") };
         let w = &cpu.as_slice::<f32>()?[layout.start_offset()..][..out_dim * in_dim];
-        let mut y = vec![0f32; out_dim];
-        y.par_chunks_mut(64).enumerate().for_each(|(chunk, ys)| {
-            for (j, out) in ys.iter_mut().enumerate() {
-                let row = (chunk * 64 + j) * in_dim;
-                *out = dot(&w[row..row + in_dim], &x);
+        // Enough chunks that every thread gets an even share.
+        let rows = (out_dim / (rayon::current_num_threads() * 8)).max(1);
+        let mut y_t = vec![0f32; out_dim * t]; // [out, t]
+        y_t.par_chunks_mut(rows * t).enumerate().for_each(|(chunk, ys)| {
+            for (j, out) in ys.chunks_mut(t).enumerate() {
+                let row = &w[(chunk * rows + j) * in_dim..][..in_dim];
+                for (ti, o) in out.iter_mut().enumerate() {
+                    *o = dot(row, &x[ti * in_dim..(ti + 1) * in_dim]);
+                }
             }
         });
         drop(storage);
-        if let Some(b) = &self.bias {
-            for (yo, bo) in y.iter_mut().zip(b.to_dtype(DType::F32)?.to_vec1::<f32>()?) {
-                *yo += bo;
+        let bias = match &self.bias {
+            Some(b) => Some(b.to_dtype(DType::F32)?.to_vec1::<f32>()?),
+            None => None,
+        };
+        let mut y = vec![0f32; t * out_dim];
+        for o in 0..out_dim {
+            let b = bias.as_ref().map(|b| b[o]).unwrap_or(0.0);
+            for ti in 0..t {
+                y[ti * out_dim + o] = y_t[o * t + ti] + b;
             }
         }
-        Ok(Tensor::from_vec(y, (1, out_dim), &Device::Cpu)?)
+        Ok(Tensor::from_vec(y, (t, out_dim), &Device::Cpu)?)
     }
 }
+
+/// Up to this many rows, a product streams the weights once (bandwidth-bound
+/// decoding and short prompts) instead of going through gemm.
+const SMALL_BATCH: usize = 16;
 
 /// Dot product with 32 independent accumulators (vectorizes without fast-math; the
 /// order of additions is fixed, so every instruction set gives the same result).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F (checked just above).
+        return unsafe { dot_avx512(a, b) };
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above).
@@ -121,6 +143,12 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_lanes(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
     dot_lanes(a, b)
 }
 
