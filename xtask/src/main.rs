@@ -39,6 +39,9 @@ struct Cli {
     /// Ignore stamps and cached observations: redo every step.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// Another roster than roster.toml, e.g. roster-fixtures.toml (the tiny fixtures).
+    #[arg(long, global = true)]
+    roster: Option<String>,
     #[command(subcommand)]
     task: Task,
 }
@@ -136,6 +139,9 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<i32> {
+    if let Some(roster) = &cli.roster {
+        std::env::set_var("TMGT_ROSTER", roster);
+    }
     let project = project::Project::locate()?;
     let jobs = cli.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     // Tasks that write under models/ hold the lock; readers and test runners do not
