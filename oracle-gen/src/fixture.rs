@@ -206,21 +206,9 @@ pub fn write(arch: Arch, out: &Path) -> Result<()> {
     })
 }
 
-/// Fills a sibling temp folder and renames it over `out`, so `out` is never half-written.
+/// Fills a sibling staging folder and renames it over `out`, so `out` is never half-written.
 pub fn write_dir_atomically(out: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
-    let name = out.file_name().context("output folder has no name")?.to_string_lossy().into_owned();
-    let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-    if let Err(e) = fill(&tmp) {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e.context(format!("writing {}", out.display())));
-    }
-    if out.exists() {
-        std::fs::remove_dir_all(out).with_context(|| format!("{}: cannot replace", out.display()))?;
-    }
-    std::fs::rename(&tmp, out).with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
-    Ok(())
+    let staging = crate::staging::Staging::new(out)?;
+    fill(&staging.path).with_context(|| format!("writing {}", out.display()))?;
+    staging.commit()
 }

@@ -10,3 +10,4 @@ pub mod gguf;
 pub mod golden;
 pub mod loader;
 pub mod models;
+pub mod staging;

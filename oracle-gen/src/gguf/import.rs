@@ -7,12 +7,13 @@
 
 use super::tokenizer::tokenizer_json_from_gguf;
 use super::{hf_name, open_gguf, rotary_part, unpermute_qk, GgufArch, Meta};
+use crate::staging::Staging;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The name of the provenance record written into the imported directory.
 pub const REPORT_FILE: &str = "gguf-import.json";
@@ -314,64 +315,4 @@ pub fn import_gguf(gguf: &Path, out_dir: &Path) -> Result<ImportReport> {
     write_json(REPORT_FILE, &serde_json::to_value(&report).expect("report serializes"))?;
     staging.commit()?;
     Ok(report)
-}
-
-/// A sibling folder `.<name>.tmp-<pid>` that becomes `target` on commit and is removed
-/// when dropped uncommitted.
-pub(crate) struct Staging {
-    pub path: PathBuf,
-    target: PathBuf,
-    committed: bool,
-}
-
-impl Staging {
-    pub fn new(target: &Path) -> Result<Staging> {
-        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create folder", parent.display()))?;
-        let name = target
-            .file_name()
-            .with_context(|| format!("{}: output folder needs a name", target.display()))?
-            .to_string_lossy()
-            .into_owned();
-        let path = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        if path.exists() {
-            std::fs::remove_dir_all(&path)
-                .with_context(|| format!("{}: cannot clear stale staging folder", path.display()))?;
-        }
-        std::fs::create_dir(&path).with_context(|| format!("{}: cannot create", path.display()))?;
-        Ok(Staging { path, target: target.to_path_buf(), committed: false })
-    }
-
-    /// Moves the staged folder onto the target, replacing an existing one.
-    pub fn commit(mut self) -> Result<()> {
-        let target = &self.target;
-        if target.exists() {
-            let old = self.path.with_file_name(format!(
-                ".{}.old-{}",
-                target.file_name().unwrap_or_default().to_string_lossy(),
-                std::process::id()
-            ));
-            std::fs::rename(target, &old)
-                .with_context(|| format!("cannot move {} aside to {}", target.display(), old.display()))?;
-            if let Err(e) = std::fs::rename(&self.path, target) {
-                let _ = std::fs::rename(&old, target);
-                return Err(e)
-                    .with_context(|| format!("cannot rename {} to {}", self.path.display(), target.display()));
-            }
-            std::fs::remove_dir_all(&old).with_context(|| format!("{}: cannot remove", old.display()))?;
-        } else {
-            std::fs::rename(&self.path, target)
-                .with_context(|| format!("cannot rename {} to {}", self.path.display(), target.display()))?;
-        }
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
 }
