@@ -56,6 +56,8 @@ enum Finished {
 pub struct Harness {
     pub tools: Tools,
     pub runtimes: Vec<Box<dyn Runtime>>,
+    /// Each runtime's version, asked once per run (same order as `runtimes`).
+    pub versions: Vec<Result<String, String>>,
     pub apr_info: Option<(String, Option<String>)>,
 }
 
@@ -80,7 +82,8 @@ impl Harness {
             anyhow::ensure!(runtimes.iter().any(|r| r.name() == only), "unknown runtime {only:?} (apr, candle, llama.cpp)");
             runtimes.retain(|r| r.name() == only);
         }
-        Ok(Harness { tools, runtimes, apr_info: apr_info.ok() })
+        let versions = runtimes.iter().map(|r| r.version()).collect();
+        Ok(Harness { tools, runtimes, versions, apr_info: apr_info.ok() })
     }
 }
 
@@ -219,8 +222,8 @@ fn plan_jobs(ctx: &Ctx, harness: &Harness, model: &Model, artifacts: &Artifacts,
     let text_file = ctx.project.root.join(&s.ppl_text);
     let text = std::fs::read_to_string(&text_file).with_context(|| format!("{text_file}: cannot read the ppl text"))?;
     let mut jobs = Vec::new();
-    for rt in &harness.runtimes {
-        let version = rt.version();
+    for (rt, version) in harness.runtimes.iter().zip(&harness.versions) {
+        let version = version.clone();
         for (name, state) in artifacts {
             if !rt.accepts(name) {
                 continue;
@@ -269,7 +272,7 @@ fn plan_jobs(ctx: &Ctx, harness: &Harness, model: &Model, artifacts: &Artifacts,
         }
     }
     // Structure subcommands: apr on the ready artifacts.
-    if let Some(apr) = harness.runtimes.iter().find(|r| r.name() == judge::APR) {
+    if let Some(apr_version) = harness.runtimes.iter().zip(&harness.versions).find(|(r, _)| r.name() == judge::APR).map(|(_, v)| v.clone()) {
         // apr runs from the model folder on bare file names (see Runtime::runs_in_model_dir).
         let absolute: BTreeMap<String, Utf8PathBuf> = artifacts
             .iter()
@@ -280,7 +283,7 @@ fn plan_jobs(ctx: &Ctx, harness: &Harness, model: &Model, artifacts: &Artifacts,
             .collect();
         let ready: BTreeMap<String, Utf8PathBuf> =
             absolute.iter().map(|(k, p)| (k.clone(), Utf8PathBuf::from(p.file_name().unwrap_or_default()))).collect();
-        match apr.version() {
+        match apr_version {
             Ok(version) => {
                 for call in judge::structure_calls(&ready) {
                     let mut argv = vec![harness.tools.apr_program.clone()];
