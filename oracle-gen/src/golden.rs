@@ -78,5 +78,6 @@ pub fn make_golden(
         top_logprobs: out.top_logprobs,
         oracle,
         inputs: GoldenInputs { files: file_hashes.clone(), prompt_sha256, settings: req.settings.clone(), cache_key },
+        host: Some(tmgt_schema::HostInfo::detect()),
     })
 }

@@ -4,9 +4,13 @@
 
 pub mod golden;
 pub mod hashing;
+pub mod host;
 pub mod observation;
 pub mod tensor_names;
+pub mod verify;
 
 pub use golden::{Golden, GoldenInputs, OracleInfo, Settings, StopReason, TokenLogprob};
+pub use host::HostInfo;
+pub use verify::{verify, GoldenTolerance, Verification};
 pub use hashing::{sha256_bytes, sha256_file, write_atomic};
 pub use observation::{Generation, Invocation, Score};

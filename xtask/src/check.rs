@@ -150,6 +150,8 @@ impl Check {
             let g = load_goldens(&ctx.project.golden_dir(&model.slug, dtype), ctx)?;
             if !g.is_empty() {
                 ev.precision_goldens.insert(dtype.into(), g);
+                let here = load_goldens(&crate::oracle::fresh_golden_dir(ctx, &model.slug, dtype), ctx)?;
+                ev.host_goldens.insert(dtype.into(), here);
             }
         }
         let jobs = plan_jobs(ctx, harness, model, &artifacts, &mut ev)?;

@@ -4,7 +4,7 @@
 
 use crate::check::Check;
 use crate::context::Ctx;
-use crate::oracle::Oracle;
+use crate::oracle::{OnDifference, Oracle};
 use crate::pull::Pull;
 use crate::runtime::apr::{Apr, PINNED_VERSION};
 use anyhow::{Context, Result};
@@ -35,12 +35,24 @@ pub fn ci(ctx: &Ctx, recheck: bool) -> Result<i32> {
         println!("install-apr failed: {e:#} — apr checks will be BLOCKED");
     }
     Pull { model: None }.run(ctx)?;
-    Oracle { model: None, dtype: "f32".into(), device: "cpu".into(), force: false }.run(ctx)?;
-    // Reduced-precision goldens, where committed, are claims too: verify them.
+    let f32_goldens = Oracle { model: None, dtype: "f32".into(), device: "cpu".into(), force: false, on_difference: OnDifference::Stop };
+    f32_goldens.run(ctx)?;
+    // Reduced-precision goldens, where committed, are claims about the reference on a
+    // CPU: verified here within their precision's error, a difference is reported in
+    // the precision suite and never stops the checks.
     for dtype in ["bf16", "f16"] {
         for model in &ctx.roster.models {
             if ctx.project.golden_dir(&model.slug, dtype).is_dir() {
-                Oracle { model: Some(model.slug.clone()), dtype: dtype.into(), device: "cpu".into(), force: false }.run(ctx)?;
+                let oracle = Oracle {
+                    model: Some(model.slug.clone()),
+                    dtype: dtype.into(),
+                    device: "cpu".into(),
+                    force: false,
+                    on_difference: OnDifference::Report,
+                };
+                if let Err(e) = oracle.run(ctx) {
+                    println!("{}: {dtype} goldens could not be computed here: {e:#} — the precision suite reports it", model.slug);
+                }
             }
         }
     }

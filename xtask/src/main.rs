@@ -156,7 +156,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Task::Oracle { model, dtype, device, force } => {
-            oracle::Oracle { model, dtype, device, force }.run(&ctx)?;
+            oracle::Oracle { model, dtype, device, force, on_difference: oracle::OnDifference::Stop }.run(&ctx)?;
             Ok(0)
         }
         Task::OracleGpu { kernels, model } => oracle_gpu(&ctx, kernels, model),
@@ -230,7 +230,8 @@ fn oracle_gpu(ctx: &Ctx, kernels: bool, model: Option<String>) -> Result<i32> {
     std::env::set_var("TMGT_ORACLE_GEN", crate::util::target_dir(&ctx.project.root).join("release/oracle-gen"));
     let gpu_ctx = Ctx::new(ctx.project.clone(), ctx.jobs, ctx.offline, ctx.no_cache)?;
     for dtype in ["bf16", "f16"] {
-        oracle::Oracle { model: model.clone(), dtype: dtype.into(), device: "cuda".into(), force: false }.run(&gpu_ctx)?;
+        oracle::Oracle { model: model.clone(), dtype: dtype.into(), device: "cuda".into(), force: false, on_difference: oracle::OnDifference::Stop }
+            .run(&gpu_ctx)?;
     }
     Ok(0)
 }

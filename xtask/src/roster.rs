@@ -75,6 +75,11 @@ impl Roster {
         Ok(roster)
     }
 
+    /// The pre-registered tolerances, typed.
+    pub fn tolerances(&self) -> Result<crate::judge::Tolerances> {
+        self.tolerances.clone().try_into().context("[tolerances]")
+    }
+
     pub fn model(&self, slug: &str) -> Result<&Model> {
         self.models.iter().find(|m| m.slug == slug).with_context(|| {
             let known: Vec<&str> = self.models.iter().map(|m| m.slug.as_str()).collect();

@@ -224,6 +224,10 @@ pub struct ModelEvidence {
     /// Reduced-precision goldens: dtype ("bf16", "f16") -> prompt -> golden.
     #[serde(default)]
     pub precision_goldens: BTreeMap<String, BTreeMap<String, Golden>>,
+    /// The reduced-precision goldens the oracle computed on this machine in this run
+    /// (dtype -> prompt -> golden), to verify the committed ones against.
+    #[serde(default)]
+    pub host_goldens: BTreeMap<String, BTreeMap<String, Golden>>,
     #[serde(default, with = "as_entries")]
     pub generations: BTreeMap<GenKey, Observed<Generation>>,
     /// (runtime, artifact) -> PPL over the reference text.
@@ -271,6 +275,9 @@ pub struct Tolerances {
     pub ref_ppl_max_ratio: BTreeMap<String, f64>,
     /// cross-runtime: token mismatches allowed between two runtimes on the same GGUF.
     pub cross_runtime_max_mismatches: usize,
+    /// Verifying a golden on this machine: largest |Δ logprob| against the committed
+    /// one, by dtype (f32, bf16, f16). A precision's rounding error.
+    pub golden_logprob: BTreeMap<String, f32>,
 }
 
 impl Default for Tolerances {
@@ -292,11 +299,20 @@ impl Default for Tolerances {
                 ("default".to_string(), 1.30),
             ]),
             cross_runtime_max_mismatches: 0,
+            golden_logprob: BTreeMap::from([
+                ("f32".to_string(), 1e-3),
+                ("bf16".to_string(), 0.5),
+                ("f16".to_string(), 0.0625),
+            ]),
         }
     }
 }
 
 impl Tolerances {
+    pub fn golden_logprob_for(&self, dtype: &str) -> Option<f32> {
+        self.golden_logprob.get(dtype).copied()
+    }
+
     pub fn ref_ppl_ratio_for(&self, artifact: &str) -> f64 {
         self.ref_ppl_max_ratio
             .get(artifact)

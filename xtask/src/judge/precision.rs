@@ -1,6 +1,8 @@
 //! precision: the oracle's own reduced-precision goldens (written with `--dtype`)
 //! against its f32 goldens: bf16 ≤ 3/32, f16 ≤ 5/32, bf16 vs f16 ≤ 3/32, and the
-//! ladder bf16 drift ≤ f16 drift.
+//! ladder bf16 drift ≤ f16 drift. Also whether each committed reduced-precision
+//! golden holds on this machine (`verify-<dtype>`): the oracle recomputed it here, and
+//! the two may differ only within the precision's pre-registered rounding error.
 
 use super::*;
 
@@ -28,7 +30,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
         return vec![Ctx::new("precision", &ev.slug, "all")
             .skip("no reduced-precision goldens (oracle not run with --dtype bf16/f16)")];
     }
-    let mut outs = Vec::new();
+    let mut outs = verify_here(ev, tol);
     let missing = |ctx: &Ctx, dtype: &str| {
         ctx.blocked(format!("no {dtype} golden for this prompt"), format!("{dtype} golden missing"), Evidence::default())
     };
@@ -90,6 +92,51 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     outs
 }
 
+/// `verify-<dtype>/<prompt>`: the committed golden against this machine's.
+fn verify_here(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
+    let mut outs = Vec::new();
+    for (dtype, committed) in &ev.precision_goldens {
+        for (prompt, old) in committed {
+            let ctx = Ctx::new("precision", &ev.slug, format!("verify-{dtype}/{prompt}"));
+            let Some(logprob) = tol.golden_logprob_for(dtype) else {
+                outs.push(ctx.blocked(
+                    format!("no golden_logprob tolerance for {dtype} in the roster"),
+                    "golden tolerance missing",
+                    Evidence::default(),
+                ));
+                continue;
+            };
+            let Some(fresh) = ev.host_goldens.get(dtype).and_then(|m| m.get(prompt)) else {
+                outs.push(ctx.blocked(
+                    format!("the oracle did not compute {dtype} here (`cargo xtask oracle --dtype {dtype}`)"),
+                    format!("{dtype} golden not recomputed on this machine"),
+                    Evidence::default(),
+                ));
+                continue;
+            };
+            let v = tmgt_schema::verify(old, fresh, tmgt_schema::GoldenTolerance { logprob, near_tie_flips: true });
+            let written_on = old.host.as_ref().map_or("an unrecorded machine".to_string(), |h| h.describe());
+            let here = fresh.host.as_ref().map_or("this machine".to_string(), |h| h.describe());
+            let evidence = Evidence {
+                expected: Some(format!("the committed {dtype} golden (written on {written_on}), within {logprob} nats")),
+                actual: Some(format!("on {here}: {}", v.summary())),
+                details: serde_json::json!({ "verification": v, "committed_host": old.host, "host": fresh.host }),
+                ..Default::default()
+            };
+            outs.push(if v.holds() {
+                ctx.pass(format!("holds on this CPU: {}", v.summary()), evidence)
+            } else {
+                ctx.fail(
+                    format!("does not hold on this CPU: {}", v.summary()),
+                    format!("oracle {dtype} golden does not hold on this CPU"),
+                    evidence,
+                )
+            });
+        }
+    }
+    outs
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
@@ -126,6 +173,39 @@ mod tests {
         with(&mut ev, "f16", "code", 1);
         let outs = judge(&ev, &Tolerances::default());
         assert_eq!(find(&outs, "ladder/code").status, Status::Fail);
+    }
+
+    #[test]
+    fn committed_goldens_are_verified_against_this_machines() {
+        let mut ev = evidence();
+        with(&mut ev, "bf16", "code", 0);
+        with(&mut ev, "bf16", "greeting", 0);
+        let mut here = ev.precision_goldens["bf16"].clone();
+        // code: logprobs moved within 0.5 nats; greeting: a confident token changed
+        for step in &mut here.get_mut("code").unwrap().top_logprobs {
+            step[0].logprob -= 0.25;
+        }
+        here.get_mut("greeting").unwrap().tokens[4] = 4242;
+        ev.host_goldens.insert("bf16".into(), here);
+        let outs = judge(&ev, &Tolerances::default());
+        let ok = find(&outs, "verify-bf16/code");
+        assert_eq!(ok.status, Status::Pass, "{ok:#?}");
+        assert!(ok.note.contains("within 0.5 nats"), "{}", ok.note);
+        let bad = find(&outs, "verify-bf16/greeting");
+        assert_eq!(bad.status, Status::Fail);
+        assert!(bad.note.contains("step 4"), "{}", bad.note);
+        // nothing recomputed here: not verified, never a pass
+        ev.host_goldens.clear();
+        assert_eq!(find(&judge(&ev, &Tolerances::default()), "verify-bf16/code").status, Status::Blocked);
+        // a tighter tolerance refuses the same move
+        let tight = Tolerances { golden_logprob: BTreeMap::from([("bf16".to_string(), 0.1)]), ..Tolerances::default() };
+        let mut ev2 = ev.clone();
+        let mut here = ev2.precision_goldens["bf16"].clone();
+        for step in &mut here.get_mut("code").unwrap().top_logprobs {
+            step[0].logprob -= 0.25;
+        }
+        ev2.host_goldens.insert("bf16".into(), here);
+        assert_eq!(find(&judge(&ev2, &tight), "verify-bf16/code").status, Status::Fail);
     }
 
     #[test]

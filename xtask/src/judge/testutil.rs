@@ -48,6 +48,7 @@ pub fn golden_with(prompt: &str, tokens: Vec<u32>, stop: StopReason, gap: impl F
             settings,
             cache_key: String::new(),
         },
+        host: None,
     }
 }
 
