@@ -18,7 +18,8 @@
 //! - `bos`: `run`: a BOS id is prepended to the prompt ids (GGUF:
 //!   `logprobs.prompt_token_ids`; APR: `prompt_tokens` is one more); generation unchanged.
 //! - `eos-then-more`: `run`: an EOS id at step FAKE_APR_STEP, then more tokens up to `-n`.
-//! - `crash-import`: `import` panics (Rust panic message on stderr, exit 101, no file).
+//! - `crash-import`: `import` panics: stderr `thread 'main' (<pid>) panicked at
+//!   src/format/converter.rs:42:9:` and the message, exit 101, no output file.
 //! - `crash-run`: `run` and `eval` panic (exit 101).
 //! - `hang`: `run` sleeps forever.
 //! - `non-json`: `run` prints a log line on stdout before its JSON.
@@ -98,9 +99,13 @@ fn main() {
     }
 }
 
-/// A Rust panic as apr would print it, without a real unwind.
+/// A Rust panic as apr 0.72.3 prints it (its toolchain names the thread id, see
+/// the captured `*.stderr.txt`), without a real unwind.
 fn crash(location: &str, message: &str) -> ! {
-    eprintln!("\nthread 'main' panicked at {location}:\n{message}\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace");
+    eprintln!(
+        "\nthread 'main' ({}) panicked at {location}:\n{message}\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+        std::process::id()
+    );
     std::process::exit(101);
 }
 
