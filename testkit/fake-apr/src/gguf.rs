@@ -463,28 +463,32 @@ pub fn write(path: &Path, metadata: &[(String, Value)], tensors: &[WriteTensor])
 }
 
 /// Rewrites the GGUF `src` into `dst` with one more string key/value: the header's
-/// key count goes up by one, the new pair follows the existing ones, tensor infos
-/// are copied as they are, the data section is re-aligned and copied byte for byte
-/// (tensor offsets are relative to it, so they stay valid). Replaces an existing key.
+/// key count goes up by one, the existing pairs are copied byte for byte and the new
+/// one follows them, tensor infos are copied as they are, the data section is
+/// re-aligned and copied byte for byte (tensor offsets are relative to it, so they
+/// stay valid). An existing pair under `key` is replaced (the others re-encoded).
 pub fn add_string_kv(src: &Path, dst: &Path, key: &str, value: &str) -> Result<()> {
+    /// magic, version, tensor count, key/value count.
+    const HEADER: u64 = 4 + 4 + 8 + 8;
     let g = read(src)?;
-    let mut metadata = g.metadata.clone();
-    metadata.retain(|(k, _)| k != key);
-    metadata.push((key.to_string(), Value::String(value.to_string())));
     let mut f = std::fs::File::open(src).with_context(|| format!("{}: cannot open", src.display()))?;
-    let mut infos = vec![0u8; (g.infos_end - g.kv_end) as usize];
-    f.seek(SeekFrom::Start(g.kv_end))?;
-    f.read_exact(&mut infos).with_context(|| format!("{}: cannot reread tensor infos", src.display()))?;
-
+    let mut raw = vec![0u8; g.infos_end as usize];
+    f.read_exact(&mut raw).with_context(|| format!("{}: cannot reread the header", src.display()))?;
     let mut head = Vec::new();
     head.extend_from_slice(MAGIC);
     head.extend_from_slice(&g.version.to_le_bytes());
     head.extend_from_slice(&(g.tensors.len() as u64).to_le_bytes());
-    head.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
-    for (k, v) in &metadata {
-        write_kv(&mut head, k, v);
+    if g.get(key).is_none() {
+        head.extend_from_slice(&(g.metadata.len() as u64 + 1).to_le_bytes());
+        head.extend_from_slice(&raw[HEADER as usize..g.kv_end as usize]);
+    } else {
+        head.extend_from_slice(&(g.metadata.len() as u64).to_le_bytes());
+        for (k, v) in g.metadata.iter().filter(|(k, _)| k != key) {
+            write_kv(&mut head, k, v);
+        }
     }
-    head.extend_from_slice(&infos);
+    write_kv(&mut head, key, &Value::String(value.to_string()));
+    head.extend_from_slice(&raw[g.kv_end as usize..]);
     head.resize((head.len() as u64).div_ceil(g.alignment) as usize * g.alignment as usize, 0);
 
     let tmp = dst.with_file_name(format!(
@@ -622,6 +626,21 @@ mod tests {
         let s2 = read(&spliced).unwrap();
         assert_eq!(s2.reference(), Some("/other"));
         assert_eq!(s2.metadata.len(), 3);
+    }
+
+    #[test]
+    fn splice_keeps_a_foreign_file_byte_for_byte() {
+        let dir = crate::testutil::temp_dir("gguf-splice");
+        let (src, dst) = (dir.join("m.gguf"), dir.join("out.gguf"));
+        hand_made(&src);
+        add_string_kv(&src, &dst, REFERENCE_KEY, "/ref").unwrap();
+        let (a, b) = (read(&src).unwrap(), read(&dst).unwrap());
+        assert_eq!(b.metadata[..a.metadata.len()], a.metadata[..]);
+        assert_eq!(b.reference(), Some("/ref"));
+        assert_eq!(b.tensors, a.tensors);
+        let (x, y) = (std::fs::read(&src).unwrap(), std::fs::read(&dst).unwrap());
+        assert_eq!(x[24..a.kv_end as usize], y[24..a.kv_end as usize], "existing pairs copied raw");
+        assert_eq!(x[a.data_start as usize..], y[b.data_start as usize..]);
     }
 
     #[test]
