@@ -119,9 +119,24 @@ enum Command {
 
 fn main() {
     if let Err(e) = run(Cli::parse()) {
-        eprintln!("oracle-gen: error: {e:#}");
+        eprintln!("oracle-gen: error: {}", without_backtrace(&format!("{e:#}")));
         std::process::exit(1);
     }
+}
+
+/// An error's text without the backtrace some errors (candle's) carry when
+/// RUST_BACKTRACE is set: a bad input gets one line. ORACLE_GEN_BACKTRACE=1 keeps it.
+fn without_backtrace(text: &str) -> String {
+    if std::env::var_os("ORACLE_GEN_BACKTRACE").is_some() {
+        return text.to_string();
+    }
+    let frame = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with("stack backtrace:")
+            || t.starts_with("at ")
+            || t.split_once(": ").is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    };
+    text.lines().filter(|l| !frame(l) && !l.trim().is_empty()).collect::<Vec<_>>().join("\n")
 }
 
 fn run(cli: Cli) -> Result<()> {

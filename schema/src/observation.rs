@@ -17,9 +17,14 @@ pub struct Invocation {
     pub exit_code: Option<i32>,
     pub duration_s: f64,
     pub timed_out: bool,
-    /// ANSI escapes stripped; long output is kept whole (it is evidence).
+    /// ANSI escapes stripped; long output keeps a head and a tail (see the sizes).
     pub stdout: String,
     pub stderr: String,
+    /// The whole stream's size in bytes, when only its head and tail were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_bytes: Option<u64>,
 }
 
 impl Invocation {
@@ -30,6 +35,28 @@ impl Invocation {
             Some(dir) => format!("(cd {} && {line})", shell_quote(dir)),
             None => line,
         }
+    }
+
+    /// The same invocation with each stream cut to `keep` bytes of its start and of
+    /// its end (evidence in results; the observation file keeps more).
+    pub fn bounded(&self, keep: usize) -> Invocation {
+        let cut = |s: &str, total: Option<u64>| -> (String, Option<u64>) {
+            if s.len() <= 2 * keep {
+                return (s.to_string(), total);
+            }
+            let mut head = keep;
+            while !s.is_char_boundary(head) {
+                head -= 1;
+            }
+            let mut tail = s.len() - keep;
+            while !s.is_char_boundary(tail) {
+                tail += 1;
+            }
+            (format!("{}\n[… cut …]\n{}", &s[..head], &s[tail..]), Some(total.unwrap_or(s.len() as u64)))
+        };
+        let (stdout, stdout_bytes) = cut(&self.stdout, self.stdout_bytes);
+        let (stderr, stderr_bytes) = cut(&self.stderr, self.stderr_bytes);
+        Invocation { stdout, stderr, stdout_bytes, stderr_bytes, ..self.clone() }
     }
 
     /// The last `n` lines of stderr, for one-line error reports.
@@ -55,6 +82,9 @@ pub struct Generation {
     pub text: String,
     /// Prompt ids as the runtime encoded them, when it reports them.
     pub prompt_tokens: Option<Vec<u32>>,
+    /// How many prompt tokens the runtime encoded, when it reports only the count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_token_count: Option<usize>,
     pub top_logprobs: Option<Vec<Vec<TokenLogprob>>>,
     pub finish_reason: Option<String>,
     pub tokens_per_second: Option<f64>,

@@ -6,8 +6,10 @@
 use crate::cache::{self, HashCache};
 use crate::context::Ctx;
 use crate::convert::{self, ArtifactState, Artifacts, Tools};
-use crate::judge::{self, GenKey, ModelEvidence, Observed, Outcome, StructureKey, Tolerances};
-use crate::report::{RunResults, RESULTS_SCHEMA_VERSION};
+use crate::judge::structure::On;
+use crate::judge::suites::{Need, Suite};
+use crate::judge::{self, GenKey, ModelEvidence, Observed, Outcome, StructureKey, Subject, Tolerances};
+use crate::report::{Provenance, RunResults, RESULTS_SCHEMA_VERSION};
 use crate::roster::Model;
 use crate::runner::RunOptions;
 use crate::runtime::{self, apr::Apr, candle::Candle, llamacpp::LlamaCpp, Runtime};
@@ -28,11 +30,14 @@ pub struct Check {
     pub junit: Option<Utf8PathBuf>,
 }
 
+/// How much of each process's stdout and stderr (head and tail) a results file keeps.
+const EVIDENCE_OUTPUT: usize = 16 * 1024;
+
 /// What one job observes.
 enum JobKind {
     Generate { key: GenKey, prompt: String },
     Score { runtime: String, artifact: String },
-    Structure { key: StructureKey, args: Vec<String> },
+    Structure { key: StructureKey, command: &'static str },
     ReferenceScore,
 }
 
@@ -59,6 +64,17 @@ pub struct Harness {
     /// Each runtime's version, asked once per run (same order as `runtimes`).
     pub versions: Vec<Result<String, String>>,
     pub apr_info: Option<(String, Option<String>)>,
+    /// The machine's GPU (`nvidia-smi -L`'s first line), if it has one.
+    pub gpu: Option<String>,
+}
+
+/// The first GPU `nvidia-smi -L` lists, or None where there is none (or no driver).
+pub fn detect_gpu() -> Option<String> {
+    let inv = crate::runner::run(&["nvidia-smi".to_string(), "-L".to_string()], &RunOptions::with_timeout(std::time::Duration::from_secs(20)));
+    if crate::runner::check(&inv).is_err() {
+        return None;
+    }
+    inv.stdout.lines().map(str::trim).find(|l| l.starts_with("GPU ")).map(String::from)
 }
 
 impl Harness {
@@ -83,21 +99,32 @@ impl Harness {
             runtimes.retain(|r| r.name() == only);
         }
         let versions = runtimes.iter().map(|r| r.version()).collect();
-        Ok(Harness { tools, runtimes, versions, apr_info: apr_info.ok() })
+        Ok(Harness { tools, runtimes, versions, apr_info: apr_info.ok(), gpu: detect_gpu() })
     }
 }
 
 impl Check {
     pub fn run(self, ctx: &Ctx) -> Result<RunResults> {
         for s in &self.suites {
-            anyhow::ensure!(judge::SUITES.contains(&s.as_str()), "unknown suite {s:?}; suites: {}", judge::SUITES.join(", "));
+            judge::suites::suite(s)?;
         }
-        let tolerances: Tolerances = ctx.roster.tolerances.clone().try_into().context("roster.toml [tolerances]")?;
+        let tolerances: Tolerances = ctx.roster.tolerances()?;
         let harness = Harness::new(ctx, self.runtime.as_deref())?;
         let started_at = crate::util::now_rfc3339();
         let mut outcomes = Vec::new();
-        for model in ctx.roster.select(self.model.as_deref())? {
-            outcomes.extend(self.check_model(ctx, &harness, model, &tolerances)?);
+        let mut provenance = BTreeMap::new();
+        for (i, model) in ctx.roster.select(self.model.as_deref())?.into_iter().enumerate() {
+            // Calls on no model (apr list) are made once, with the first model's.
+            let first = i == 0;
+            outcomes.extend(self.check_model(ctx, &harness, model, &tolerances, first)?);
+            provenance.insert(model.slug.clone(), provenance_of(model));
+        }
+        // Results carry a bounded excerpt of each process's output; the observation
+        // files under models/<slug>/observations keep the rest.
+        for o in &mut outcomes {
+            for inv in &mut o.evidence.invocations {
+                *inv = inv.bounded(EVIDENCE_OUTPUT);
+            }
         }
         let results = RunResults {
             schema_version: RESULTS_SCHEMA_VERSION,
@@ -106,6 +133,8 @@ impl Check {
             apr_commit: harness.apr_info.as_ref().and_then(|(_, c)| c.clone()),
             oracle: format!("oracle-gen {}, candle {}, f32, cpu, greedy", env!("CARGO_PKG_VERSION"), "0.11.1"),
             harness_version: env!("CARGO_PKG_VERSION").into(),
+            tolerances,
+            provenance,
             outcomes,
         };
         save_results(ctx, &results)?;
@@ -119,25 +148,30 @@ impl Check {
         self.suites.is_empty() || self.suites.iter().any(|s| s == suite)
     }
 
-    fn check_model(&self, ctx: &Ctx, harness: &Harness, model: &Model, tol: &Tolerances) -> Result<Vec<Outcome>> {
+    fn check_model(&self, ctx: &Ctx, harness: &Harness, model: &Model, tol: &Tolerances, first: bool) -> Result<Vec<Outcome>> {
         let reference = ctx.project.reference_dir(&model.slug);
-        let suites: Vec<&str> = judge::SUITES.iter().copied().filter(|s| self.wanted(s)).collect();
+        let suites: Vec<&str> = judge::suites::names().filter(|s| self.wanted(s)).collect();
         if !reference.join("config.json").is_file() {
             if let Ok(why) = std::fs::read_to_string(crate::pull::skipped_marker(ctx, &model.slug)) {
                 let why = format!("not available on this machine: {}", why.trim());
                 println!("{}: {why}: its {} suites SKIP", model.slug, suites.len());
-                return Ok(suites.iter().map(|s| judge::Ctx::new(s, &model.slug, "pull").skip(why.clone())).collect());
+                return Ok(suites.iter().map(|s| judge::Case::new(s, &model.slug, "pull", Subject::Harness).skip(why.clone())).collect());
             }
             let why = format!("no reference checkpoint at {reference} (pull did not produce it)");
             println!("{}: {why}: its {} suites are BLOCKED", model.slug, suites.len());
             return Ok(suites
                 .iter()
-                .map(|s| judge::Ctx::new(s, &model.slug, "pull").blocked(why.clone(), "pull: model not available", Default::default()))
+                .map(|s| judge::Case::new(s, &model.slug, "pull", Subject::Harness).blocked(why.clone(), "pull: model not available", Default::default()))
                 .collect());
         }
+        trust_inputs(ctx, model)?;
         let artifacts = convert::convert_model(ctx, model, &harness.tools)?;
         let mut ev = ModelEvidence::new(&model.slug);
         ev.ppl_ceiling = model.ppl_ceiling;
+        ev.gpu = harness.gpu.clone();
+        for (name, converted) in &artifacts {
+            ev.conversions.insert(name.clone(), converted.conversion(name, ctx));
+        }
         ev.truth = match crate::truth::read(&reference) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -154,7 +188,8 @@ impl Check {
                 ev.host_goldens.insert(dtype.into(), here);
             }
         }
-        let jobs = plan_jobs(ctx, harness, model, &artifacts, &mut ev)?;
+        let wanted: Vec<&'static Suite> = judge::SUITES.iter().filter(|s| self.wanted(s.name)).collect();
+        let jobs = plan_jobs(ctx, harness, model, &artifacts, &mut ev, &wanted, first)?;
         for finished in run_jobs(ctx, &model.slug, jobs) {
             match finished {
                 Finished::Generation(k, o) => {
@@ -179,7 +214,7 @@ impl Check {
             outcomes = judge::judge_model(&ev, tol);
         } else {
             for suite in suites {
-                outcomes.extend(judge::judge_suite(suite, &ev, tol).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+                outcomes.extend(judge::judge_suite(suite, &ev, tol)?);
             }
         }
         let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -189,6 +224,26 @@ impl Check {
         crate::util::write_json(&ctx.project.model_dir(&model.slug).join("evidence.json"), &ev)?;
         Ok(outcomes)
     }
+}
+
+/// Refuses to judge on inputs that are not what their steps made: a reference
+/// checkpoint changed since `pull` (or left over from a pull that failed), goldens
+/// changed since `oracle` wrote or verified them. The error names the command that
+/// fixes it.
+fn trust_inputs(ctx: &Ctx, model: &Model) -> Result<()> {
+    let dir = ctx.project.model_dir(&model.slug);
+    let slug = &model.slug;
+    if let Ok(why) = std::fs::read_to_string(crate::pull::failed_marker(ctx, slug)) {
+        anyhow::bail!("{slug}: the last pull failed ({}); the reference checkpoint there is not trusted: run `cargo xtask pull --model {slug}`", why.trim());
+    }
+    cache::outputs_unchanged(&cache::stamp_path(&dir, "reference"), |f| ctx.cache.sha256(f).ok())
+        .map_err(|why| anyhow::anyhow!("{slug}: the reference checkpoint is not what pull made: {why}; run `cargo xtask pull --model {slug}`"))?;
+    if ctx.project.golden_dir(slug, "f32").is_dir() {
+        cache::outputs_unchanged(&cache::stamp_path(&dir, "oracle-f32"), |f| tmgt_schema::sha256_file(f.as_std_path()).ok()).map_err(|why| {
+            anyhow::anyhow!("{slug}: the goldens are not what the oracle wrote or verified: {why}; run `cargo xtask oracle --model {slug}` (it shows the difference; --force accepts it)")
+        })?;
+    }
+    Ok(())
 }
 
 fn load_goldens(dir: &Utf8Path, ctx: &Ctx) -> Result<BTreeMap<String, Golden>> {
@@ -216,9 +271,31 @@ fn vocab_for(reference: &Utf8Path, ev: &ModelEvidence) -> BTreeMap<u32, String> 
     crate::truth::vocab_pieces(&reference.join("tokenizer.json"), &wanted).unwrap_or_default()
 }
 
+/// How a maintainer gets this model and makes its artifacts (for the ticket).
+fn provenance_of(model: &Model) -> Provenance {
+    let source = match &model.source {
+        crate::roster::Source::GgufWheel { requirement, member, sha256 } => {
+            format!("{member} from the PyPI wheel {requirement} (sha256 {sha256}), imported to f32 by oracle-gen")
+        }
+        crate::roster::Source::Hf { repo, revision } => format!("HF hub {repo} at {revision}"),
+        crate::roster::Source::Fixture { arch } => format!("the harness's deterministic tiny {arch} fixture"),
+    };
+    let made_by = convert::artifact_names().filter_map(|a| Some((a.to_string(), convert::portable_recipe(a)?))).collect();
+    Provenance { source, pull: format!("cargo xtask pull --model {}", model.slug), made_by }
+}
+
 /// Observations that need no process (absent runtime, blocked artifact) are filled
 /// into `ev` directly; the rest become jobs.
-fn plan_jobs(ctx: &Ctx, harness: &Harness, model: &Model, artifacts: &Artifacts, ev: &mut ModelEvidence) -> Result<Vec<Job>> {
+fn plan_jobs(
+    ctx: &Ctx,
+    harness: &Harness,
+    model: &Model,
+    artifacts: &Artifacts,
+    ev: &mut ModelEvidence,
+    wanted: &[&'static Suite],
+    first: bool,
+) -> Result<Vec<Job>> {
+    let needs: BTreeSet<Need> = wanted.iter().flat_map(|s| s.needs.iter().copied()).collect();
     let s = &ctx.roster.settings;
     let dir = ctx.project.model_dir(&model.slug);
     let text_file = ctx.project.root.join(&s.ppl_text);
@@ -226,20 +303,22 @@ fn plan_jobs(ctx: &Ctx, harness: &Harness, model: &Model, artifacts: &Artifacts,
     let mut jobs = Vec::new();
     for (rt, version) in harness.runtimes.iter().zip(&harness.versions) {
         let version = version.clone();
-        for (name, state) in artifacts {
+        for (name, converted) in artifacts {
             if !rt.accepts(name) {
                 continue;
             }
-            let unavailable: Option<Observed<()>> = match (&version, state) {
-                (Err(why), _) if rt.name() == judge::APR => Some(Observed::Blocked { step: "install-apr".into(), reason: why.clone() }),
+            let unavailable: Option<Observed<()>> = match (&version, rt.supports(&model.arch)) {
+                (Err(why), _) if rt.name() == judge::APR => {
+                    Some(Observed::Blocked { step: "install-apr".into(), reason: why.clone(), signature: "apr is not installed here".into() })
+                }
                 (Err(why), _) => Some(Observed::Skipped { reason: why.clone() }),
-                (_, ArtifactState::Blocked { step, reason }) => Some(Observed::Blocked { step: step.clone(), reason: reason.clone() }),
-                (_, ArtifactState::Skipped(why)) => Some(Observed::Skipped { reason: why.clone() }),
-                (Ok(_), ArtifactState::Ready(_)) => None,
+                (Ok(_), Err(why)) => Some(Observed::Skipped { reason: why }),
+                (Ok(_), Ok(())) => converted.state.unavailable(name),
             };
-            let scored = matches!((rt.name(), name.as_str()), ("apr", "int8" | "int4" | "int4-gguf") | ("candle", _));
+            let scored = needs.contains(&Need::Scores) && matches!((rt.name(), name.as_str()), ("apr", "int8" | "int4" | "int4-gguf") | ("candle", _));
+            let generated = needs.contains(&Need::Generations);
             if let Some(obs) = unavailable {
-                for p in &ctx.roster.prompts {
+                for p in ctx.roster.prompts.iter().filter(|_| generated) {
                     ev.generations.insert(GenKey::new(rt.name(), name, &p.name), recast(&obs));
                 }
                 if scored {
@@ -247,7 +326,7 @@ fn plan_jobs(ctx: &Ctx, harness: &Harness, model: &Model, artifacts: &Artifacts,
                 }
                 continue;
             }
-            let (ArtifactState::Ready(path), Ok(version)) = (state, &version) else { unreachable!() };
+            let (ArtifactState::Ready(path), Ok(version)) = (&converted.state, &version) else { unreachable!() };
             let artifact_sha = ctx.cache.sha256(path)?;
             let (run_path, cwd) = if rt.runs_in_model_dir() {
                 (Utf8PathBuf::from(path.file_name().unwrap_or_default()), Some(dir.clone()))
@@ -255,7 +334,7 @@ fn plan_jobs(ctx: &Ctx, harness: &Harness, model: &Model, artifacts: &Artifacts,
                 (path.clone(), None)
             };
             let path = &run_path;
-            for p in &ctx.roster.prompts {
+            for p in ctx.roster.prompts.iter().filter(|_| generated) {
                 let prompt = crate::util::read_prompt(&ctx.project.root.join(&p.file))?;
                 let argv = rt.generate_argv(path, &prompt, s.max_new_tokens, s.top_k);
                 let inputs = key_inputs(&argv, &artifact_sha, version);
@@ -273,43 +352,57 @@ fn plan_jobs(ctx: &Ctx, harness: &Harness, model: &Model, artifacts: &Artifacts,
             }
         }
     }
-    // Structure subcommands: apr on the ready artifacts.
+    // Structure subcommands: apr on the artifacts each suite reads, from the model
+    // folder on bare file names (see Runtime::runs_in_model_dir).
     if let Some(apr_version) = harness.runtimes.iter().zip(&harness.versions).find(|(r, _)| r.name() == judge::APR).map(|(_, v)| v.clone()) {
-        // apr runs from the model folder on bare file names (see Runtime::runs_in_model_dir).
-        let absolute: BTreeMap<String, Utf8PathBuf> = artifacts
-            .iter()
-            .filter_map(|(k, v)| match v {
-                ArtifactState::Ready(p) => Some((k.clone(), p.clone())),
-                _ => None,
-            })
-            .collect();
-        let ready: BTreeMap<String, Utf8PathBuf> =
-            absolute.iter().map(|(k, p)| (k.clone(), Utf8PathBuf::from(p.file_name().unwrap_or_default()))).collect();
-        match apr_version {
-            Ok(version) => {
-                for call in judge::structure_calls(&ready) {
-                    let mut argv = vec![harness.tools.apr_program.clone()];
-                    argv.extend(call.args.iter().cloned());
-                    let mut hashes = String::new();
-                    for (k, p) in &ready {
-                        if call.args.iter().any(|a| a == p.as_str()) {
-                            hashes.push_str(&format!("{k}={} ", ctx.cache.sha256(&absolute[k])?));
+        for suite in wanted.iter().filter(|s| s.structure.is_some()) {
+            let spec = suite.structure.expect("a structure suite");
+            if (spec.on == On::Global && !first) || (matches!(spec.on, On::Gpu(_)) && harness.gpu.is_none()) {
+                continue;
+            }
+            for (key, reads) in spec.calls() {
+                let skey = StructureKey::new(suite.name, &key);
+                let version = match &apr_version {
+                    Ok(v) => v,
+                    Err(why) => {
+                        ev.structure.insert(skey, Observed::Blocked { step: "install-apr".into(), reason: why.clone(), signature: "apr is not installed here".into() });
+                        continue;
+                    }
+                };
+                let mut files = Vec::new();
+                let mut hashes = String::new();
+                let mut unavailable = None;
+                for artifact in &reads {
+                    match artifacts.get(*artifact).map(|c| &c.state) {
+                        Some(ArtifactState::Ready(path)) => {
+                            files.push(path.file_name().unwrap_or_default().to_string());
+                            hashes.push_str(&format!("{artifact}={} ", ctx.cache.sha256(path)?));
+                        }
+                        Some(state) => {
+                            unavailable = unavailable.or_else(|| state.unavailable::<serde_json::Value>(artifact));
+                        }
+                        None => {
+                            unavailable = Some(Observed::Skipped { reason: format!("no {artifact} artifact is made for this model") });
                         }
                     }
-                    let inputs = key_inputs(&argv, &hashes, &version);
-                    let file = dir.join("observations").join(format!("structure__{}__{}.json", call.suite, call.artifact_key.replace('~', "-vs-")));
-                    let kind = JobKind::Structure { key: StructureKey::new(&call.suite, &call.artifact_key), args: call.args.clone() };
-                    jobs.push(Job { kind, argv, cwd: Some(dir.clone()), inputs, file });
                 }
-            }
-            Err(why) => {
-                for (suite, artifact) in judge::structure_calls(&ready).iter().map(|c| (c.suite.clone(), c.artifact_key.clone())) {
-                    ev.structure.insert(StructureKey::new(&suite, &artifact), Observed::Blocked { step: "install-apr".into(), reason: why.clone() });
+                if let Some(obs) = unavailable {
+                    ev.structure.insert(skey, obs);
+                    continue;
                 }
+                let file_refs: Vec<&str> = files.iter().map(String::as_str).collect();
+                let argv = crate::runtime::apr::inspection_argv(&harness.tools.apr_program, spec.inspection, &file_refs);
+                let inputs = key_inputs(&argv, &hashes, version);
+                let file = dir.join("observations").join(format!("structure__{}__{}.json", suite.name, key.replace('~', "-vs-")));
+                let kind = JobKind::Structure { key: skey, command: suite.name };
+                jobs.push(Job { kind, argv, cwd: Some(dir.clone()), inputs, file });
             }
         }
     }
     // The oracle's own PPL over the same text.
+    if !needs.contains(&Need::ReferenceScore) {
+        return Ok(jobs);
+    }
     let reference = ctx.project.reference_dir(&model.slug);
     let bin = ctx.oracle_gen()?;
     let argv: Vec<String> = vec![bin.to_string(), "score".into(), "--model-dir".into(), reference.to_string(), "--text-file".into(), text_file.to_string()];
@@ -324,7 +417,7 @@ fn plan_jobs(ctx: &Ctx, harness: &Harness, model: &Model, artifacts: &Artifacts,
 
 fn recast<T>(obs: &Observed<()>) -> Observed<T> {
     match obs {
-        Observed::Blocked { step, reason } => Observed::Blocked { step: step.clone(), reason: reason.clone() },
+        Observed::Blocked { step, reason, signature } => Observed::Blocked { step: step.clone(), reason: reason.clone(), signature: signature.clone() },
         Observed::Skipped { reason } => Observed::Skipped { reason: reason.clone() },
         Observed::Ok { invocation, .. } | Observed::Failed { invocation, .. } => {
             Observed::Failed { error: "internal: unexpected observation".into(), invocation: invocation.clone() }
@@ -332,12 +425,24 @@ fn recast<T>(obs: &Observed<()>) -> Observed<T> {
     }
 }
 
+/// Everything that changes what a run observes: its command line, the content of its
+/// inputs, the tool's version, the time it is given, and the environment knobs the
+/// tools read (APR_*, and the test fake's FAKE_APR_*).
 fn key_inputs(argv: &[String], content: &str, version: &str) -> BTreeMap<String, String> {
+    let knobs: BTreeMap<String, String> =
+        std::env::vars().filter(|(k, _)| k.starts_with("APR_") || k.starts_with("FAKE_APR_")).collect();
     BTreeMap::from([
         ("argv".to_string(), serde_json::to_string(argv).unwrap_or_default()),
         ("content".to_string(), content.to_string()),
         ("version".to_string(), version.to_string()),
+        ("timeout_s".to_string(), runtime::default_timeout().as_secs().to_string()),
+        ("environment".to_string(), serde_json::to_string(&knobs).unwrap_or_default()),
     ])
+}
+
+/// A failure that may not happen again (a timeout, a kill by a signal): never replayed.
+fn transient<T>(obs: &Observed<T>) -> bool {
+    matches!(obs, Observed::Failed { invocation, .. } if invocation.timed_out || invocation.exit_code.is_none())
 }
 
 /// What job threads share (the shell in Ctx is not Sync).
@@ -348,15 +453,15 @@ struct JobEnv<'a> {
 }
 
 /// A cached observation, when its key still matches.
-fn cached<T: DeserializeOwned>(ctx: JobEnv, job: &Job) -> Option<T> {
+fn cached<T: DeserializeOwned>(ctx: JobEnv, job: &Job) -> Option<Observed<T>> {
     if ctx.no_cache {
         return None;
     }
     let stamp = job.file.with_extension("stamp.json");
-    if !cache::is_fresh(&stamp, &job.inputs, &ctx.cache) {
+    if !cache::is_fresh(&stamp, &job.inputs, ctx.cache) {
         return None;
     }
-    crate::util::read_json(&job.file).ok()
+    crate::util::read_json::<Observed<T>>(&job.file).ok().filter(|obs| !transient(obs))
 }
 
 fn store<T: Serialize>(ctx: JobEnv, job: &Job, value: &T) -> Result<()> {
@@ -368,7 +473,7 @@ fn execute(ctx: JobEnv, job: &Job) -> (Finished, bool) {
     let opts = RunOptions { timeout: runtime::default_timeout(), cwd: job.cwd.clone().map(Into::into), env: Vec::new() };
     macro_rules! observe {
         ($t:ty, $parse:expr) => {{
-            match cached::<Observed<$t>>(ctx, job) {
+            match cached::<$t>(ctx, job) {
                 Some(obs) => (obs, true),
                 None => {
                     let obs: Observed<$t> = runtime::observe(job.argv.clone(), &opts, $parse);
@@ -392,7 +497,7 @@ fn execute(ctx: JobEnv, job: &Job) -> (Finished, bool) {
             (Finished::Score((name.clone(), artifact.clone()), obs), hit)
         }
         JobKind::Structure { key, .. } => {
-            let (obs, hit) = match cached::<Observed<serde_json::Value>>(ctx, job) {
+            let (obs, hit) = match cached::<serde_json::Value>(ctx, job) {
                 Some(obs) => (obs, true),
                 None => {
                     let inv = crate::runner::run(&job.argv, &opts);
@@ -435,7 +540,7 @@ fn describe(job: &Job) -> String {
     match &job.kind {
         JobKind::Generate { key, prompt } => format!("{} run {} {prompt}", key.runtime, key.artifact),
         JobKind::Score { runtime, artifact } => format!("{runtime} score {artifact}"),
-        JobKind::Structure { args, .. } => format!("apr {}", args.first().cloned().unwrap_or_default()),
+        JobKind::Structure { command, .. } => format!("apr {command}"),
         JobKind::ReferenceScore => "oracle score reference".into(),
     }
 }
@@ -459,12 +564,14 @@ fn run_jobs(ctx: &Ctx, slug: &str, jobs: Vec<Job>) -> Vec<Finished> {
     let started = std::time::Instant::now();
     let env = JobEnv { cache: &ctx.cache, no_cache: ctx.no_cache };
     let threads = ctx.jobs.max(1);
+    let progress = crate::util::Progress::new(slug, total as u64);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(job) = jobs.get(i) else { break };
                 let t0 = std::time::Instant::now();
+                progress.working_on(&describe(job));
                 let (finished, hit) = execute(env, job);
                 let word = match &finished {
                     Finished::Generation(_, o) => status_word(o),
@@ -474,12 +581,14 @@ fn run_jobs(ctx: &Ctx, slug: &str, jobs: Vec<Job>) -> Vec<Finished> {
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                 if !hit {
                     ran.fetch_add(1, Ordering::SeqCst);
-                    println!("{slug}: [{n}/{total}] {}: {word} ({:.1}s)", describe(job), t0.elapsed().as_secs_f64());
+                    progress.line(&format!("{slug}: [{n}/{total}] {}: {word} ({:.1}s)", describe(job), t0.elapsed().as_secs_f64()));
                 }
+                progress.advance();
                 results.lock().unwrap().push(finished);
             });
         }
     });
+    progress.finish();
     let ran = ran.into_inner();
     println!("{slug}: {total} observations, {ran} run, {} from cache, {:.1}s", total - ran, started.elapsed().as_secs_f64());
     results.into_inner().unwrap()
@@ -490,6 +599,11 @@ pub fn save_results(ctx: &Ctx, results: &RunResults) -> Result<Utf8PathBuf> {
     let dir = ctx.project.results_dir();
     let path = dir.join(crate::delta::results_file_name(results));
     results.write(path.as_std_path())?;
-    results.write(dir.join("latest.json").as_std_path())?;
+    // latest.json points at the run (a symlink, replaced atomically), not a second copy.
+    let latest = dir.join("latest.json");
+    let tmp = dir.join(".latest.json.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(path.file_name().unwrap_or_default(), &tmp).with_context(|| format!("{tmp}: cannot link"))?;
+    std::fs::rename(&tmp, &latest).with_context(|| format!("cannot rename {tmp} to {latest}"))?;
     Ok(path)
 }

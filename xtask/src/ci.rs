@@ -9,7 +9,8 @@ use crate::pull::Pull;
 use crate::runtime::apr::{Apr, PINNED_VERSION};
 use anyhow::{Context, Result};
 
-/// Installs the pinned apr-cli unless `apr --version` already reports it.
+/// Installs the pinned apr-cli unless `apr --version` already reports it (the
+/// `install-apr` task: the user asked for the pinned version).
 pub fn install_apr(ctx: &Ctx) -> Result<()> {
     match Apr::default().version_info() {
         Ok((v, _)) if v == PINNED_VERSION => {
@@ -19,21 +20,43 @@ pub fn install_apr(ctx: &Ctx) -> Result<()> {
         Ok((v, _)) => println!("apr {v} found; the harness pins {PINNED_VERSION}: installing it"),
         Err(_) => println!("apr not found: installing apr-cli {PINNED_VERSION} from crates.io (about 25 minutes on two cores; cargo shows progress)"),
     }
+    cargo_install_apr(ctx)
+}
+
+fn cargo_install_apr(ctx: &Ctx) -> Result<()> {
     if ctx.offline {
         anyhow::bail!("--offline: cannot install apr-cli {PINNED_VERSION}");
     }
-    xshell::cmd!(ctx.sh, "cargo install apr-cli --locked --version {PINNED_VERSION}")
-        .run()
+    let argv: Vec<String> = ["cargo", "install", "apr-cli", "--locked", "--version", PINNED_VERSION].map(String::from).to_vec();
+    crate::runner::run_live(&argv, None, std::time::Duration::from_secs(4 * 3600))
         .with_context(|| format!("cargo install apr-cli {PINNED_VERSION}"))?;
     Ok(())
+}
+
+/// What `ci` does about apr: uses the apr it finds whatever its version (reported;
+/// it is in every observation), installs the pinned one only when there is none and
+/// `TMGT_APR` does not name one. `recheck` never installs: it exists to check the apr
+/// that is there.
+fn ensure_apr(ctx: &Ctx, may_install: bool) {
+    let named = std::env::var("TMGT_APR").ok();
+    match (Apr::default().version_info(), &named) {
+        (Ok((v, _)), _) if v == PINNED_VERSION => println!("apr {v} (the pinned version)"),
+        (Ok((v, _)), _) => println!("apr {v} found (the harness pins {PINNED_VERSION}): checking the apr that is here"),
+        (Err(why), Some(path)) => println!("TMGT_APR={path}: {} — apr checks will be BLOCKED (nothing installed: TMGT_APR names the apr to use)", crate::judge::first_line(&why)),
+        (Err(_), None) if !may_install => println!("apr not found: recheck installs nothing — apr checks will be BLOCKED"),
+        (Err(_), None) => {
+            println!("apr not found: installing apr-cli {PINNED_VERSION} from crates.io (about 25 minutes on two cores; cargo shows progress)");
+            if let Err(e) = cargo_install_apr(ctx) {
+                println!("install-apr failed: {e:#} — apr checks will be BLOCKED");
+            }
+        }
+    }
 }
 
 /// The whole pipeline; returns the exit code (0 pass, 1 findings, 2 harness broken).
 pub fn ci(ctx: &Ctx, recheck: bool) -> Result<i32> {
     let t0 = std::time::Instant::now();
-    if let Err(e) = install_apr(ctx) {
-        println!("install-apr failed: {e:#} — apr checks will be BLOCKED");
-    }
+    ensure_apr(ctx, !recheck);
     Pull { model: None }.run(ctx)?;
     let f32_goldens = Oracle { model: None, dtype: "f32".into(), device: "cpu".into(), force: false, on_difference: OnDifference::Stop };
     f32_goldens.run(ctx)?;
@@ -73,7 +96,7 @@ pub fn ci(ctx: &Ctx, recheck: bool) -> Result<i32> {
 
 /// Suites with no outcome at all (every suite must say PASS, FAIL, BLOCKED or SKIP).
 pub fn suites_without_outcome(results: &crate::report::RunResults) -> Vec<&'static str> {
-    crate::judge::SUITES.iter().copied().filter(|s| !results.outcomes.iter().any(|o| o.suite == *s)).collect()
+    crate::judge::suites::names().filter(|s| !results.outcomes.iter().any(|o| o.suite == *s)).collect()
 }
 
 pub fn clean(ctx: &Ctx) -> Result<()> {

@@ -3,31 +3,100 @@
 //! (roundtrip), and candle's own GGUF Q8_0/Q4_0 (a second converter). Each is a
 //! stamped step: its key covers the input's hash, the tool's version and the
 //! arguments, so an apr upgrade rebuilds exactly the apr artifacts. Tools write to a
-//! temp name that is renamed only on success.
+//! temp name that is renamed only on success. Every conversion is kept as evidence
+//! (its invocation), and a failed one is judged by the `convert` suite; what needs
+//! its artifact is BLOCKED under the failure's signature.
 
 use crate::cache;
 use crate::context::Ctx;
+use crate::judge::conversions::{Conversion, Made};
+use crate::judge::{self, Observed};
 use crate::roster::Model;
 use crate::runner::{self, RunOptions};
 use anyhow::Result;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::BTreeMap;
+use tmgt_schema::Invocation;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ArtifactState {
     Ready(Utf8PathBuf),
-    /// The step that makes it (or one before it) failed: checks that need it are BLOCKED.
-    Blocked { step: String, reason: String },
+    /// Its conversion crashed, timed out or wrote nothing: the `convert` suite FAILs it.
+    Failed { error: String, invocation: Invocation },
+    /// A step before it failed (or the tool is missing): checks that need it are
+    /// BLOCKED under `signature`, the failure's.
+    Blocked { step: String, reason: String, signature: String },
     /// Not applicable to this model (e.g. no candle GGUF export for gpt2).
     Skipped(String),
 }
 
-pub type Artifacts = BTreeMap<String, ArtifactState>;
+impl ArtifactState {
+    /// What an observation on this artifact is when the artifact is not ready.
+    pub fn unavailable<T>(&self, name: &str) -> Option<Observed<T>> {
+        match self {
+            ArtifactState::Ready(_) => None,
+            ArtifactState::Failed { error, invocation } => Some(Observed::Blocked {
+                step: format!("convert {name}"),
+                reason: format!("{} ({})", judge::telling_line(error, invocation), judge::how_it_ended(invocation)),
+                signature: judge::failure_signature(error, invocation),
+            }),
+            ArtifactState::Blocked { step, reason, signature } => {
+                Some(Observed::Blocked { step: step.clone(), reason: reason.clone(), signature: signature.clone() })
+            }
+            ArtifactState::Skipped(why) => Some(Observed::Skipped { reason: why.clone() }),
+        }
+    }
+}
+
+/// One artifact: how it is made and where it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Converted {
+    pub tool: &'static str,
+    pub from: &'static str,
+    pub bits: u8,
+    pub state: ArtifactState,
+    /// The conversion's invocation (this run's, or the one recorded beside its stamp).
+    pub invocation: Option<Invocation>,
+}
+
+impl Converted {
+    /// The evidence the `convert` suite judges.
+    pub fn conversion(&self, name: &str, ctx: &Ctx) -> Conversion {
+        let observed = match (&self.state, &self.invocation) {
+            (ArtifactState::Ready(path), Some(inv)) => Observed::Ok {
+                value: Made {
+                    file: path.file_name().unwrap_or_default().to_string(),
+                    bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+                    sha256: ctx.cache.sha256(path).unwrap_or_default(),
+                },
+                invocation: inv.clone(),
+            },
+            (ArtifactState::Ready(path), None) => Observed::Failed {
+                error: format!("{path}: made, but no record of the command that made it (rerun with --no-cache)"),
+                invocation: Invocation::default(),
+            },
+            (ArtifactState::Failed { error, invocation }, _) => Observed::Failed { error: error.clone(), invocation: invocation.clone() },
+            (state, _) => state.unavailable(name).expect("not ready"),
+        };
+        Conversion { tool: self.tool.into(), from: self.from.into(), bits: self.bits, observed }
+    }
+}
+
+pub type Artifacts = BTreeMap<String, Converted>;
 
 #[derive(Debug, Clone, Copy)]
 enum Tool {
     Apr,
     Candle,
+}
+
+impl Tool {
+    fn name(self) -> &'static str {
+        match self {
+            Tool::Apr => judge::APR,
+            Tool::Candle => "candle",
+        }
+    }
 }
 
 struct Spec {
@@ -36,22 +105,29 @@ struct Spec {
     /// None: the reference checkpoint; Some(name): another artifact.
     from: Option<&'static str>,
     tool: Tool,
+    /// Nominal bit width of the weights it holds.
+    bits: u8,
     /// argv after the program, with {in} and {out} placeholders.
     args: &'static [&'static str],
 }
 
 const SPECS: &[Spec] = &[
-    Spec { name: "int8", extension: "apr", from: None, tool: Tool::Apr, args: &["import", "{in}", "--quantize", "int8", "-o", "{out}", "--offline"] },
-    Spec { name: "int4", extension: "apr", from: None, tool: Tool::Apr, args: &["import", "{in}", "--quantize", "int4", "-o", "{out}", "--offline"] },
-    Spec { name: "int4-gguf", extension: "gguf", from: Some("int4"), tool: Tool::Apr, args: &["export", "{in}", "--format", "gguf", "-o", "{out}", "--offline"] },
-    Spec { name: "roundtrip", extension: "apr", from: Some("int4-gguf"), tool: Tool::Apr, args: &["import", "{in}", "-o", "{out}", "--offline"] },
-    Spec { name: "q8_0-gguf", extension: "gguf", from: None, tool: Tool::Candle, args: &["export-gguf", "{in}", "--quant", "q8_0", "--out", "{out}"] },
-    Spec { name: "q4_0-gguf", extension: "gguf", from: None, tool: Tool::Candle, args: &["export-gguf", "{in}", "--quant", "q4_0", "--out", "{out}"] },
+    Spec { name: "int8", extension: "apr", from: None, tool: Tool::Apr, bits: 8, args: &["import", "{in}", "--quantize", "int8", "-o", "{out}", "--offline"] },
+    Spec { name: "int4", extension: "apr", from: None, tool: Tool::Apr, bits: 4, args: &["import", "{in}", "--quantize", "int4", "-o", "{out}", "--offline"] },
+    Spec { name: "int4-gguf", extension: "gguf", from: Some("int4"), tool: Tool::Apr, bits: 4, args: &["export", "{in}", "--format", "gguf", "-o", "{out}", "--offline"] },
+    Spec { name: "roundtrip", extension: "apr", from: Some("int4-gguf"), tool: Tool::Apr, bits: 4, args: &["import", "{in}", "-o", "{out}", "--offline"] },
+    Spec { name: "q8_0-gguf", extension: "gguf", from: None, tool: Tool::Candle, bits: 8, args: &["export-gguf", "{in}", "--quant", "q8_0", "--out", "{out}"] },
+    Spec { name: "q4_0-gguf", extension: "gguf", from: None, tool: Tool::Candle, bits: 4, args: &["export-gguf", "{in}", "--quant", "q4_0", "--out", "{out}"] },
 ];
+
+/// The artifact names, in the order they are made.
+pub fn artifact_names() -> impl Iterator<Item = &'static str> {
+    SPECS.iter().map(|s| s.name)
+}
 
 /// models/<slug>/<stem>.<ext>. The file names are neutral on purpose: apr applies a
 /// chat template when the path it is given names an instruct/chat model (#3672), so
-/// apr is run from the model's folder on these names (see `runtime_path`).
+/// apr is run from the model's folder on these names (`Runtime::runs_in_model_dir`).
 pub fn artifact_path(ctx: &Ctx, slug: &str, name: &str) -> Utf8PathBuf {
     let spec = SPECS.iter().find(|s| s.name == name).expect("known artifact");
     let stem = name.trim_end_matches("-gguf");
@@ -76,26 +152,54 @@ fn reference_hash(ctx: &Ctx, reference: &Utf8Path) -> Result<String> {
     Ok(cache::step_key(&parts))
 }
 
+/// The command that made an artifact, as a maintainer runs it from the model folder.
+pub fn portable_recipe(name: &str) -> Option<String> {
+    let spec = SPECS.iter().find(|s| s.name == name)?;
+    let input = match spec.from {
+        None => "reference".to_string(),
+        Some(upstream) => {
+            let up = SPECS.iter().find(|s| s.name == upstream)?;
+            format!("{}.{}", upstream.trim_end_matches("-gguf"), up.extension)
+        }
+    };
+    let out = format!("{}.{}", name.trim_end_matches("-gguf"), spec.extension);
+    let program = match spec.tool {
+        Tool::Apr => "apr",
+        Tool::Candle => "oracle-gen",
+    };
+    let args: Vec<String> = spec.args.iter().map(|a| a.replace("{in}", &input).replace("{out}", &out)).collect();
+    Some(format!("{program} {}", args.join(" ")))
+}
+
 pub fn convert_model(ctx: &Ctx, model: &Model, tools: &Tools) -> Result<Artifacts> {
     let mut artifacts = Artifacts::new();
     let reference = ctx.project.reference_dir(&model.slug);
     if !reference.join("config.json").is_file() {
         for spec in SPECS {
-            artifacts.insert(spec.name.into(), ArtifactState::Blocked { step: "pull".into(), reason: format!("no reference checkpoint at {reference}") });
+            let state = ArtifactState::Blocked {
+                step: "pull".into(),
+                reason: format!("no reference checkpoint at {reference}"),
+                signature: "pull: the reference checkpoint is missing".into(),
+            };
+            artifacts.insert(spec.name.into(), Converted { tool: spec.tool.name(), from: spec.from.unwrap_or("reference"), bits: spec.bits, state, invocation: None });
         }
         return Ok(artifacts);
     }
     let reference_key = reference_hash(ctx, &reference)?;
     for spec in SPECS {
-        let state = convert_one(ctx, model, tools, spec, &reference, &reference_key, &artifacts)?;
+        let (state, invocation) = convert_one(ctx, model, tools, spec, &reference, &reference_key, &artifacts)?;
         match &state {
             ArtifactState::Ready(_) => {}
-            ArtifactState::Blocked { step, reason } => {
-                println!("{}: {} BLOCKED at {step}: {}", model.slug, spec.name, crate::judge::first_line(reason))
+            ArtifactState::Failed { error, invocation } => {
+                println!("{}: {} FAILED: {} ({})", model.slug, spec.name, judge::telling_line(error, invocation), judge::how_it_ended(invocation))
+            }
+            ArtifactState::Blocked { step, reason, .. } => {
+                println!("{}: {} BLOCKED at {step}: {}", model.slug, spec.name, judge::first_line(reason))
             }
             ArtifactState::Skipped(why) => println!("{}: {} skipped: {why}", model.slug, spec.name),
         }
-        artifacts.insert(spec.name.into(), state);
+        let converted = Converted { tool: spec.tool.name(), from: spec.from.unwrap_or("reference"), bits: spec.bits, state, invocation };
+        artifacts.insert(spec.name.into(), converted);
     }
     Ok(artifacts)
 }
@@ -108,31 +212,43 @@ fn convert_one(
     reference: &Utf8Path,
     reference_key: &str,
     done: &Artifacts,
-) -> Result<ArtifactState> {
+) -> Result<(ArtifactState, Option<Invocation>)> {
     let step = format!("convert {}", spec.name);
     let (input, input_key) = match spec.from {
         None => (reference.to_path_buf(), reference_key.to_string()),
-        Some(upstream) => match done.get(upstream) {
+        Some(upstream) => match done.get(upstream).map(|c| &c.state) {
             Some(ArtifactState::Ready(path)) => (path.clone(), ctx.cache.sha256(path)?),
-            Some(ArtifactState::Blocked { step, reason }) => {
-                return Ok(ArtifactState::Blocked { step: step.clone(), reason: reason.clone() })
+            Some(state) => {
+                let blocked = match state.unavailable::<()>(upstream) {
+                    Some(Observed::Blocked { step, reason, signature }) => ArtifactState::Blocked { step, reason, signature },
+                    Some(Observed::Skipped { reason }) => ArtifactState::Skipped(reason),
+                    _ => unreachable!("not ready"),
+                };
+                return Ok((blocked, None));
             }
-            Some(ArtifactState::Skipped(why)) => return Ok(ArtifactState::Skipped(why.clone())),
-            None => return Ok(ArtifactState::Blocked { step: format!("convert {upstream}"), reason: "not built".into() }),
+            None => {
+                let state = ArtifactState::Blocked { step: format!("convert {upstream}"), reason: "not built".into(), signature: format!("convert {upstream}: not built") };
+                return Ok((state, None));
+            }
         },
     };
     let (program, version) = match spec.tool {
         Tool::Apr => match &tools.apr {
             Ok(v) => (tools.apr_program.clone(), v.clone()),
-            Err(why) => return Ok(ArtifactState::Blocked { step: "install-apr".into(), reason: why.clone() }),
+            Err(why) => {
+                return Ok((ArtifactState::Blocked { step: "install-apr".into(), reason: why.clone(), signature: "apr is not installed here".into() }, None))
+            }
         },
         Tool::Candle => {
             if model.arch == "gpt2" {
-                return Ok(ArtifactState::Skipped("candle has no quantized gpt2 model".into()));
+                return Ok((ArtifactState::Skipped("candle has no quantized gpt2 model".into()), None));
             }
             match &tools.oracle_gen {
                 Some(bin) => (bin.to_string(), format!("oracle-gen {}", tools.oracle_source)),
-                None => return Ok(ArtifactState::Blocked { step: "build oracle-gen".into(), reason: "oracle-gen not built".into() }),
+                None => {
+                    let state = ArtifactState::Blocked { step: "build oracle-gen".into(), reason: "oracle-gen not built".into(), signature: "oracle-gen not built".into() };
+                    return Ok((state, None));
+                }
             }
         }
     };
@@ -142,28 +258,36 @@ fn convert_one(
         ("tool".to_string(), version),
         ("args".to_string(), spec.args.join(" ")),
     ]);
-    let stamp = cache::stamp_path(&ctx.project.model_dir(&model.slug), &format!("convert-{}", spec.name));
+    let model_dir = ctx.project.model_dir(&model.slug);
+    let stamp = cache::stamp_path(&model_dir, &format!("convert-{}", spec.name));
+    let recorded = stamp.with_extension("invocation.json");
     if !ctx.no_cache && cache::is_fresh(&stamp, &inputs, &ctx.cache) {
-        return Ok(ArtifactState::Ready(out));
+        return Ok((ArtifactState::Ready(out), crate::util::read_json(&recorded).ok()));
     }
     // The tool writes a temp file with the real extension (apr picks formats by it).
     let tmp = out.with_file_name(format!(".tmp-{}", out.file_name().unwrap_or_default()));
     let _ = std::fs::remove_file(&tmp);
+    // Removed on a signal, and when this step ends without renaming it.
+    let _tmp_guard = crate::runner::TempPath::new(tmp.as_std_path());
     let mut argv = vec![program];
     argv.extend(spec.args.iter().map(|a| a.replace("{in}", input.as_str()).replace("{out}", tmp.as_str())));
-    println!("{}: {step}: {}", model.slug, tmgt_schema::Invocation { command: argv.clone(), ..Default::default() }.command_line());
+    println!("{}: {step}: {}", model.slug, Invocation { command: argv.clone(), ..Default::default() }.command_line());
     let inv = runner::run(&argv, &RunOptions::with_timeout(crate::runtime::default_timeout()));
+    let failure_log = model_dir.join(format!("convert-{}.failure.json", spec.name));
     if let Err(failure) = runner::check(&inv) {
         let _ = std::fs::remove_file(&tmp);
-        let log = ctx.project.model_dir(&model.slug).join(format!("convert-{}.failure.json", spec.name));
-        let _ = crate::util::write_json(&log, &inv);
-        return Ok(ArtifactState::Blocked { step, reason: format!("{failure} (evidence: {log})") });
+        let _ = crate::util::write_json(&failure_log, &inv);
+        return Ok((ArtifactState::Failed { error: failure.to_string(), invocation: inv }, None));
     }
     if !tmp.is_file() {
-        return Ok(ArtifactState::Blocked { step, reason: format!("`{}` exited 0 but wrote no {tmp}", inv.command_line()) });
+        let error = format!("exited 0 but wrote no {}", tmp.file_name().unwrap_or_default());
+        let _ = crate::util::write_json(&failure_log, &inv);
+        return Ok((ArtifactState::Failed { error, invocation: inv }, None));
     }
     std::fs::rename(&tmp, &out)?;
+    let _ = std::fs::remove_file(&failure_log);
     println!("{}: {step}: done in {:.1}s ({:.1} MB)", model.slug, inv.duration_s, std::fs::metadata(&out)?.len() as f64 / 1e6);
+    crate::util::write_json(&recorded, &inv)?;
     cache::record(&stamp, &format!("convert-{}", spec.name), &inputs, &[out.clone()], &ctx.cache)?;
-    Ok(ArtifactState::Ready(out))
+    Ok((ArtifactState::Ready(out), Some(inv)))
 }

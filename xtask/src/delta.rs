@@ -1,4 +1,4 @@
-//! Retest delta: two runs' results compared check by check (suite, model, subject):
+//! Retest delta: two runs' results compared check by check (suite, model, case):
 //! what was fixed, what regressed, what is still failing, what is new or gone. Also
 //! how results files are named and which earlier run a retest compares against.
 
@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 pub struct Change {
     pub suite: String,
     pub model: String,
-    pub subject: String,
+    pub case: String,
+    /// Whom the check is about (the runtime under test, a comparator, …).
+    pub subject: crate::judge::Subject,
     pub before: Option<Status>,
     pub after: Option<Status>,
     /// The current note (or the previous one for checks that are gone).
@@ -46,7 +48,8 @@ pub fn delta(previous: &RunResults, current: &RunResults) -> Delta {
     let change = |k: &Key, b: Option<&&Outcome>, a: Option<&&Outcome>| Change {
         suite: k.0.clone(),
         model: k.1.clone(),
-        subject: k.2.clone(),
+        case: k.2.clone(),
+        subject: a.or(b).map(|o| o.subject.clone()).unwrap_or(crate::judge::Subject::Harness),
         before: b.map(|o| o.status),
         after: a.map(|o| o.status),
         note: a.or(b).map(|o| o.note.clone()).unwrap_or_default(),
@@ -110,10 +113,11 @@ pub fn render(previous: &RunResults, current: &RunResults, d: &Delta) -> String 
         s.push_str(&format!("\n### {title} ({})\n\n", list.len()));
         for c in list {
             s.push_str(&format!(
-                "- `{}/{}/{}`: {} → {}: {}\n",
+                "- `{}/{}/{}` [{}]: {} → {}: {}\n",
                 c.suite,
                 c.model,
-                c.subject,
+                c.case,
+                c.subject.label(),
                 status_str(c.before),
                 status_str(c.after),
                 c.note
@@ -146,11 +150,11 @@ pub fn pick_previous<'a>(history: &'a [RunResults], current: &RunResults) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::fixed_results;
+    use crate::report::tests::sample_results;
 
     #[test]
     fn classifies_every_kind_of_change() {
-        let prev = fixed_results();
+        let prev = sample_results();
         let mut cur = prev.clone();
         cur.started_at = "2026-12-01T00:00:00Z".into();
         cur.apr_version = Some("0.73.0".into());
@@ -162,18 +166,18 @@ mod tests {
         cur.outcomes[skip_i].status = Status::Pass;
         let gone = cur.outcomes.pop().unwrap();
         let mut extra = cur.outcomes[0].clone();
-        extra.subject = "brand-new".into();
+        extra.case = "brand-new".into();
         cur.outcomes.push(extra);
 
         let d = delta(&prev, &cur);
         assert_eq!(d.fixed.len(), 1);
-        assert_eq!(d.fixed[0].subject, prev.outcomes[fail_i].subject);
+        assert_eq!(d.fixed[0].case, prev.outcomes[fail_i].case);
         assert_eq!(d.regressed.len(), 1);
         assert_eq!(d.regressed[0].after, Some(Status::Blocked));
         assert_eq!(d.changed.len(), 1);
         assert_eq!(d.new.len(), 1);
         assert_eq!(d.gone.len(), 1);
-        assert_eq!(d.gone[0].subject, gone.subject);
+        assert_eq!(d.gone[0].case, gone.case);
         let problems_before = prev.outcomes.iter().filter(|o| o.status.is_problem()).count();
         let gone_problem = usize::from(gone.status.is_problem());
         assert_eq!(d.still_failing.len(), problems_before - 1 - gone_problem);
@@ -184,7 +188,7 @@ mod tests {
 
     #[test]
     fn identical_runs_have_only_still_failing() {
-        let r = fixed_results();
+        let r = sample_results();
         let d = delta(&r, &r);
         assert!(d.fixed.is_empty() && d.regressed.is_empty() && d.new.is_empty() && d.gone.is_empty() && d.changed.is_empty());
         assert_eq!(d.still_failing.len(), r.outcomes.iter().filter(|o| o.status.is_problem()).count());
@@ -192,7 +196,7 @@ mod tests {
 
     #[test]
     fn previous_is_latest_with_other_apr_version() {
-        let mk = |t: &str, v: &str| RunResults { started_at: t.into(), apr_version: Some(v.into()), outcomes: vec![], ..fixed_results() };
+        let mk = |t: &str, v: &str| RunResults { started_at: t.into(), apr_version: Some(v.into()), outcomes: vec![], ..sample_results() };
         let history = vec![mk("2026-01-01T00:00:00Z", "0.70.0"), mk("2026-02-01T00:00:00Z", "0.71.0"), mk("2026-03-01T00:00:00Z", "0.72.3")];
         let cur = mk("2026-04-01T00:00:00Z", "0.72.3");
         assert_eq!(pick_previous(&history, &cur).unwrap().apr_version.as_deref(), Some("0.71.0"));

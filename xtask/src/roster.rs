@@ -57,11 +57,44 @@ impl Roster {
         Self::parse(&text, path)
     }
 
+    /// Parses and validates everything before any work starts: a bad roster is an
+    /// error naming the file and the key, never a surprise after pull and oracle ran.
     pub fn parse(text: &str, path: &Utf8Path) -> Result<Roster> {
         let roster: Roster = toml::from_str(text).with_context(|| format!("{path}: invalid roster"))?;
         if roster.models.is_empty() {
             bail!("{path}: roster lists no models");
         }
+        if roster.settings.max_new_tokens == 0 {
+            bail!("{path}: settings.max_new_tokens = 0: nothing would be generated");
+        }
+        if roster.settings.top_k == 0 {
+            bail!("{path}: settings.top_k = 0: no logprobs would be recorded");
+        }
+        let plain = |name: &str| {
+            !name.is_empty() && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        };
+        let mut names = std::collections::BTreeSet::new();
+        for p in &roster.prompts {
+            if !plain(&p.name) {
+                bail!("{path}: prompt name {:?} is not a plain name (letters, digits, - _ .)", p.name);
+            }
+            if !names.insert(p.name.as_str()) {
+                bail!("{path}: prompt {:?} appears twice", p.name);
+            }
+            let stem = Utf8Path::new(&p.file).file_stem().unwrap_or_default();
+            if stem != p.name {
+                bail!("{path}: prompt {:?} reads {:?}, whose stem is {stem:?}: the golden is named after the file, so name and stem must agree", p.name, p.file);
+            }
+        }
+        for m in &roster.models {
+            if !plain(&m.slug) {
+                bail!("{path}: model slug {:?} is not a plain name (letters, digits, - _ .): it names a folder under models/", m.slug);
+            }
+            if !m.ppl_ceiling.is_finite() || m.ppl_ceiling <= 1.0 {
+                bail!("{path}: model {}: ppl_ceiling = {}: must be a finite number > 1", m.slug, m.ppl_ceiling);
+            }
+        }
+
         let mut slugs: Vec<&str> = roster.models.iter().map(|m| m.slug.as_str()).collect();
         slugs.sort();
         if let Some(w) = slugs.windows(2).find(|w| w[0] == w[1]) {
@@ -72,12 +105,16 @@ impl Roster {
                 bail!("{path}: model {}: unknown arch {:?} (llama, qwen2, gpt2)", m.slug, m.arch);
             }
         }
+        let tol: crate::judge::Tolerances =
+            roster.tolerances.clone().try_into().with_context(|| format!("{path}: [tolerances]"))?;
+        tol.validate().map_err(|why| anyhow::anyhow!("{path}: [tolerances]: {why}"))?;
         Ok(roster)
     }
 
-    /// The pre-registered tolerances, typed.
+    /// The pre-registered tolerances, typed and validated.
     pub fn tolerances(&self) -> Result<crate::judge::Tolerances> {
-        self.tolerances.clone().try_into().context("[tolerances]")
+        // Validated when the roster was parsed.
+        Ok(self.tolerances.clone().try_into()?)
     }
 
     pub fn model(&self, slug: &str) -> Result<&Model> {
@@ -127,17 +164,46 @@ file = "a.txt"
 slug = "m"
 model_id = "m"
 arch = "llama"
-ppl_ceiling = 1.0
+ppl_ceiling = 10.0
 source = { kind = "fixture", arch = "llama" }
 [[models]]
 slug = "m"
 model_id = "m"
 arch = "llama"
-ppl_ceiling = 1.0
+ppl_ceiling = 10.0
 source = { kind = "fixture", arch = "llama" }
 "#;
         assert!(format!("{:#}", Roster::parse(dup, p).unwrap_err()).contains("appears twice"));
         let bad_arch = dup.replacen("slug = \"m\"", "slug = \"n\"", 1).replacen("arch = \"llama\"\nppl", "arch = \"mamba\"\nppl", 1);
         assert!(format!("{:#}", Roster::parse(&bad_arch, p).unwrap_err()).contains("mamba"));
+    }
+
+    /// The committed roster with one edit, parsed under another file name.
+    fn edited(from: &str, to: &str) -> String {
+        let path = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("roster-fixtures.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(text.contains(from), "{from}");
+        text.replacen(from, to, 1)
+    }
+
+    #[test]
+    fn every_bad_roster_is_refused_up_front_naming_the_file_and_key() {
+        let p = Utf8Path::new("my-roster.toml");
+        let refuse = |text: String, says: &str| {
+            let err = format!("{:#}", Roster::parse(&text, p).unwrap_err());
+            assert!(err.contains("my-roster.toml") && err.contains(says), "{says}: {err}");
+        };
+        assert!(Roster::parse(&edited("", ""), p).is_ok());
+        refuse(edited("logprob_kl_max = 0.25", "logprob_kl_max = nan"), "logprob_kl_max = NaN");
+        refuse(edited("near_tie_margin = 0.5", "near_tie_margin = -0.5"), "near_tie_margin = -0.5");
+        refuse(edited("drift_slack = 1", "drift_slack = -1"), "drift_slack");
+        refuse(edited("drift_slack = 1", "drift_slak = 1"), "drift_slak");
+        refuse(edited("int8_max_mismatches = 3", "int8_max_mismatches = \"three\""), "int8_max_mismatches");
+        refuse(edited("near_tie_margin = 0.5\n", ""), "near_tie_margin");
+        refuse(edited("name = \"code\"", "name = \"arithmetic\""), "appears twice");
+        refuse(edited("file = \"prompts/code.txt\"", "file = \"prompts/other.txt\""), "stem");
+        refuse(edited("slug = \"tiny-llama\"", "slug = \"../escape\""), "not a plain name");
+        refuse(edited("max_new_tokens = 32", "max_new_tokens = 0"), "max_new_tokens = 0");
+        refuse(edited("ppl_ceiling = 1e30", "ppl_ceiling = nan"), "ppl_ceiling");
     }
 }

@@ -1,28 +1,142 @@
-//! The one place every runtime-under-test process goes through: records the
-//! command line, exit code, duration and output (ANSI escapes stripped), applies a
-//! timeout (the whole process group is killed), and turns anything off into a
-//! typed error whose message names the command, the exit code and stderr's tail.
+//! The one place every child process goes through (the runtime under test, oracle-gen,
+//! pip, cargo): records the command line, exit code, duration and output (ANSI escapes
+//! stripped; a bounded head and tail with the total size), applies a timeout (the whole
+//! process group is killed), and turns anything off into a typed error whose message
+//! names the command, the exit code and stderr's tail. Every child runs in its own
+//! process group, tracked, and SIGINT, SIGTERM and SIGHUP alike kill every live group
+//! and remove the temp files registered with `TempPath`; `sweep` removes what an
+//! earlier run that could not clean up (SIGKILL, power loss) left behind.
 
 use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tmgt_schema::Invocation;
 
-/// Process groups of children still running, killed on Ctrl-C.
+/// Process groups of children still running, killed on a signal.
 static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// Temp files and folders being written, removed on a signal.
+static TEMP_PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Installs the Ctrl-C handler: kill every live child group, then exit 130.
-/// Files are only ever renamed into place when complete, so nothing half-written stays.
-pub fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| {
-        for pgid in LIVE_GROUPS.lock().map(|g| g.clone()).unwrap_or_default() {
-            // SAFETY: plain kill(2) on a process group we started.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+/// What a stream keeps: this much of its start and of its end.
+pub const OUTPUT_HEAD: usize = 4 << 20;
+pub const OUTPUT_TAIL: usize = 1 << 20;
+
+/// Kills every live child group and removes every registered temp path; returns
+/// how many of each.
+pub fn stop_everything() -> (usize, usize) {
+    let groups: Vec<i32> = LIVE_GROUPS.lock().map(|mut g| std::mem::take(&mut *g)).unwrap_or_default();
+    for pgid in &groups {
+        // SAFETY: plain kill(2) on a process group we started.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    let temps: Vec<PathBuf> = TEMP_PATHS.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
+    let mut removed = 0;
+    for path in &temps {
+        if remove_path(path) {
+            removed += 1;
         }
-        eprintln!("\ninterrupted: child processes killed; no partial artifact was kept");
+    }
+    (groups.len(), removed)
+}
+
+fn remove_path(path: &Path) -> bool {
+    if path.is_dir() {
+        std::fs::remove_dir_all(path).is_ok()
+    } else {
+        std::fs::remove_file(path).is_ok()
+    }
+}
+
+/// Installs the handler for SIGINT, SIGTERM and SIGHUP: every live child group is
+/// killed, every registered temp path removed, then exit 130. Files are only renamed
+/// into place when complete, so nothing half-written stays.
+pub fn install_signal_handler() {
+    let _ = ctrlc::set_handler(|| {
+        let (groups, temps) = stop_everything();
+        eprintln!("\nstopped by a signal: killed {groups} running child process group(s), removed {temps} temp file(s)");
         std::process::exit(130);
     });
+}
+
+/// A temp file or folder being written: removed on a signal, and on drop if still
+/// there (a successful step renames it away first).
+pub struct TempPath(PathBuf);
+
+impl TempPath {
+    pub fn new(path: impl Into<PathBuf>) -> TempPath {
+        let path = path.into();
+        if let Ok(mut t) = TEMP_PATHS.lock() {
+            t.push(path.clone());
+        }
+        TempPath(path)
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if let Ok(mut t) = TEMP_PATHS.lock() {
+            t.retain(|p| p != &self.0);
+        }
+        if self.0.exists() {
+            remove_path(&self.0);
+        }
+    }
+}
+
+/// Is this a name the harness gives its temp files and folders?
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with(".tmp-") || name.starts_with(".golden-staging-") || (name.starts_with('.') && name.ends_with(".tmp"))
+}
+
+/// Removes what an interrupted earlier run left under `models` (temp files and
+/// staging folders, one level of model folders deep). Call it holding the lock.
+pub fn sweep(models: &Path) -> usize {
+    let mut removed = 0;
+    let Ok(dirs) = std::fs::read_dir(models) else { return 0 };
+    for dir in dirs.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_temp_name(&name) && remove_path(&entry.path()) {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+/// Reads a stream whole, keeping `head` bytes of its start and `tail` of its end.
+fn read_bounded(mut r: impl Read, head: usize, tail: usize) -> (Vec<u8>, Option<u64>) {
+    let mut first = Vec::new();
+    let mut last: std::collections::VecDeque<u8> = std::collections::VecDeque::new();
+    let mut total: u64 = 0;
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        total += n as u64;
+        let mut chunk = &buf[..n];
+        if first.len() < head {
+            let take = chunk.len().min(head - first.len());
+            first.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+        }
+        last.extend(chunk);
+        while last.len() > tail {
+            last.pop_front();
+        }
+    }
+    if total as usize <= head + tail && total as usize == first.len() + last.len() {
+        first.extend(last);
+        return (first, None);
+    }
+    let omitted = total - first.len() as u64 - last.len() as u64;
+    first.extend_from_slice(format!("\n[… {omitted} bytes omitted of {total} …]\n").as_bytes());
+    first.extend(last);
+    (first, Some(total))
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +165,7 @@ pub enum RunFailure {
 impl std::fmt::Display for RunFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            RunFailure::NotFound { program } if program.contains('/') => write!(f, "{program}: no such file"),
             RunFailure::NotFound { program } => write!(f, "{program}: not found on PATH"),
             RunFailure::SpawnFailed { program, error } => write!(f, "{program}: cannot start: {error}"),
             RunFailure::TimedOut { command, seconds, stderr_tail } => {
@@ -84,6 +199,8 @@ pub fn run(argv: &[String], opts: &RunOptions) -> Invocation {
     };
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    // The telling line of a panic is its message, not a backtrace.
+    cmd.env_remove("RUST_BACKTRACE");
     if let Some(cwd) = &opts.cwd {
         cmd.current_dir(cwd);
     }
@@ -93,7 +210,9 @@ pub fn run(argv: &[String], opts: &RunOptions) -> Invocation {
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
-            inv.stderr = if e.kind() == std::io::ErrorKind::NotFound {
+            inv.stderr = if e.kind() == std::io::ErrorKind::NotFound && argv[0].contains('/') {
+                format!("{}: no such file", argv[0])
+            } else if e.kind() == std::io::ErrorKind::NotFound {
                 format!("{}: not found on PATH", argv[0])
             } else {
                 format!("{}: cannot start: {e}", argv[0])
@@ -103,18 +222,10 @@ pub fn run(argv: &[String], opts: &RunOptions) -> Invocation {
     };
     let pgid = child.id() as i32;
     LIVE_GROUPS.lock().unwrap().push(pgid);
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    });
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || read_bounded(out, OUTPUT_HEAD, OUTPUT_TAIL));
+    let err_reader = std::thread::spawn(move || read_bounded(err, OUTPUT_HEAD, OUTPUT_TAIL));
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
@@ -132,11 +243,54 @@ pub fn run(argv: &[String], opts: &RunOptions) -> Invocation {
     // A grandchild that keeps the pipes open must not hang us: kill the group.
     unsafe { libc::kill(-pgid, libc::SIGKILL) };
     LIVE_GROUPS.lock().unwrap().retain(|&g| g != pgid);
-    inv.stdout = strip_ansi(&out_reader.join().unwrap_or_default());
-    inv.stderr = strip_ansi(&err_reader.join().unwrap_or_default());
+    let (stdout, stdout_total) = out_reader.join().unwrap_or_default();
+    let (stderr, stderr_total) = err_reader.join().unwrap_or_default();
+    inv.stdout = strip_ansi(&stdout);
+    inv.stderr = strip_ansi(&stderr);
+    inv.stdout_bytes = stdout_total;
+    inv.stderr_bytes = stderr_total;
     inv.exit_code = status.and_then(|s| s.code());
     inv.duration_s = started.elapsed().as_secs_f64();
     inv
+}
+
+/// Runs `argv` with the terminal's stdout and stderr (cargo install, pip: their own
+/// progress shows), in its own tracked process group, to completion or `timeout`.
+pub fn run_live(argv: &[String], cwd: Option<&Path>, timeout: Duration) -> Result<(), RunFailure> {
+    use std::os::unix::process::CommandExt;
+    let command = Invocation { command: argv.to_vec(), ..Default::default() }.command_line();
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]).stdin(Stdio::null()).process_group(0);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd.spawn().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => RunFailure::NotFound { program: argv[0].clone() },
+        _ => RunFailure::SpawnFailed { program: argv[0].clone(), error: e.to_string() },
+    })?;
+    let pgid = child.id() as i32;
+    LIVE_GROUPS.lock().unwrap().push(pgid);
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() >= timeout => {
+                // SAFETY: kill(2) on the process group we created for this child.
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(_) => break None,
+        }
+    };
+    LIVE_GROUPS.lock().unwrap().retain(|&g| g != pgid);
+    match status.map(|s| s.code()) {
+        Some(Some(0)) => Ok(()),
+        Some(Some(code)) => Err(RunFailure::Exit { command, code, stderr_tail: "(on the terminal above)".into() }),
+        Some(None) => Err(RunFailure::Killed { command, stderr_tail: String::new() }),
+        None => Err(RunFailure::TimedOut { command, seconds: started.elapsed().as_secs_f64(), stderr_tail: String::new() }),
+    }
 }
 
 /// Ok when the process ran and exited 0; otherwise the typed failure.
@@ -147,7 +301,7 @@ pub fn check(inv: &Invocation) -> Result<(), RunFailure> {
         Some(0) => Ok(()),
         Some(code) => Err(RunFailure::Exit { command, code, stderr_tail }),
         None if inv.timed_out => Err(RunFailure::TimedOut { command, seconds: inv.duration_s, stderr_tail }),
-        None if inv.stderr.ends_with("not found on PATH") => {
+        None if inv.stderr.ends_with("not found on PATH") || inv.stderr.ends_with(": no such file") => {
             Err(RunFailure::NotFound { program: inv.command[0].clone() })
         }
         None if inv.duration_s == 0.0 => {
@@ -189,6 +343,38 @@ mod tests {
     fn missing_program_is_a_clear_error() {
         let inv = run(&["definitely-not-a-program-xyz".to_string()], &RunOptions::with_timeout(Duration::from_secs(1)));
         assert_eq!(check(&inv).unwrap_err().to_string(), "definitely-not-a-program-xyz: not found on PATH");
+        let inv = run(&["/nowhere/apr".to_string()], &RunOptions::with_timeout(Duration::from_secs(1)));
+        assert_eq!(check(&inv).unwrap_err().to_string(), "/nowhere/apr: no such file", "a path is not looked up on PATH");
+    }
+
+    #[test]
+    fn huge_output_keeps_a_bounded_head_and_tail_with_its_size() {
+        let inv = sh("head -c 7000000 /dev/zero | tr '\\0' x; echo END", 20000);
+        assert_eq!(inv.stdout_bytes, Some(7_000_004));
+        assert!(inv.stdout.len() < OUTPUT_HEAD + OUTPUT_TAIL + 100, "{}", inv.stdout.len());
+        assert!(inv.stdout.contains("bytes omitted of 7000004") && inv.stdout.ends_with("END\n"));
+        let small = sh("echo small", 5000);
+        assert_eq!((small.stdout.as_str(), small.stdout_bytes), ("small\n", None));
+    }
+
+    #[test]
+    fn temp_paths_are_removed_on_drop_and_by_stop_everything_and_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join(".tmp-int8.apr");
+        std::fs::write(&a, b"half").unwrap();
+        drop(TempPath::new(&a));
+        assert!(!a.exists(), "an unrenamed temp is removed when its step ends");
+        let b = dir.path().join("m").join(".golden-staging-f32");
+        std::fs::create_dir_all(&b).unwrap();
+        let keep = TempPath::new(&b);
+        assert_eq!(stop_everything().1, 1);
+        assert!(!b.exists());
+        std::mem::forget(keep);
+        std::fs::create_dir_all(dir.path().join("m").join(".golden-staging-bf16")).unwrap();
+        std::fs::write(dir.path().join("m").join(".tmp-int4.apr"), b"x").unwrap();
+        std::fs::write(dir.path().join("m").join("int4.apr"), b"x").unwrap();
+        assert_eq!(sweep(dir.path()), 2);
+        assert!(dir.path().join("m").join("int4.apr").exists(), "finished files stay");
     }
 
     #[test]

@@ -1,12 +1,15 @@
-//! `cargo xtask ticket`: an issue body for the runtime's maintainers: summary, source,
-//! tool versions, oracle provenance, then the failures grouped by root-cause signature
-//! (one section per cause with its impact, affected models, evidence, expected vs
-//! actual, and the exact commands that reproduce it).
+//! `cargo xtask ticket`: an issue body for the runtime under test's maintainers:
+//! summary, source, tool versions, oracle provenance, then the findings against the
+//! runtime under test grouped by root cause (one section per defect: its impact, the
+//! claims it breaks, whether the converter or the runtime is to blame, evidence,
+//! expected vs actual, and a reproduction a maintainer can paste on their machine).
+//! Comparators, reference claims and harness health are not in it.
 
-use crate::judge::{truncate, Outcome, Status};
-use crate::report::{problem_groups, Counts, RunResults};
+use crate::judge::{truncate, Outcome, Part, Status, Subject};
+use crate::report::{Counts, Provenance, RunResults};
 use std::collections::BTreeMap;
-
+use tmgt_schema::observation::shell_quote;
+use tmgt_schema::Invocation;
 const EVIDENCE_CHARS: usize = 1500;
 
 /// A fenced block that cannot be closed early by the text inside it.
@@ -26,27 +29,154 @@ fn suites_summary(outs: &[&Outcome]) -> String {
     by.iter().map(|(s, n)| format!("{s} ×{n}")).collect::<Vec<_>>().join(", ")
 }
 
-fn group_section(n: usize, sig: &str, outs: &[&Outcome]) -> String {
+/// The findings against the runtime under test, grouped by signature (a BLOCKED
+/// outcome carries the signature of the failure that blocked it, so it joins that
+/// group and adds to its impact). Conversion crashes first, then the other groups
+/// with a FAIL by impact, then groups only BLOCKED.
+pub fn groups(r: &RunResults) -> Vec<(String, Vec<&Outcome>)> {
+    let mut groups: Vec<(String, Vec<&Outcome>)> = Vec::new();
+    for o in r.outcomes.iter().filter(|o| o.subject.is_under_test() && o.status.is_problem()) {
+        let sig = if o.signature.is_empty() { o.note.clone() } else { o.signature.clone() };
+        match groups.iter_mut().find(|(s, _)| *s == sig) {
+            Some((_, v)) => v.push(o),
+            None => groups.push((sig, vec![o])),
+        }
+    }
+    groups.sort_by_key(|(_, v)| {
+        let conversion_crash = v.iter().any(|o| o.suite == "convert" && o.status == Status::Fail);
+        let only_blocked = v.iter().all(|o| o.status == Status::Blocked);
+        (!conversion_crash, only_blocked, std::cmp::Reverse(v.len()))
+    });
+    groups
+}
+
+/// Whom a group is about: the converter, the runtime, or apr where no second
+/// engine reads its format; with the comparator evidence where the judges recorded it.
+fn attribution(outs: &[&Outcome]) -> String {
+    let parts: Vec<Part> = outs
+        .iter()
+        .filter_map(|o| match o.subject {
+            Subject::UnderTest(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    let all = |p: Part| parts.iter().all(|x| *x == p);
+    let who = if all(Part::Converter) {
+        "apr's converter (the file it wrote)"
+    } else if all(Part::Runtime) {
+        "apr's runtime (what it does with a file)"
+    } else if parts.contains(&Part::Converter) && !parts.contains(&Part::Either) {
+        "apr's converter and runtime (checks of both kinds)"
+    } else {
+        "apr (converter or runtime: no second engine reads APR files to tell them apart)"
+    };
+    let blame: Vec<String> = outs.iter().filter_map(|o| o.evidence.details.get("blame").and_then(|b| b.as_str()).map(String::from)).collect();
+    match blame.first() {
+        Some(b) => format!("{who}; evidence: {b}"),
+        None => who.to_string(),
+    }
+}
+
+/// The artifacts an outcome's case names ("int8/completion", "apr/int4-gguf/code",
+/// "int8~int4"), among those the run made.
+fn artifacts_of<'a>(o: &Outcome, made_by: &'a BTreeMap<String, String>) -> Vec<&'a str> {
+    let words: Vec<&str> = o.case.split(['/', '~', ' ']).collect();
+    made_by.keys().filter(|a| words.contains(&a.as_str())).map(String::as_str).collect()
+}
+
+/// A command as a maintainer can paste it in the model folder: the program by its
+/// name, paths relative to the model folder, temp names as the final files.
+pub fn portable_command(inv: &Invocation) -> String {
+    let mut args = inv.command.iter();
+    let program = args.next().map(|p| p.rsplit('/').next().unwrap_or(p).to_string()).unwrap_or_default();
+    let relative = |a: &String| -> String {
+        let mut a = a.clone();
+        if let Some(cwd) = &inv.cwd {
+            if let Some(rest) = a.strip_prefix(&format!("{cwd}/")) {
+                a = rest.to_string();
+            }
+        }
+        if a.starts_with('/') {
+            if let Some(i) = a.find("/models/") {
+                let rest = &a[i + "/models/".len()..];
+                a = rest.split_once('/').map_or(rest, |(_, r)| r).to_string();
+            }
+        }
+        match a.rsplit_once('/') {
+            Some((dir, file)) if file.starts_with(".tmp-") => format!("{dir}/{}", &file[5..]),
+            None if a.starts_with(".tmp-") => a[5..].to_string(),
+            _ => a,
+        }
+    };
+    std::iter::once(program).chain(args.map(|a| shell_quote(&relative(a)))).collect::<Vec<_>>().join(" ")
+}
+
+/// The reproduction: get the model, make the artifacts involved, run what failed.
+fn repro(r: &RunResults, outs: &[&Outcome]) -> String {
+    let mut lines = Vec::new();
+    let mut by_model: BTreeMap<&str, Vec<&Outcome>> = BTreeMap::new();
+    for o in outs {
+        by_model.entry(&o.model).or_default().push(o);
+    }
+    let (model, os) = by_model.iter().next().expect("a group has outcomes");
+    let empty = Provenance::default();
+    let p = r.provenance.get(*model).unwrap_or(&empty);
+    lines.push(format!("# in a clone of tiny-model-ground-truth: the model ({}), as the f32 HF checkpoint apr imports", if p.source.is_empty() { "see roster.toml" } else { &p.source }));
+    lines.push(if p.pull.is_empty() { format!("cargo xtask pull --model {model}") } else { p.pull.clone() });
+    lines.push(format!("cd models/{model}"));
+    let mut artifacts: Vec<&str> = os.iter().flat_map(|o| artifacts_of(o, &p.made_by)).collect();
+    // What an artifact was made from comes first.
+    artifacts.sort_by_key(|a| (a.contains("gguf") || *a == "roundtrip", *a == "roundtrip", a.to_string()));
+    artifacts.dedup();
+    for a in &artifacts {
+        lines.push(format!("{}    # makes {a}", p.made_by[*a]));
+    }
+    let mut failing: Vec<String> = Vec::new();
+    for o in os {
+        for inv in &o.evidence.invocations {
+            let c = portable_command(inv);
+            if !failing.contains(&c) && !lines.iter().any(|l| l.starts_with(&c)) && failing.len() < 4 {
+                failing.push(c);
+            }
+        }
+    }
+    if !failing.is_empty() {
+        lines.push("# the failing command(s):".into());
+        lines.extend(failing);
+    }
+    lines.push(format!("# or through the harness: cargo xtask check --model {model} --suite {}", os[0].suite));
+    lines.join("\n")
+}
+
+fn group_section(r: &RunResults, n: usize, sig: &str, outs: &[&Outcome]) -> String {
     let mut s = String::new();
     let kind = if outs.iter().all(|o| o.status == Status::Blocked) { "blocked" } else { "failing" };
+    let fails = outs.iter().filter(|o| o.status == Status::Fail).count();
     s.push_str(&format!("#### {n}. {sig}\n\n"));
-    s.push_str(&format!("**Impact: {} checks** {kind} ({})\n\n", outs.len(), suites_summary(outs)));
+    s.push_str(&format!(
+        "**Impact: {} checks** {kind} ({} FAIL, {} BLOCKED by it; {})\n\n",
+        outs.len(),
+        fails,
+        outs.len() - fails,
+        suites_summary(outs)
+    ));
+    s.push_str(&format!("**Attribution:** {}\n\n", attribution(outs)));
 
     // Affected models.
     let mut by_model: BTreeMap<&str, Vec<&Outcome>> = BTreeMap::new();
     for o in outs {
         by_model.entry(&o.model).or_default().push(o);
     }
-    s.push_str("| Model | Checks | Subjects |\n|-------|--------|----------|\n");
+    s.push_str("| Model | Checks | Cases |\n|-------|--------|-------|\n");
     for (model, os) in &by_model {
-        let subjects: Vec<String> = os.iter().map(|o| format!("{} {}", o.suite, o.subject)).collect();
-        s.push_str(&format!("| {model} | {} | {} |\n", os.len(), truncate(&subjects.join(", "), 300).replace('|', "\\|")));
+        let cases: Vec<String> = os.iter().map(|o| format!("{} {}", o.suite, o.case)).collect();
+        s.push_str(&format!("| {model} | {} | {} |\n", os.len(), truncate(&cases.join(", "), 300).replace('|', "\\|")));
     }
     s.push('\n');
 
-    // Evidence of the first example.
-    let ex = outs[0];
-    s.push_str(&format!("Example: `{}/{}/{}`: {}\n\n", ex.suite, ex.model, ex.subject, ex.note));
+    // Evidence of the first FAIL (a BLOCKED one only points at it).
+    let ex = outs.iter().find(|o| o.status == Status::Fail).unwrap_or(&outs[0]);
+    s.push_str(&format!("Example: `{}/{}/{}`: {}\n\n", ex.suite, ex.model, ex.case, ex.note));
     if let Some(e) = &ex.evidence.expected {
         s.push_str("**Expected:**\n\n");
         s.push_str(&fenced("text", &truncate(e, EVIDENCE_CHARS)));
@@ -58,7 +188,7 @@ fn group_section(n: usize, sig: &str, outs: &[&Outcome]) -> String {
         s.push('\n');
     }
     if let Some(inv) = ex.evidence.invocations.first() {
-        let mut raw = format!("$ {}\n", inv.command_line());
+        let mut raw = format!("$ {}\n", portable_command(inv));
         raw.push_str(&format!(
             "# exit: {}{}\n",
             inv.exit_code.map_or("killed".to_string(), |c| c.to_string()),
@@ -78,38 +208,18 @@ fn group_section(n: usize, sig: &str, outs: &[&Outcome]) -> String {
         s.push_str(&fenced("text", &raw));
         s.push('\n');
     }
-
-    // Reproduce: the harness checks, then the raw commands.
-    let mut cmds: Vec<String> = Vec::new();
-    for o in outs {
-        let c = format!("cargo xtask check --suite {} --model {}", o.suite, o.model);
-        if !cmds.contains(&c) {
-            cmds.push(c);
-        }
-    }
-    let mut raw_cmds: Vec<String> = Vec::new();
-    for o in outs {
-        for line in &o.evidence.reproduce {
-            if !raw_cmds.contains(line) && raw_cmds.len() < 6 {
-                raw_cmds.push(line.clone());
-            }
-        }
-    }
-    let mut repro = cmds.join("\n");
-    if !raw_cmds.is_empty() {
-        repro.push_str("\n# the runtime directly:\n");
-        repro.push_str(&raw_cmds.join("\n"));
-    }
     s.push_str("**Reproduce:**\n\n");
-    s.push_str(&fenced("bash", &repro));
+    s.push_str(&fenced("bash", &repro(r, outs)));
     s.push('\n');
     s
 }
 
-/// The ticket's markdown; a short "no failures" body when every check passed.
+/// The ticket's markdown; a short "no findings" body when the runtime under test
+/// passed every check judged on it.
 pub fn ticket(r: &RunResults) -> String {
-    let c = Counts::of(&r.outcomes);
-    let groups = problem_groups(&r.outcomes);
+    let under_test: Vec<&Outcome> = r.outcomes.iter().filter(|o| o.subject.is_under_test()).collect();
+    let c = Counts::of(under_test.iter().copied());
+    let groups = groups(r);
     let models = r.models().join(", ");
     let mut s = String::new();
     s.push_str(&format!(
@@ -121,9 +231,11 @@ pub fn ticket(r: &RunResults) -> String {
     ));
     s.push_str("### Summary\n\n");
     s.push_str(&format!(
-        "{} of {} checks passed, {} failed, {} blocked, {} skipped; the problems trace to {} root cause{}.\n\n",
+        "Of {} checks on {}, {} passed, {} failed, {} blocked, {} skipped; the problems trace to {} root cause{}. \
+         (Comparator, reference and harness outcomes are in the status table, not here.)\n\n",
+        under_test.len(),
+        r.apr_label(),
         c.pass,
-        r.outcomes.len(),
         c.fail,
         c.blocked,
         c.skip,
@@ -133,13 +245,7 @@ pub fn ticket(r: &RunResults) -> String {
     if !groups.is_empty() {
         s.push_str("| # | Root cause | Impact | Checks |\n|---|------------|--------|--------|\n");
         for (i, (sig, outs)) in groups.iter().enumerate() {
-            s.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
-                i + 1,
-                sig.replace('|', "\\|"),
-                outs.len(),
-                suites_summary(outs)
-            ));
+            s.push_str(&format!("| {} | {} | {} | {} |\n", i + 1, sig.replace('|', "\\|"), outs.len(), suites_summary(outs)));
         }
         s.push('\n');
     }
@@ -156,12 +262,12 @@ pub fn ticket(r: &RunResults) -> String {
     ));
     s.push_str(&format!("- Oracle: {}\n\n", r.oracle));
     if groups.is_empty() {
-        s.push_str("No failures.\n");
+        s.push_str("No findings.\n");
         return s;
     }
-    s.push_str("### Failures by root cause\n\n");
+    s.push_str("### Findings by root cause\n\n");
     for (i, (sig, outs)) in groups.iter().enumerate() {
-        s.push_str(&group_section(i + 1, sig, outs));
+        s.push_str(&group_section(r, i + 1, sig, outs));
     }
     s
 }
@@ -169,30 +275,58 @@ pub fn ticket(r: &RunResults) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{assert_snapshot, fixed_results};
+    use crate::report::tests::{assert_snapshot, sample_results};
 
     #[test]
     fn ticket_matches_snapshot() {
-        let r = fixed_results();
+        let r = sample_results();
         let t = ticket(&r);
         assert!(t.contains("### Summary") && t.contains("### Source") && t.contains("apr: 0.72.3 (commit 0123456789abcdef)"));
-        assert!(t.contains("cargo xtask check --suite canary --model tiny-a"));
+        assert!(t.contains("cargo xtask pull --model tiny-a") && t.contains("cd models/tiny-a"));
+        assert!(!t.contains("/tmp/") && !t.contains("/work/"), "no absolute paths of the harness machine");
         assert_snapshot("ticket.md", &t);
     }
 
     #[test]
     fn one_cause_across_suites_and_models_is_one_section() {
-        let r = fixed_results();
-        let groups = problem_groups(&r.outcomes);
+        let r = sample_results();
+        let groups = groups(&r);
         let t = ticket(&r);
-        // Every problem outcome is in exactly one group, and groups are named once.
+        // Every problem outcome about apr is in exactly one group; nothing else is.
         let total: usize = groups.iter().map(|(_, v)| v.len()).sum();
-        assert_eq!(total, r.outcomes.iter().filter(|o| o.status.is_problem()).count());
-        let (sig, outs) = groups.iter().find(|(s, _)| s.contains("apr on int8")).expect("int8 group");
+        assert_eq!(total, r.outcomes.iter().filter(|o| o.status.is_problem() && o.subject.is_under_test()).count());
+        assert!(groups.iter().flat_map(|(_, v)| v).all(|o| o.subject.is_under_test()));
+        let (sig, outs) = groups.iter().find(|(s, _)| s == "apr: generates other tokens than the oracle").expect("wrong-output group");
         assert!(outs.iter().any(|o| o.model == "tiny-a") && outs.iter().any(|o| o.model == "tiny-b"));
         assert!(outs.iter().map(|o| &o.suite).collect::<std::collections::BTreeSet<_>>().len() >= 2, "{sig}: several suites");
         assert!(t.contains(&format!("**Impact: {} checks**", outs.len())));
         assert_eq!(t.matches(&format!(". {sig}\n")).count(), 1);
+        // groups with a FAIL before groups only BLOCKED, bigger first
+        let first_blocked_only = groups.iter().position(|(_, v)| v.iter().all(|o| o.status == Status::Blocked)).unwrap_or(groups.len());
+        assert!(groups[..first_blocked_only].windows(2).all(|w| w[0].1.len() >= w[1].1.len()));
+    }
+
+    #[test]
+    fn commands_are_portable() {
+        let inv = Invocation {
+            command: vec![
+                "/root/.cargo/bin/apr".into(),
+                "import".into(),
+                "/work/main/models/smollm2/reference".into(),
+                "--quantize".into(),
+                "int8".into(),
+                "-o".into(),
+                "/work/main/models/smollm2/.tmp-int8.apr".into(),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(portable_command(&inv), "apr import reference --quantize int8 -o int8.apr");
+        let run = Invocation {
+            command: vec!["apr".into(), "run".into(), "int8.apr".into(), "-p".into(), "It's 2+2?".into()],
+            cwd: Some("/work/main/models/smollm2".into()),
+            ..Default::default()
+        };
+        assert_eq!(portable_command(&run), r"apr run int8.apr -p 'It'\''s 2+2?'");
     }
 
     #[test]
@@ -201,9 +335,9 @@ mod tests {
     }
 
     #[test]
-    fn all_pass_says_so() {
-        let mut r = fixed_results();
-        r.outcomes.retain(|o| o.status == Status::Pass);
-        assert!(ticket(&r).ends_with("No failures.\n"));
+    fn no_findings_says_so() {
+        let mut r = sample_results();
+        r.outcomes.retain(|o| o.status == Status::Pass || !o.subject.is_under_test());
+        assert!(ticket(&r).ends_with("No findings.\n"));
     }
 }

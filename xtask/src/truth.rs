@@ -61,16 +61,47 @@ pub fn read(reference: &Utf8Path) -> Result<ModelTruth> {
         bail!("{reference}: no safetensors weights");
     }
     let param_count = tensors.values().map(|s| s.iter().product::<usize>() as u64).sum();
+    let hidden_size = field(&config, &["hidden_size", "n_embd"], &config_path)?;
+    let intermediate_size = match arch.as_str() {
+        // GPT-2's MLP is 4 × n_embd unless n_inner says otherwise.
+        "gpt2" => Some(config.get("n_inner").and_then(Value::as_u64).map_or(4 * hidden_size, |v| v as usize)),
+        _ => config.get("intermediate_size").and_then(Value::as_u64).map(|v| v as usize),
+    };
+    let rope_theta = config
+        .get("rope_theta")
+        .and_then(Value::as_f64)
+        .or_else(|| config.pointer("/rope_parameters/rope_theta").and_then(Value::as_f64));
+    let generation_config: Value = std::fs::read(reference.join("generation_config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
     Ok(ModelTruth {
+        intermediate_size,
+        rope_theta,
+        eos_ids: eos_ids(&config).into_iter().chain(eos_ids(&generation_config)).fold(Vec::new(), |mut v, id| {
+            if !v.contains(&id) {
+                v.push(id);
+            }
+            v
+        }),
         num_layers: field(&config, &["num_hidden_layers", "n_layer"], &config_path)?,
         num_kv_heads: field(&config, &["num_key_value_heads"], &config_path).unwrap_or(num_heads),
         num_heads,
-        hidden_size: field(&config, &["hidden_size", "n_embd"], &config_path)?,
+        hidden_size,
         vocab_size: field(&config, &["vocab_size"], &config_path)?,
         param_count,
         tensors,
         arch,
     })
+}
+
+/// `eos_token_id` as a number or a list of numbers.
+fn eos_ids(config: &Value) -> Vec<u32> {
+    match config.get("eos_token_id") {
+        Some(Value::Number(n)) => n.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
+        Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_u64().map(|n| n as u32)).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Byte-level BPE pieces → display text (GPT-2's byte↔unicode map reversed).

@@ -1,4 +1,5 @@
-//! Small shared helpers: timestamps, the oracle-gen binary, atomic JSON writes.
+//! Small shared helpers: timestamps, the oracle-gen binary, the harness's own tools,
+//! atomic JSON writes, progress.
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -24,13 +25,86 @@ pub fn target_dir(root: &Utf8Path) -> Utf8PathBuf {
     std::env::var("CARGO_TARGET_DIR").map(Utf8PathBuf::from).unwrap_or_else(|_| root.join("target"))
 }
 
+/// Runs a tool of the harness's own (oracle-gen, pip) through the runner: tracked,
+/// with the runtime timeout; an error names the command, how it ended and the telling
+/// line of its stderr. Its stdout is returned (and echoed when `echo`).
+pub fn run_tool(argv: &[String], cwd: Option<&Utf8Path>, echo: bool) -> Result<String> {
+    let opts = crate::runner::RunOptions {
+        timeout: crate::runtime::default_timeout(),
+        cwd: cwd.map(|d| d.as_std_path().to_path_buf()),
+        env: Vec::new(),
+    };
+    let inv = crate::runner::run(argv, &opts);
+    if echo && !inv.stdout.is_empty() {
+        print!("{}", inv.stdout);
+    }
+    if crate::runner::check(&inv).is_err() {
+        anyhow::bail!(
+            "`{}` failed ({}): {}",
+            inv.command_line(),
+            crate::judge::how_it_ended(&inv),
+            crate::judge::telling_line("", &inv)
+        );
+    }
+    Ok(inv.stdout)
+}
+
 /// Builds oracle-gen (dev profile; its dependencies are optimized) and returns its path.
-pub fn oracle_gen_bin(sh: &xshell::Shell, root: &Utf8Path) -> Result<Utf8PathBuf> {
-    let _dir = sh.push_dir(root);
-    xshell::cmd!(sh, "cargo build --quiet --package oracle-gen").run().context("building oracle-gen")?;
+pub fn oracle_gen_bin(_sh: &xshell::Shell, root: &Utf8Path) -> Result<Utf8PathBuf> {
+    let argv: Vec<String> = ["cargo", "build", "--quiet", "--package", "oracle-gen"].map(String::from).to_vec();
+    crate::runner::run_live(&argv, Some(root.as_std_path()), std::time::Duration::from_secs(3 * 3600)).context("building oracle-gen")?;
     let bin = target_dir(root).join("debug").join("oracle-gen");
     anyhow::ensure!(bin.is_file(), "{bin}: oracle-gen was built but the binary is not there");
     Ok(bin)
+}
+
+/// Progress of a long step: a live bar with counts and ETA on a terminal, plain
+/// lines (one per finished item worth telling) in a CI log.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    pub fn new(what: &str, total: u64) -> Progress {
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("CI").is_none();
+        let bar = tty.then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ETA {eta} {wide_msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(what.to_string());
+            bar
+        });
+        Progress { bar }
+    }
+
+    pub fn working_on(&self, what: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(what.to_string());
+        }
+    }
+
+    /// A line of the log: above the bar on a terminal, plain otherwise.
+    pub fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => println!("{text}"),
+        }
+    }
+
+    pub fn advance(&self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 pub fn write_json<T: serde::Serialize>(path: &Utf8Path, value: &T) -> Result<()> {

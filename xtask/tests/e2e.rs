@@ -73,7 +73,10 @@ fn xtask(root: &Path, args: &[&str]) -> Run {
 fn setup() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    std::fs::write(root.join("roster.toml"), ROSTER).unwrap();
+    // The pre-registered tolerances, as the fixture roster has them.
+    let fixtures = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("roster-fixtures.toml")).unwrap();
+    let tolerances = &fixtures[fixtures.find("[tolerances]").unwrap()..];
+    std::fs::write(root.join("roster.toml"), format!("{ROSTER}\n{tolerances}")).unwrap();
     std::fs::create_dir_all(root.join("prompts")).unwrap();
     std::fs::write(root.join("prompts/completion.txt"), "The capital of France is").unwrap();
     std::fs::write(root.join("prompts/greeting.txt"), "Hello, my name is").unwrap();

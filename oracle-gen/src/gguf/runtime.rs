@@ -106,6 +106,7 @@ pub fn generate(model: &mut GgufModel, prompt: &str, settings: &GreedySettings) 
         tokens_per_second: (secs > 0.0).then(|| out.tokens.len() as f64 / secs),
         tokens: Some(out.tokens),
         prompt_tokens: Some(out.prompt_tokens),
+        prompt_token_count: None,
         top_logprobs: Some(out.top_logprobs),
         finish_reason: Some(
             match out.stop_reason {

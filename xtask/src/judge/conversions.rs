@@ -22,6 +22,8 @@ pub struct Conversion {
     pub tool: String,
     /// What it was made from: "reference" or another artifact's name.
     pub from: String,
+    /// The weights' nominal bit width (8, 4; 32 for f32 exports).
+    pub bits: u8,
     pub observed: Observed<Made>,
 }
 
@@ -48,7 +50,7 @@ pub fn judge(ev: &ModelEvidence) -> Vec<Outcome> {
         .map(|(artifact, c)| {
             let case = Case::new("convert", &ev.slug, artifact.clone(), c.subject());
             let what = format!("{} making {artifact} from {}", c.tool, c.from);
-            match take(Some(&c.observed), &case, &what) {
+            match take(Some(&c.observed), &case, &what, true) {
                 Ok((made, inv)) => case.pass(
                     format!("{artifact}: {} ({:.1} MB) in {:.1}s", made.file, made.bytes as f64 / 1e6, inv.duration_s),
                     evidence_from(inv, None, Some(format!("{} sha256 {}", made.file, made.sha256)), serde_json::to_value(made).unwrap_or_default()),
@@ -74,23 +76,24 @@ mod tests {
     #[test]
     fn a_crash_fails_the_converter_and_names_the_panic() {
         let mut ev = evidence();
-        ev.conversions.insert("int8".into(), Conversion { tool: APR.into(), from: "reference".into(), observed: made("int8.apr") });
+        ev.conversions.insert("int8".into(), Conversion { tool: APR.into(), from: "reference".into(), bits: 8, observed: made("int8.apr") });
         let mut crash = inv(&["apr", "import", "reference", "--quantize", "int4", "-o", ".tmp-int4.apr"], "");
         crash.exit_code = Some(101);
         crash.stderr = "thread 'main' panicked at src/q4.rs:9:1:\nblock size 17 is not a multiple of 32\nnote: run with RUST_BACKTRACE".into();
         ev.conversions.insert(
             "int4".into(),
-            Conversion { tool: APR.into(), from: "reference".into(), observed: Observed::Failed { error: "exit 101".into(), invocation: crash } },
+            Conversion { tool: APR.into(), from: "reference".into(), bits: 4, observed: Observed::Failed { error: "exit 101".into(), invocation: crash } },
         );
         ev.conversions.insert(
             "q8_0-gguf".into(),
-            Conversion { tool: "candle".into(), from: "reference".into(), observed: made("q8_0.gguf") },
+            Conversion { tool: "candle".into(), from: "reference".into(), bits: 8, observed: made("q8_0.gguf") },
         );
         ev.conversions.insert(
             "roundtrip".into(),
             Conversion {
                 tool: APR.into(),
                 from: "int4-gguf".into(),
+                bits: 4,
                 observed: Observed::Blocked { step: "convert int4".into(), reason: "x".into(), signature: "apr: panic: block size # is not a multiple of #".into() },
             },
         );

@@ -1,6 +1,9 @@
 //! divergence: for every generation compared to the oracle, the first divergent step,
 //! both tokens, and whether the oracle saw a near-tie there (the runtime's token in
 //! the golden's top-k within a margin of the top-1) or was confident (likely bug site).
+//! A runtime that lists an EOS and goes on generating fails here with its own cause.
+//! apr's confident divergence on a GGUF is blamed through a comparator on the same
+//! file (see `attribution`).
 
 use super::*;
 use tmgt_schema::TokenLogprob;
@@ -18,6 +21,8 @@ pub enum Verdict {
     StoppedEarly,
     /// The runtime generated past the oracle's end (EOS or max tokens).
     RanLong,
+    /// The runtime listed an EOS and went on generating.
+    PastEos { eos_step: usize, extra: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,7 +41,26 @@ pub struct Divergence {
 
 /// Where and how `actual` first leaves the golden's tokens. None when identical (a
 /// trailing EOS listed or not is the same generation).
-pub fn diagnose(g: &Golden, actual: &[u32], vocab: &BTreeMap<u32, String>, margin: f32) -> Option<Divergence> {
+pub fn diagnose(g: &Golden, actual: &[u32], vocab: &BTreeMap<u32, String>, margin: f32, eos_ids: &[u32]) -> Option<Divergence> {
+    let first = first_difference(g, actual, vocab, margin);
+    match past_eos(actual, eos_ids) {
+        // Generating after its own EOS is the finding unless the run went wrong before it.
+        Some((eos_step, extra)) if first.as_ref().map_or(true, |d| d.step >= eos_step) => Some(Divergence {
+            step: eos_step + 1,
+            expected: None,
+            actual: actual.get(eos_step + 1).copied(),
+            expected_text: None,
+            actual_text: actual.get(eos_step + 1).and_then(|id| vocab.get(id)).map(|s| display_piece(s)),
+            oracle_top1_logprob: None,
+            oracle_logprob_of_actual: None,
+            verdict: Verdict::PastEos { eos_step, extra },
+        }),
+        _ => first,
+    }
+}
+
+/// The first step where `actual` leaves the golden's tokens, judged.
+fn first_difference(g: &Golden, actual: &[u32], vocab: &BTreeMap<u32, String>, margin: f32) -> Option<Divergence> {
     let eos = golden_eos(g);
     let e = strip_eos(&g.tokens, eos);
     let a = strip_eos(actual, eos);
@@ -94,7 +118,28 @@ pub fn describe(d: &Divergence, vocab: &BTreeMap<u32, String>) -> String {
         }
         Verdict::StoppedEarly => format!("step {}: runtime stopped, oracle went on with {e}", d.step),
         Verdict::RanLong => format!("step {}: runtime went on with {a} after the oracle's end", d.step),
+        Verdict::PastEos { eos_step, extra } => {
+            format!("step {eos_step}: runtime listed EOS, then generated {extra} more token(s)")
+        }
     }
+}
+
+/// The signature of a runtime that generates after its own EOS.
+pub fn past_eos_signature(runtime: &str) -> String {
+    format!("{runtime}: generates tokens after EOS")
+}
+
+/// Is `runtime`'s divergence from the golden on (`artifact`, `prompt`) confident?
+/// None: no usable observation.
+fn confident(ev: &ModelEvidence, tol: &Tolerances, runtime: &str, artifact: &str, prompt: &str) -> Option<bool> {
+    let g = ev.goldens.get(prompt)?;
+    let Some(Observed::Ok { value, .. }) = ev.generations.get(&GenKey::new(runtime, artifact, prompt)) else { return None };
+    let tokens = value.tokens.as_ref()?;
+    Some(diagnose(g, tokens, &ev.vocab, tol.near_tie_margin, &eos_ids(ev, g)).is_some_and(|d| is_failure(&d.verdict)))
+}
+
+fn is_failure(v: &Verdict) -> bool {
+    !matches!(v, Verdict::Identical | Verdict::NearTie { .. })
 }
 
 pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
@@ -104,14 +149,10 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     let mut outs = Vec::new();
     for (key, obs) in &ev.generations {
         let Some(g) = ev.goldens.get(&key.prompt) else { continue };
-        let ctx = Ctx::new("divergence", &ev.slug, format!("{}/{}/{}", key.runtime, key.artifact, key.prompt));
-        let (gen, inv) = match take(Some(obs), &ctx, &format!("{} on {}", key.runtime, key.artifact)) {
+        let case = Case::new("divergence", &ev.slug, format!("{}/{}/{}", key.runtime, key.artifact, key.prompt), Subject::of_runtime(&key.runtime));
+        let owner = generation_owner(&key.runtime, &key.artifact) == "divergence";
+        let (gen, inv) = match take(Some(obs), &case, &format!("{} on {}", key.runtime, key.artifact), owner) {
             Ok(x) => x,
-            // Failures of the run itself are judged by the suites that own them.
-            Err(o) if o.status == Status::Fail => {
-                outs.push(Outcome { status: Status::Blocked, ..o });
-                continue;
-            }
             Err(o) => {
                 outs.push(o);
                 continue;
@@ -122,17 +163,19 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             let (expected, actual) = cmp.expected_actual();
             let evidence = Evidence { expected: Some(expected), actual: Some(actual), details: cmp.details(), ..evidence_from(inv, None, None, serde_json::Value::Null) };
             outs.push(match cmp {
-                Comparison::TextOnly { equal: true, .. } => ctx.pass("text identical (no token ids reported; text compared)", evidence),
-                _ => ctx.blocked(
-                    "runtime reported no token ids and its text differs: the divergent step cannot be located",
-                    inference::NO_IDS_SIGNATURE,
+                Comparison::TextOnly { equal: true, .. } => case.pass("text identical (no token ids reported; text compared)", evidence),
+                _ => wrong_output(
+                    ev,
+                    &case,
+                    key,
+                    "text differs from the oracle's and the runtime reports no token ids: the divergent step cannot be located".into(),
                     evidence,
                 ),
             });
             continue;
         };
-        let d = diagnose(g, tokens, &ev.vocab, tol.near_tie_margin);
-        let mut details = serde_json::json!({ "expected_tokens": g.tokens, "actual_tokens": tokens, "divergence": d });
+        let d = diagnose(g, tokens, &ev.vocab, tol.near_tie_margin, &eos_ids(ev, g));
+        let mut details = serde_json::json!({ "expected_tokens": g.tokens, "actual_tokens": tokens, "divergence": d, "finish_reason": gen.finish_reason });
         if tokens.len() >= g.prompt_tokens.len() && !g.prompt_tokens.is_empty() && tokens.starts_with(&g.prompt_tokens) {
             details["note"] = serde_json::json!("the runtime's token list begins with the prompt ids (prompt echoed?)");
         }
@@ -142,25 +185,45 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             details,
             ..evidence_from(inv, None, None, serde_json::Value::Null)
         };
-        outs.push(match d {
-            None => ctx.pass("identical to the oracle", evidence),
-            Some(d) => {
-                let line = describe(&d, &ev.vocab);
-                match d.verdict {
-                    Verdict::NearTie { .. } | Verdict::Identical => ctx.pass(line, evidence),
-                    _ => ctx.fail(
-                        line,
-                        inference::wrong_output_signature(&key.runtime, &key.artifact),
-                        evidence,
-                    ),
-                }
-            }
-        });
+        // A golden that stops at EOS and a run that stops there without listing it.
+        let unlisted_eos = golden_eos(g).is_some() && tokens.last() != g.tokens.last();
+        let stop_note = match (&gen.finish_reason, unlisted_eos) {
+            (Some(r), true) => format!(" (stopped at EOS without listing it; finish_reason {r:?})"),
+            (None, true) => " (stopped at EOS without listing it; no finish_reason)".to_string(),
+            _ => String::new(),
+        };
+        let Some(d) = d else {
+            outs.push(case.pass(format!("identical to the oracle{stop_note}"), evidence));
+            continue;
+        };
+        let line = describe(&d, &ev.vocab);
+        if !is_failure(&d.verdict) {
+            outs.push(case.pass(line, evidence));
+            continue;
+        }
+        if matches!(d.verdict, Verdict::PastEos { .. }) {
+            outs.push(case.fail(line, past_eos_signature(&key.runtime), evidence));
+            continue;
+        }
+        let failed = wrong_output(ev, &case, key, line, evidence);
+        if key.runtime != APR || !key.artifact.ends_with("gguf") || failed.signature != wrong_output_signature(APR) {
+            outs.push(failed);
+            continue;
+        }
+        // apr on a GGUF: does a correct engine on the same file generate the same?
+        let agrees = |c: &str| -> Option<bool> {
+            let Some(Observed::Ok { value, .. }) = ev.generations.get(&GenKey::new(c, &key.artifact, &key.prompt)) else { return None };
+            let theirs = value.tokens.as_ref()?;
+            let eos = golden_eos(g);
+            Some(strip_eos(theirs, eos) == strip_eos(tokens, eos))
+        };
+        let holds = |c: &str, a: &str| confident(ev, tol, c, a, &key.prompt).map(|bad| !bad);
+        outs.push(attribution::apply(attribution::blame(ev, &key.artifact, agrees, holds), &case, failed, &key.artifact));
     }
     if outs.is_empty() {
-        outs.push(Ctx::new("divergence", &ev.slug, "generations").blocked(
+        outs.push(Case::new("divergence", &ev.slug, "generations", Subject::Harness).blocked(
             "no generations observed",
-            "no observation",
+            "the harness made no observation",
             Evidence::default(),
         ));
     }
@@ -182,7 +245,7 @@ mod tests {
         let g = golden_with("completion", seq(32), StopReason::Length, |i| if i == 3 { 0.3 } else { 4.0 });
         let mut actual = seq(32);
         actual[3] = 903;
-        let d = diagnose(&g, &actual, &vocab(), 0.5).unwrap();
+        let d = diagnose(&g, &actual, &vocab(), 0.5, &[EOS]).unwrap();
         assert_eq!(d.step, 3);
         assert!(matches!(d.verdict, Verdict::NearTie { gap } if (gap - 0.3).abs() < 1e-5));
         assert_eq!(d.expected_text.as_deref(), Some(" Paris"));
@@ -194,7 +257,7 @@ mod tests {
         ev.vocab = vocab();
         ev.goldens.insert("completion".into(), g);
         ev.generations.insert(GenKey::new(APR, "int8", "completion"), ok(gen(actual)));
-        let outs = judge(&ev, &Tolerances::default());
+        let outs = judge(&ev, &Tolerances::spec());
         assert_eq!(find(&outs, "apr/int8/completion").status, Status::Pass);
     }
 
@@ -203,10 +266,10 @@ mod tests {
         let g = golden_with("completion", seq(32), StopReason::Length, |_| 0.5);
         let mut actual = seq(32);
         actual[0] = 900;
-        assert!(matches!(diagnose(&g, &actual, &BTreeMap::new(), 0.5).unwrap().verdict, Verdict::NearTie { .. }));
+        assert!(matches!(diagnose(&g, &actual, &BTreeMap::new(), 0.5, &[EOS]).unwrap().verdict, Verdict::NearTie { .. }));
         let g = golden_with("completion", seq(32), StopReason::Length, |_| 0.51);
         assert!(matches!(
-            diagnose(&g, &actual, &BTreeMap::new(), 0.5).unwrap().verdict,
+            diagnose(&g, &actual, &BTreeMap::new(), 0.5, &[EOS]).unwrap().verdict,
             Verdict::Confident { in_top_k: true, .. }
         ));
     }
@@ -217,7 +280,7 @@ mod tests {
         let mut actual = seq(32);
         actual[7] = 4242;
         ev.generations.insert(GenKey::new("llama.cpp", "q4_0-gguf", "code"), ok(gen(actual)));
-        let outs = judge(&ev, &Tolerances::default());
+        let outs = judge(&ev, &Tolerances::spec());
         let f = find(&outs, "llama.cpp/q4_0-gguf/code");
         assert_eq!(f.status, Status::Fail);
         assert!(f.note.contains("step 7") && f.note.contains("likely bug site"), "{}", f.note);
@@ -228,24 +291,24 @@ mod tests {
         let mut toks = seq(4);
         toks.push(EOS);
         let g = golden_with("arithmetic", toks, StopReason::Eos, |_| 3.0);
-        assert!(diagnose(&g, &seq(4), &BTreeMap::new(), 0.5).is_none(), "EOS not listed is the same");
-        let d = diagnose(&g, &seq(6), &BTreeMap::new(), 0.5).unwrap();
+        assert!(diagnose(&g, &seq(4), &BTreeMap::new(), 0.5, &[EOS]).is_none(), "EOS not listed is the same");
+        let d = diagnose(&g, &seq(6), &BTreeMap::new(), 0.5, &[EOS]).unwrap();
         assert_eq!(d.step, 4);
         assert_eq!(d.expected, Some(EOS));
-        let d = diagnose(&g, &seq(2), &BTreeMap::new(), 0.5).unwrap();
+        let d = diagnose(&g, &seq(2), &BTreeMap::new(), 0.5, &[EOS]).unwrap();
         assert_eq!(d.verdict, Verdict::StoppedEarly);
         let g = golden("x", seq(3));
-        assert_eq!(diagnose(&g, &seq(4), &BTreeMap::new(), 0.5).unwrap().verdict, Verdict::RanLong);
+        assert_eq!(diagnose(&g, &seq(4), &BTreeMap::new(), 0.5, &[EOS]).unwrap().verdict, Verdict::RanLong);
     }
 
     #[test]
     fn missing_and_failed_generations_are_not_passed() {
         let mut ev = evidence();
-        assert_eq!(judge(&ev, &Tolerances::default())[0].status, Status::Blocked);
+        assert_eq!(judge(&ev, &Tolerances::spec())[0].status, Status::Blocked);
         ev.generations.insert(
             GenKey::new(APR, "int8", "code"),
             Observed::Failed { error: "bad json".into(), invocation: inv(&["apr"], "{") },
         );
-        assert_eq!(judge(&ev, &Tolerances::default())[0].status, Status::Blocked);
+        assert_eq!(judge(&ev, &Tolerances::spec())[0].status, Status::Blocked);
     }
 }

@@ -1,35 +1,25 @@
 //! The seed's inference suites (canary, token-parity, quant-drift, roundtrip, ppl) and
-//! our reference-ppl: apr's generations and perplexities against the oracle's goldens.
+//! our reference-ppl: the runtimes' generations and perplexities against the oracle's
+//! goldens. A failed run is FAILed by the one suite that owns it (`generation_owner`,
+//! `score_owner`); the others BLOCK on it under the same signature.
 
 use super::*;
+use subject::{CONVERTER, EITHER};
 
 /// The seed ran the roundtrip on these two prompts; kept for same counts per model.
 pub const ROUNDTRIP_PROMPTS: &[&str] = &["completion", "arithmetic"];
 
-/// Signature shared by every check that saw `runtime` on `artifact` generate other
-/// tokens than the oracle: one root cause in the ticket.
-pub fn wrong_output_signature(runtime: &str, artifact: &str) -> String {
-    format!("{runtime} on {artifact}: generation differs from the oracle")
-}
-
-pub const NO_IDS_SIGNATURE: &str = "runtime reports no token ids";
-
-/// Like `take`, for a check that combines several observations: an input that failed
-/// makes this check BLOCKED (the failure itself is judged where it is observed), with
-/// the failure's signature so the ticket groups them.
-pub fn take_input<'a, T>(obs: Option<&'a Observed<T>>, ctx: &Ctx, what: &str) -> Result<(&'a T, &'a Invocation), Outcome> {
-    match obs {
-        Some(Observed::Failed { error, invocation }) => Err(ctx.blocked(
-            format!("{what} failed: {}", first_line(error)),
-            normalize_error(error),
-            evidence_from(invocation, None, Some(raw_output(invocation)), serde_json::json!({ "error": error })),
-        )),
-        other => take(other, ctx, what),
-    }
-}
+/// The signature of a runtime that trims whitespace off the text it generated.
+pub const TRIM_SIGNATURE: &str = "apr: trims whitespace from generated text (tokens identical)";
 
 fn gen_obs<'a>(ev: &'a ModelEvidence, runtime: &str, artifact: &str, prompt: &str) -> Option<&'a Observed<Generation>> {
     ev.generations.get(&GenKey::new(runtime, artifact, prompt))
+}
+
+/// A generation of apr, or the outcome saying why it cannot be judged here.
+fn apr_generation<'a>(ev: &'a ModelEvidence, case: &Case, artifact: &str, prompt: &str) -> Result<(&'a Generation, &'a Invocation), Outcome> {
+    let owner = generation_owner(APR, artifact) == case.suite;
+    take(gen_obs(ev, APR, artifact, prompt), case, &format!("apr run on {artifact}"), owner)
 }
 
 /// Evidence of a generation compared to the golden.
@@ -40,6 +30,12 @@ fn comparison_evidence(cmp: &Comparison, inv: &Invocation, g: &Golden) -> Eviden
     Evidence { expected: Some(expected), actual: Some(actual), details, ..evidence_from(inv, None, None, serde_json::Value::Null) }
 }
 
+/// Tokens equal to the golden's, a trailing EOS listed or not.
+fn same_tokens(g: &Golden, gen: &Generation) -> bool {
+    let eos = golden_eos(g);
+    gen.tokens.as_deref().is_some_and(|t| strip_eos(t, eos) == strip_eos(&g.tokens, eos))
+}
+
 /// canary: int8 text exactly equals the oracle's text.
 pub fn canary(ev: &ModelEvidence) -> Vec<Outcome> {
     if ev.goldens.is_empty() {
@@ -48,61 +44,59 @@ pub fn canary(ev: &ModelEvidence) -> Vec<Outcome> {
     ev.goldens
         .iter()
         .map(|(prompt, g)| {
-            let ctx = Ctx::new("canary", &ev.slug, format!("int8/{prompt}"));
-            let (gen, inv) = match take(gen_obs(ev, APR, "int8", prompt), &ctx, "apr run on int8") {
+            let case = Case::new("canary", &ev.slug, format!("int8/{prompt}"), EITHER);
+            let (gen, inv) = match apr_generation(ev, &case, "int8", prompt) {
                 Ok(x) => x,
                 Err(o) => return o,
             };
             let mut evidence = evidence_from(inv, Some(format!("{:?}", g.text)), Some(format!("{:?}", gen.text)), serde_json::Value::Null);
             let ec: Vec<char> = g.text.chars().collect();
             let ac: Vec<char> = gen.text.chars().collect();
-            match first_divergence(&ec, &ac) {
-                None => ctx.pass("exact text match", evidence),
-                Some(at) => {
-                    evidence.details = serde_json::json!({ "first_char_divergence": at, "expected_tokens": g.tokens, "actual_tokens": gen.tokens });
-                    let from = at.saturating_sub(8);
-                    let got: String = ac[from.min(ac.len())..].iter().take(32).collect();
-                    let want: String = ec[from.min(ec.len())..].iter().take(32).collect();
-                    ctx.fail(
-                        format!("text differs at char {at}: expected {want:?}, got {got:?}"),
-                        wrong_output_signature(APR, "int8"),
-                        evidence,
-                    )
-                }
+            let Some(at) = first_divergence(&ec, &ac) else {
+                return case.pass("exact text match", evidence);
+            };
+            evidence.details = serde_json::json!({ "first_char_divergence": at, "expected_tokens": g.tokens, "actual_tokens": gen.tokens });
+            if g.text.trim() == gen.text.trim() {
+                let tokens = if same_tokens(g, gen) { "tokens identical" } else { "text equal once trimmed" };
+                return case.about(subject::RUNTIME).fail(
+                    format!("text differs only by whitespace trimmed at its ends ({tokens}): expected {:?}, got {:?}", g.text, gen.text),
+                    TRIM_SIGNATURE,
+                    evidence,
+                );
             }
+            let from = at.saturating_sub(8);
+            let got: String = ac[from.min(ac.len())..].iter().take(32).collect();
+            let want: String = ec[from.min(ec.len())..].iter().take(32).collect();
+            wrong_output(ev, &case, &GenKey::new(APR, "int8", prompt), format!("text differs at char {at}: expected {want:?}, got {got:?}"), evidence)
         })
         .collect()
 }
 
 /// Mismatches of one generation against the golden, as a judged outcome with `bound`.
-fn bounded(ctx: &Ctx, g: &Golden, gen: &Generation, inv: &Invocation, bound: usize, runtime: &str, artifact: &str) -> Outcome {
+fn bounded(ev: &ModelEvidence, case: &Case, key: &GenKey, g: &Golden, gen: &Generation, inv: &Invocation, bound: usize) -> Outcome {
     let cmp = Comparison::to_golden(g, gen);
     let evidence = comparison_evidence(&cmp, inv, g);
+    let n = g.max_new_tokens;
     match &cmp {
-        Comparison::Tokens { mismatches, first_divergence, expected, .. } => {
-            let n = expected.len().max(1);
+        Comparison::Tokens { mismatches, first_divergence, .. } => {
             if *mismatches <= bound {
-                ctx.pass(format!("{mismatches}/{n} mismatches (≤ {bound})"), evidence)
+                case.pass(format!("{mismatches}/{n} mismatches (≤ {bound})"), evidence)
             } else {
-                ctx.fail(
-                    format!(
-                        "{mismatches}/{n} mismatches > {bound} (first at step {})",
-                        first_divergence.map(|d| d.to_string()).unwrap_or_default()
-                    ),
-                    wrong_output_signature(runtime, artifact),
-                    evidence,
-                )
+                let first = first_divergence.map(|d| d.to_string()).unwrap_or_default();
+                wrong_output(ev, case, key, format!("{mismatches}/{n} mismatches > {bound} (first at step {first})"), evidence)
             }
         }
         Comparison::TextOnly { equal: true, .. } => {
-            ctx.pass("text identical to oracle (runtime reported no token ids; text compared)", evidence)
+            case.pass("text identical to the oracle's (runtime reported no token ids; text compared)", evidence)
         }
-        Comparison::TextOnly { first_char_divergence, .. } => ctx.blocked(
+        Comparison::TextOnly { first_char_divergence, .. } => wrong_output(
+            ev,
+            case,
+            key,
             format!(
-                "runtime reported no token ids and its text differs from the oracle at char {}: mismatches cannot be counted",
+                "text differs from the oracle's at char {} (the runtime reports no token ids, so mismatches cannot be counted)",
                 first_char_divergence.unwrap_or(0)
             ),
-            NO_IDS_SIGNATURE,
             evidence,
         ),
     }
@@ -116,9 +110,9 @@ pub fn token_parity(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     let mut outs = Vec::new();
     for (artifact, bound) in [("int4", tol.int4_max_mismatches), ("int8", tol.int8_max_mismatches)] {
         for (prompt, g) in &ev.goldens {
-            let ctx = Ctx::new("token-parity", &ev.slug, format!("{artifact}/{prompt}"));
-            outs.push(match take(gen_obs(ev, APR, artifact, prompt), &ctx, &format!("apr run on {artifact}")) {
-                Ok((gen, inv)) => bounded(&ctx, g, gen, inv, bound, APR, artifact),
+            let case = Case::new("token-parity", &ev.slug, format!("{artifact}/{prompt}"), EITHER);
+            outs.push(match apr_generation(ev, &case, artifact, prompt) {
+                Ok((gen, inv)) => bounded(ev, &case, &GenKey::new(APR, artifact, prompt), g, gen, inv, bound),
                 Err(o) => o,
             });
         }
@@ -127,14 +121,14 @@ pub fn token_parity(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
 }
 
 /// Mismatch count of an observation, or the outcome saying why there is none.
-fn mismatches_of(ctx: &Ctx, g: &Golden, obs: Option<&Observed<Generation>>, artifact: &str) -> Result<(usize, Invocation), Outcome> {
-    let (gen, inv) = take_input(obs, ctx, &format!("apr run on {artifact}"))?;
+fn mismatches_of(ev: &ModelEvidence, case: &Case, g: &Golden, artifact: &str, prompt: &str) -> Result<(usize, Invocation), Outcome> {
+    let (gen, inv) = apr_generation(ev, case, artifact, prompt)?;
     match Comparison::to_golden(g, gen) {
         Comparison::Tokens { mismatches, .. } => Ok((mismatches, inv.clone())),
         Comparison::TextOnly { equal: true, .. } => Ok((0, inv.clone())),
-        cmp @ Comparison::TextOnly { .. } => Err(ctx.blocked(
+        cmp @ Comparison::TextOnly { .. } => Err(case.fail(
             format!("apr on {artifact} reported no token ids and its text differs: drift cannot be counted"),
-            NO_IDS_SIGNATURE,
+            wrong_output_signature(APR),
             comparison_evidence(&cmp, inv, g),
         )),
     }
@@ -148,9 +142,9 @@ pub fn quant_drift(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     ev.goldens
         .iter()
         .map(|(prompt, g)| {
-            let ctx = Ctx::new("quant-drift", &ev.slug, prompt.clone());
-            let m4 = mismatches_of(&ctx, g, gen_obs(ev, APR, "int4", prompt), "int4");
-            let m8 = mismatches_of(&ctx, g, gen_obs(ev, APR, "int8", prompt), "int8");
+            let case = Case::new("quant-drift", &ev.slug, prompt.clone(), EITHER);
+            let m4 = mismatches_of(ev, &case, g, "int4", prompt);
+            let m8 = mismatches_of(ev, &case, g, "int8", prompt);
             let ((m4, inv4), (m8, inv8)) = match (m4, m8) {
                 (Ok(a), Ok(b)) => (a, b),
                 (Err(o), _) | (_, Err(o)) => return o,
@@ -163,11 +157,13 @@ pub fn quant_drift(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 invocations: vec![inv4, inv8],
             };
             if drift_ok(m8, m4, tol.drift_slack) {
-                ctx.pass(format!("int8={m8} ≤ int4={m4}+{}", tol.drift_slack), evidence)
+                let both_beyond = m4 > tol.int4_max_mismatches && m8 > tol.int8_max_mismatches;
+                let note = format!("int8={m8} ≤ int4={m4}+{}", tol.drift_slack);
+                case.pass(if both_beyond { format!("{note}, but both beyond their token-parity bound") } else { note }, evidence)
             } else {
-                ctx.fail(
+                case.fail(
                     format!("int8 ({m8}) > int4 ({m4}) + {}: higher precision drifted more", tol.drift_slack),
-                    "int8 drifts more than int4",
+                    "apr: int8 drifts further from the oracle than int4",
                     evidence,
                 )
             }
@@ -175,7 +171,9 @@ pub fn quant_drift(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
         .collect()
 }
 
-/// roundtrip: APR int4 → GGUF → APR gives identical tokens to the int4 APR.
+/// roundtrip: APR int4 → GGUF → APR gives identical tokens to the int4 APR, and the
+/// GGUF in the middle keeps int4's quantization (an F32 GGUF would make the roundtrip
+/// compare a file with its own dequantized copy).
 pub fn roundtrip(ev: &ModelEvidence) -> Vec<Outcome> {
     if ev.goldens.is_empty() {
         return no_goldens("roundtrip", ev);
@@ -184,35 +182,31 @@ pub fn roundtrip(ev: &ModelEvidence) -> Vec<Outcome> {
     if prompts.is_empty() {
         prompts = super::prompts(ev);
     }
+    let f32_export = structure::export_is_unquantized(ev);
     prompts
         .into_iter()
         .map(|prompt| {
             let g = &ev.goldens[prompt];
-            let ctx = Ctx::new("roundtrip", &ev.slug, prompt.to_string());
-            let (orig, inv_o) = match take_input(gen_obs(ev, APR, "int4", prompt), &ctx, "apr run on int4") {
+            let case = Case::new("roundtrip", &ev.slug, prompt.to_string(), CONVERTER);
+            if let Some(why) = &f32_export {
+                return case.blocked(
+                    format!("the APR→GGUF→APR roundtrip did not go through a quantized GGUF: {why}"),
+                    structure::F32_EXPORT_SIGNATURE,
+                    Evidence::default(),
+                );
+            }
+            let (orig, inv_o) = match apr_generation(ev, &case, "int4", prompt) {
                 Ok(x) => x,
                 Err(o) => return o,
             };
-            let (rt, inv_r) = match gen_obs(ev, APR, "roundtrip", prompt) {
-                // The export and re-import are the claim under test: their failure is a FAIL.
-                Some(Observed::Blocked { step, reason }) => {
-                    return ctx.fail(
-                        format!("roundtrip conversion failed at {step}: {}", first_line(reason)),
-                        format!("roundtrip conversion fails: {}", normalize_error(reason)),
-                        Evidence { actual: Some(reason.clone()), ..Default::default() },
-                    )
-                }
-                other => match take(other, &ctx, "apr run on roundtrip") {
-                    Ok(x) => x,
-                    Err(o) => return o,
-                },
+            let (rt, inv_r) = match apr_generation(ev, &case, "roundtrip", prompt) {
+                Ok(x) => x,
+                Err(o) => return o,
             };
-            let cmp = Comparison::between(orig.tokens.as_deref().unwrap_or_default(), &orig.text, golden_eos(g), rt);
-            let cmp = if orig.tokens.is_none() {
+            let cmp = match &orig.tokens {
+                Some(ids) => Comparison::between(ids, &orig.text, golden_eos(g), rt),
                 // Without ids on the original side, compare the texts.
-                Comparison::between(&[], &orig.text, None, &Generation { tokens: None, ..rt.clone() })
-            } else {
-                cmp
+                None => Comparison::between(&[], &orig.text, None, &Generation { tokens: None, ..rt.clone() }),
             };
             let (expected, actual) = cmp.expected_actual();
             let evidence = Evidence {
@@ -222,24 +216,20 @@ pub fn roundtrip(ev: &ModelEvidence) -> Vec<Outcome> {
                 reproduce: vec![inv_o.command_line(), inv_r.command_line()],
                 invocations: vec![inv_o.clone(), inv_r.clone()],
             };
+            let sig = "apr converter: APR→GGUF→APR changes the generated tokens";
             match &cmp {
-                Comparison::Tokens { mismatches: 0, .. } => ctx.pass("tokens identical after APR→GGUF→APR", evidence),
-                Comparison::Tokens { mismatches, first_divergence, .. } => ctx.fail(
-                    format!(
-                        "{mismatches} token mismatches after APR→GGUF→APR (first at step {})",
-                        first_divergence.unwrap_or(0)
-                    ),
-                    "APR→GGUF→APR roundtrip changes generated tokens",
+                Comparison::Tokens { mismatches: 0, .. } => case.pass("tokens identical after APR→GGUF→APR", evidence),
+                Comparison::Tokens { mismatches, first_divergence, .. } => case.fail(
+                    format!("{mismatches} token mismatches after APR→GGUF→APR (first at step {})", first_divergence.unwrap_or(0)),
+                    sig,
                     evidence,
                 ),
                 Comparison::TextOnly { equal: true, .. } => {
-                    ctx.pass("text identical after APR→GGUF→APR (no token ids reported; text compared)", evidence)
+                    case.pass("text identical after APR→GGUF→APR (no token ids reported; text compared)", evidence)
                 }
-                Comparison::TextOnly { first_char_divergence, .. } => ctx.fail(
-                    format!("text differs after APR→GGUF→APR at char {}", first_char_divergence.unwrap_or(0)),
-                    "APR→GGUF→APR roundtrip changes generated tokens",
-                    evidence,
-                ),
+                Comparison::TextOnly { first_char_divergence, .. } => {
+                    case.fail(format!("text differs after APR→GGUF→APR at char {}", first_char_divergence.unwrap_or(0)), sig, evidence)
+                }
             }
         })
         .collect()
@@ -254,8 +244,9 @@ pub fn ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     let mut outs = Vec::new();
     let mut values = BTreeMap::new();
     for artifact in ["int4", "int8"] {
-        let ctx = Ctx::new("ppl", &ev.slug, artifact);
-        let (score, inv) = match take(score_obs(ev, APR, artifact), &ctx, &format!("apr eval on {artifact}")) {
+        let case = Case::new("ppl", &ev.slug, artifact, EITHER);
+        let owner = score_owner(APR, artifact) == "ppl";
+        let (score, inv) = match take(score_obs(ev, APR, artifact), &case, &format!("apr eval on {artifact}"), owner) {
             Ok(x) => x,
             Err(o) => {
                 outs.push(o);
@@ -270,21 +261,21 @@ pub fn ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             serde_json::to_value(score).unwrap_or_default(),
         );
         if !(ev.ppl_ceiling.is_finite() && ev.ppl_ceiling > 0.0) {
-            outs.push(ctx.blocked("no PPL ceiling for this model in the roster", "no PPL ceiling", evidence));
+            outs.push(case.about(Subject::Harness).blocked("no PPL ceiling for this model in the roster", "no PPL ceiling", evidence));
             continue;
         }
         if !ppl.is_finite() || ppl < 1.0 {
-            outs.push(ctx.fail(format!("PPL = {ppl}: not a perplexity"), "PPL not finite or < 1", evidence));
+            outs.push(case.fail(format!("PPL = {ppl}: not a perplexity"), "apr: eval reports a PPL that is not finite or < 1", evidence));
             continue;
         }
         values.insert(artifact, (ppl, inv.clone()));
         if ppl < ev.ppl_ceiling {
-            outs.push(ctx.pass(format!("PPL={ppl:.2} < {}", ev.ppl_ceiling), evidence));
+            outs.push(case.pass(format!("PPL={ppl:.2} < {}", ev.ppl_ceiling), evidence));
         } else {
-            outs.push(ctx.fail(format!("PPL={ppl:.2} exceeds ceiling {}", ev.ppl_ceiling), "PPL exceeds ceiling", evidence));
+            outs.push(case.fail(format!("PPL={ppl:.2} exceeds ceiling {}", ev.ppl_ceiling), "apr: PPL exceeds the model's ceiling", evidence));
         }
     }
-    let ctx = Ctx::new("ppl", &ev.slug, "int4~int8");
+    let case = Case::new("ppl", &ev.slug, "int4~int8", EITHER);
     outs.push(match (values.get("int4"), values.get("int8")) {
         (Some((p4, i4)), Some((p8, i8))) => {
             let diff = (p4 - p8).abs();
@@ -296,22 +287,43 @@ pub fn ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 invocations: vec![i4.clone(), i8.clone()],
             };
             if diff < tol.ppl_int4_int8_max_diff {
-                ctx.pass(format!("|{p4:.2} − {p8:.2}| = {diff:.3} < {}", tol.ppl_int4_int8_max_diff), evidence)
+                case.pass(format!("|{p4:.2} − {p8:.2}| = {diff:.3} < {}", tol.ppl_int4_int8_max_diff), evidence)
             } else {
-                ctx.fail(
+                case.fail(
                     format!("PPL drift {diff:.3} ≥ {} (int4 {p4:.2}, int8 {p8:.2})", tol.ppl_int4_int8_max_diff),
-                    "int4/int8 PPL drift over bound",
+                    "apr: int4/int8 PPL drift over the bound",
                     evidence,
                 )
             }
         }
-        _ => ctx.blocked("needs a valid PPL from both int4 and int8", "PPL missing", Evidence::default()),
+        // Whatever kept one PPL out is judged above; this pair waits on it.
+        _ => {
+            let cause = outs.iter().find(|o| o.status.is_problem()).map(|o| o.signature.clone()).unwrap_or_default();
+            case.blocked("needs a valid PPL from both int4 and int8", cause, Evidence::default())
+        }
     });
     outs
 }
 
+/// How two token counts of the same text relate, in words.
+fn count_note(runtime_count: usize, oracle_count: usize) -> Option<String> {
+    match runtime_count as i64 - oracle_count as i64 {
+        0 => None,
+        1 => Some(format!("scored {runtime_count} tokens, the oracle {oracle_count}: one more prediction (a BOS prepended, or the first token scored)")),
+        -1 => Some(format!("scored {runtime_count} tokens, the oracle {oracle_count}: one prediction fewer (the first or last token not scored)")),
+        _ => None,
+    }
+}
+
+/// The ratio a PPL keeps to the oracle's, and whether it lies within ×r.
+fn within_ratio(ppl: f64, reference: f64, r: f64) -> (f64, bool) {
+    let ratio = ppl / reference;
+    (ratio, ratio.is_finite() && ratio <= r && ratio >= 1.0 / r)
+}
+
 /// reference-ppl: each runtime's PPL over the reference text against the oracle's
-/// (ratio within the artifact's bound, same token count when both report it).
+/// (ratio within the artifact's bound; a token count off by one is named and the
+/// ratio still judged; off by more, the texts are not the same).
 pub fn reference_ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     let mut keys: Vec<(String, String)> = vec![(APR.into(), "int4".into()), (APR.into(), "int8".into())];
     for k in ev.scores.keys() {
@@ -319,18 +331,26 @@ pub fn reference_ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             keys.push(k.clone());
         }
     }
+    let holds = |runtime: &str, artifact: &str| -> Option<bool> {
+        let Some(Observed::Ok { value, .. }) = score_obs(ev, runtime, artifact) else { return None };
+        let reference = ev.reference_score.as_ref()?;
+        Some(within_ratio(value.perplexity, reference.perplexity, tol.ref_ppl_ratio_for(artifact)?).1)
+    };
     keys.iter()
         .map(|(runtime, artifact)| {
-            let ctx = Ctx::new("reference-ppl", &ev.slug, format!("{runtime}/{artifact}"));
-            let (score, inv) = match take_input(score_obs(ev, runtime, artifact), &ctx, &format!("{runtime} PPL on {artifact}")) {
+            let case = Case::new("reference-ppl", &ev.slug, format!("{runtime}/{artifact}"), Subject::of_runtime(runtime));
+            let owner = score_owner(runtime, artifact) == "reference-ppl";
+            let (score, inv) = match take(score_obs(ev, runtime, artifact), &case, &format!("{runtime} PPL on {artifact}"), owner) {
                 Ok(x) => x,
                 Err(o) => return o,
             };
             let Some(reference) = &ev.reference_score else {
-                return ctx.blocked("no oracle PPL over the reference text", "no oracle PPL", Evidence::default());
+                return case.about(Subject::Harness).blocked("no oracle PPL over the reference text", "the oracle could not score the reference text", Evidence::default());
             };
-            let r = tol.ref_ppl_ratio_for(artifact);
-            let ratio = score.perplexity / reference.perplexity;
+            let Some(r) = tol.ref_ppl_ratio_for(artifact) else {
+                return case.about(Subject::Harness).blocked("no ref_ppl_max_ratio for this artifact and no default", "tolerance missing", Evidence::default());
+            };
+            let (ratio, within) = within_ratio(score.perplexity, reference.perplexity, r);
             let evidence = evidence_from(
                 inv,
                 Some(format!("oracle PPL {:.3} (ratio within [{:.3}, {r}])", reference.perplexity, 1.0 / r)),
@@ -340,35 +360,54 @@ pub fn reference_ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                     "difference": score.perplexity - reference.perplexity, "max_ratio": r,
                 }),
             );
+            let sig_runtime = format!("{runtime}: PPL far from the oracle's");
+            let mut counted = String::new();
             if let (Some(n), Some(m)) = (score.token_count, reference.token_count) {
-                if n != m {
-                    return ctx.fail(
-                        format!("scored {n} tokens, oracle {m}: not the same text"),
-                        "PPL over a different token count than the oracle",
-                        evidence,
-                    );
+                match count_note(n, m) {
+                    Some(note) => counted = format!("; {note}"),
+                    None if n != m => {
+                        return case.fail(
+                            format!("scored {n} tokens, the oracle {m}: not the same text (PPL {:.2} vs {:.2})", score.perplexity, reference.perplexity),
+                            format!("{runtime}: scores another token count than the oracle"),
+                            evidence,
+                        )
+                    }
+                    None => {}
                 }
             }
             if !ratio.is_finite() || score.perplexity < 1.0 {
-                return ctx.fail(format!("PPL {} vs oracle {}: not comparable", score.perplexity, reference.perplexity), "PPL not finite or < 1", evidence);
+                return case.fail(
+                    format!("PPL {} vs oracle {}: not comparable", score.perplexity, reference.perplexity),
+                    format!("{runtime}: PPL not finite or < 1"),
+                    evidence,
+                );
             }
             let note = format!(
-                "PPL {:.2} vs oracle {:.2} (ratio {ratio:.3}, Δ {:+.2})",
+                "PPL {:.2} vs oracle {:.2} (ratio {ratio:.3}, Δ {:+.2}){counted}",
                 score.perplexity,
                 reference.perplexity,
                 score.perplexity - reference.perplexity
             );
-            if ratio <= r && ratio >= 1.0 / r {
-                ctx.pass(note, evidence)
-            } else {
-                ctx.fail(format!("{note} outside ×{r}"), format!("{runtime} PPL far from the oracle's"), evidence)
+            if within {
+                return case.pass(note, evidence);
             }
+            let failed = case.fail(format!("{note} outside ×{r}"), sig_runtime, evidence);
+            if runtime != APR || !artifact.ends_with("gguf") {
+                return failed;
+            }
+            // apr on a GGUF: a correct engine's PPL on the same file says whose fault it is.
+            let agrees = |c: &str| -> Option<bool> {
+                let Some(Observed::Ok { value, .. }) = score_obs(ev, c, artifact) else { return None };
+                Some(within_ratio(score.perplexity, value.perplexity, tol.cross_runtime_ppl_max_ratio).1)
+            };
+            attribution::apply(attribution::blame(ev, artifact, agrees, holds), &case, failed, artifact)
         })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::conversions::{Conversion, Made};
     use super::super::testutil::*;
     use super::*;
 
@@ -376,29 +415,47 @@ mod tests {
     fn canary_passes_exact_text_and_fails_one_char_off() {
         let mut ev = evidence();
         set_all(&mut ev, APR, "int8", &seq(32));
-        let mut g = gen(seq(32));
-        g.text.push(' ');
+        let mut g = gen(with_mismatches(&seq(32), 1));
+        g.text.insert(0, 'x');
         ev.generations.insert(GenKey::new(APR, "int8", "code"), ok(g));
         let outs = canary(&ev);
         assert_eq!(outs.len(), 4);
         assert_eq!(find(&outs, "int8/completion").status, Status::Pass);
         let f = find(&outs, "int8/code");
-        assert_eq!(f.status, Status::Fail);
-        assert!(f.note.contains("char"), "{}", f.note);
+        assert_eq!((f.status, f.signature.as_str()), (Status::Fail, "apr: generates other tokens than the oracle"));
+        assert!(f.note.contains("char 0"), "{}", f.note);
     }
 
     #[test]
-    fn canary_missing_or_crashed_is_not_pass() {
+    fn canary_names_a_runtime_that_trims_its_text() {
         let mut ev = evidence();
-        ev.generations.insert(
-            GenKey::new(APR, "int8", "code"),
-            Observed::Failed { error: "not JSON: garbage".into(), invocation: inv(&["apr", "run"], "garbage") },
-        );
+        for g in ev.goldens.values_mut() {
+            g.text = format!("\n  {}\n", g.text);
+        }
+        set_all(&mut ev, APR, "int8", &seq(32));
         let outs = canary(&ev);
-        assert_eq!(find(&outs, "int8/completion").status, Status::Blocked);
-        let f = find(&outs, "int8/code");
-        assert_eq!(f.status, Status::Fail);
-        assert!(f.evidence.actual.as_deref().unwrap().contains("garbage"), "raw output quoted");
+        for o in &outs {
+            assert_eq!((o.status, o.signature.as_str()), (Status::Fail, TRIM_SIGNATURE), "{o:#?}");
+            assert!(o.note.contains("tokens identical"), "{}", o.note);
+            assert_eq!(o.subject, subject::RUNTIME);
+        }
+    }
+
+    #[test]
+    fn a_crashed_run_is_failed_once_by_its_owner_and_blocks_the_rest() {
+        let mut ev = evidence();
+        let mut crash = inv(&["apr", "run", "int8.apr", "-p", "def fibonacci(n):"], "");
+        crash.exit_code = Some(101);
+        crash.stderr = "thread 'main' panicked at src/x.rs:1:1:\nindex out of bounds: the len is 3 but the index is 7".into();
+        ev.generations.insert(GenKey::new(APR, "int8", "code"), Observed::Failed { error: "exit 101".into(), invocation: crash });
+        let canary_out = find(&canary(&ev), "int8/code").clone();
+        let parity = token_parity(&ev, &Tolerances::spec());
+        let owner = find(&parity, "int8/code");
+        assert_eq!(owner.status, Status::Fail, "token-parity owns apr's int8 runs");
+        assert_eq!(canary_out.status, Status::Blocked, "canary waits on the same failure");
+        assert_eq!(canary_out.signature, owner.signature);
+        assert_eq!(owner.signature, "apr: panic: index out of bounds: the len is # but the index is #");
+        assert_eq!(find(&parity, "int4/greeting").subject, Subject::Harness, "not observed: the harness's own fault");
     }
 
     #[test]
@@ -409,10 +466,12 @@ mod tests {
         ev.generations.insert(GenKey::new(APR, "int8", "completion"), ok(gen(with_mismatches(&base, 4))));
         ev.generations.insert(GenKey::new(APR, "int4", "code"), ok(gen(with_mismatches(&base, 5))));
         ev.generations.insert(GenKey::new(APR, "int4", "completion"), ok(gen(with_mismatches(&base, 6))));
-        let outs = token_parity(&ev, &Tolerances::default());
+        let outs = token_parity(&ev, &Tolerances::spec());
         assert_eq!(outs.len(), 8);
         assert_eq!(find(&outs, "int8/code").status, Status::Pass);
-        assert_eq!(find(&outs, "int8/completion").status, Status::Fail);
+        let f = find(&outs, "int8/completion");
+        assert_eq!(f.status, Status::Fail);
+        assert!(f.note.starts_with("4/32 mismatches > 3"), "counted over max_new_tokens: {}", f.note);
         assert_eq!(find(&outs, "int4/code").status, Status::Pass);
         assert_eq!(find(&outs, "int4/completion").status, Status::Fail);
         assert_eq!(find(&outs, "int4/greeting").status, Status::Blocked);
@@ -428,7 +487,7 @@ mod tests {
         ev.generations.insert(GenKey::new(APR, "int8", "arithmetic"), ok(gen(seq(5))));
         // runs on past EOS: 27 extra tokens
         ev.generations.insert(GenKey::new(APR, "int4", "arithmetic"), ok(gen(seq(32))));
-        let outs = token_parity(&ev, &Tolerances::default());
+        let outs = token_parity(&ev, &Tolerances::spec());
         assert_eq!(find(&outs, "int8/arithmetic").status, Status::Pass);
         let f = find(&outs, "int4/arithmetic");
         assert_eq!(f.status, Status::Fail);
@@ -436,24 +495,26 @@ mod tests {
     }
 
     #[test]
-    fn text_only_generation_is_compared_by_text_and_never_counted() {
+    fn text_only_generation_is_compared_by_text_and_a_difference_fails() {
         let mut ev = evidence();
         let same = Generation { tokens: None, text: text_of(&seq(32)), ..Default::default() };
         let other = Generation { tokens: None, text: "something else".into(), ..Default::default() };
         ev.generations.insert(GenKey::new(APR, "int8", "code"), ok(same));
         ev.generations.insert(GenKey::new(APR, "int8", "completion"), ok(other));
-        let outs = token_parity(&ev, &Tolerances::default());
+        let outs = token_parity(&ev, &Tolerances::spec());
         let p = find(&outs, "int8/code");
         assert_eq!(p.status, Status::Pass);
         assert!(p.note.contains("no token ids"));
-        assert_eq!(find(&outs, "int8/completion").status, Status::Blocked);
+        let f = find(&outs, "int8/completion");
+        assert_eq!(f.status, Status::Fail, "nothing upstream failed: a differing text is a finding");
+        assert!(f.note.contains("cannot be counted"), "{}", f.note);
     }
 
     #[test]
-    fn quant_drift_at_bound_and_one_past() {
+    fn quant_drift_at_bound_and_one_past_and_both_beyond() {
         let mut ev = evidence();
         let base = seq(32);
-        for (p, m4, m8) in [("code", 2, 3), ("completion", 2, 4), ("greeting", 0, 0)] {
+        for (p, m4, m8) in [("code", 2, 3), ("completion", 2, 4), ("greeting", 20, 19)] {
             ev.generations.insert(GenKey::new(APR, "int4", p), ok(gen(with_mismatches(&base, m4))));
             ev.generations.insert(GenKey::new(APR, "int8", p), ok(gen(with_mismatches(&base, m8))));
         }
@@ -462,17 +523,20 @@ mod tests {
             Observed::Failed { error: "segfault".into(), invocation: inv(&["apr"], "") },
         );
         ev.generations.insert(GenKey::new(APR, "int8", "arithmetic"), ok(gen(base.clone())));
-        let outs = quant_drift(&ev, &Tolerances::default());
+        let outs = quant_drift(&ev, &Tolerances::spec());
         assert_eq!(find(&outs, "code").status, Status::Pass);
         assert_eq!(find(&outs, "completion").status, Status::Fail);
-        assert_eq!(find(&outs, "greeting").status, Status::Pass);
+        let both = find(&outs, "greeting");
+        assert_eq!(both.status, Status::Pass);
+        assert!(both.note.contains("both beyond"), "{}", both.note);
+        assert!(!find(&outs, "code").note.contains("both beyond"));
         let b = find(&outs, "arithmetic");
         assert_eq!(b.status, Status::Blocked);
-        assert_eq!(b.signature, "segfault");
+        assert_eq!(b.signature, "apr: segfault");
     }
 
     #[test]
-    fn roundtrip_identical_passes_changed_or_failed_conversion_fails() {
+    fn roundtrip_identical_passes_changed_fails_blocked_conversion_blocks() {
         let mut ev = evidence();
         set_all(&mut ev, APR, "int4", &seq(32));
         ev.generations.insert(GenKey::new(APR, "roundtrip", "completion"), ok(gen(seq(32))));
@@ -480,20 +544,33 @@ mod tests {
         let outs = roundtrip(&ev);
         assert_eq!(outs.len(), 2);
         assert_eq!(find(&outs, "completion").status, Status::Pass);
-        assert_eq!(find(&outs, "arithmetic").status, Status::Fail);
+        let f = find(&outs, "arithmetic");
+        assert_eq!((f.status, &f.subject), (Status::Fail, &subject::CONVERTER));
 
+        let sig = "apr: unsupported tensor type #";
         ev.generations.insert(
             GenKey::new(APR, "roundtrip", "arithmetic"),
-            Observed::Blocked { step: "apr import int4.gguf".into(), reason: "unsupported tensor type 3".into() },
+            Observed::Blocked { step: "convert roundtrip".into(), reason: "unsupported tensor type 3".into(), signature: sig.into() },
         );
-        let f = find(&roundtrip(&ev), "arithmetic").clone();
-        assert_eq!(f.status, Status::Fail);
-        assert!(f.note.contains("apr import"));
-        ev.generations.insert(
-            GenKey::new(APR, "int4", "arithmetic"),
-            Observed::Blocked { step: "apr import --quantize int4".into(), reason: "x".into() },
+        let b = find(&roundtrip(&ev), "arithmetic").clone();
+        assert_eq!((b.status, b.signature.as_str()), (Status::Blocked, sig), "the convert suite FAILs the crash");
+        // an export that is not quantized makes the roundtrip prove nothing
+        ev.truth = Some(super::super::structure::tests::smollm2_truth());
+        ev.conversions.insert(
+            "int4-gguf".into(),
+            Conversion {
+                tool: APR.into(),
+                from: "int4".into(),
+                bits: 4,
+                observed: Observed::Ok { value: Made { file: "int4.gguf".into(), bytes: 1, sha256: String::new() }, invocation: inv(&["apr"], "") },
+            },
         );
-        assert_eq!(find(&roundtrip(&ev), "arithmetic").status, Status::Blocked);
+        ev.structure.insert(
+            StructureKey::new("inspect", "int4-gguf"),
+            Observed::Ok { value: super::super::structure::tests::json("inspect-gguf.json"), invocation: inv(&["apr", "inspect"], "") },
+        );
+        let outs = roundtrip(&ev);
+        assert!(outs.iter().all(|o| o.status == Status::Blocked && o.signature == structure::F32_EXPORT_SIGNATURE), "{outs:#?}");
     }
 
     fn score(p: f64) -> Observed<Score> {
@@ -505,19 +582,21 @@ mod tests {
         let mut ev = evidence();
         ev.scores.insert((APR.into(), "int4".into()), score(12.4));
         ev.scores.insert((APR.into(), "int8".into()), score(12.0));
-        let outs = ppl(&ev, &Tolerances::default());
+        let outs = ppl(&ev, &Tolerances::spec());
         assert_eq!(outs.len(), 3);
         assert!(outs.iter().all(|o| o.status == Status::Pass), "{outs:#?}");
         ev.scores.insert((APR.into(), "int4".into()), score(12.5));
-        assert_eq!(find(&ppl(&ev, &Tolerances::default()), "int4~int8").status, Status::Fail, "0.5 is not < 0.5");
+        assert_eq!(find(&ppl(&ev, &Tolerances::spec()), "int4~int8").status, Status::Fail, "0.5 is not < 0.5");
         ev.scores.insert((APR.into(), "int4".into()), score(20.0));
-        assert_eq!(find(&ppl(&ev, &Tolerances::default()), "int4").status, Status::Fail, "20 is not < 20");
+        assert_eq!(find(&ppl(&ev, &Tolerances::spec()), "int4").status, Status::Fail, "20 is not < 20");
         ev.scores.insert((APR.into(), "int4".into()), score(f64::NAN));
-        let outs = ppl(&ev, &Tolerances::default());
+        let outs = ppl(&ev, &Tolerances::spec());
         assert_eq!(find(&outs, "int4").status, Status::Fail);
-        assert_eq!(find(&outs, "int4~int8").status, Status::Blocked);
+        let pair = find(&outs, "int4~int8");
+        assert_eq!(pair.status, Status::Blocked);
+        assert_eq!(pair.signature, find(&outs, "int4").signature, "the pair joins the failure that kept a PPL out");
         ev.scores.clear();
-        assert!(ppl(&ev, &Tolerances::default()).iter().all(|o| o.status == Status::Blocked));
+        assert!(ppl(&ev, &Tolerances::spec()).iter().all(|o| o.status == Status::Blocked));
     }
 
     #[test]
@@ -526,17 +605,47 @@ mod tests {
         ev.reference_score = Some(Score { perplexity: 10.0, token_count: Some(100), mean_nll: None });
         ev.scores.insert((APR.into(), "int8".into()), score(11.0));
         ev.scores.insert((APR.into(), "int4".into()), score(13.01));
-        ev.scores.insert(
-            ("llama.cpp".into(), "q8_0-gguf".into()),
-            ok(Score { perplexity: 10.0, token_count: Some(90), mean_nll: None }),
-        );
-        let outs = reference_ppl(&ev, &Tolerances::default());
+        ev.scores.insert(("llama.cpp".into(), "q8_0-gguf".into()), ok(Score { perplexity: 10.0, token_count: Some(90), mean_nll: None }));
+        ev.scores.insert(("candle".into(), "q4_0-gguf".into()), ok(Score { perplexity: 10.2, token_count: Some(101), mean_nll: None }));
+        let outs = reference_ppl(&ev, &Tolerances::spec());
         assert_eq!(find(&outs, "apr/int8").status, Status::Pass);
         assert_eq!(find(&outs, "apr/int4").status, Status::Fail);
         let f = find(&outs, "llama.cpp/q8_0-gguf");
-        assert_eq!(f.status, Status::Fail);
+        assert_eq!((f.status, &f.subject), (Status::Fail, &Subject::comparator("llama.cpp")));
         assert!(f.note.contains("not the same text"));
+        // one token more: named, and the ratio is still judged
+        let one = find(&outs, "candle/q4_0-gguf");
+        assert_eq!(one.status, Status::Pass);
+        assert!(one.note.contains("one more prediction") && one.note.contains("ratio 1.020"), "{}", one.note);
         ev.reference_score = None;
-        assert_eq!(find(&reference_ppl(&ev, &Tolerances::default()), "apr/int8").status, Status::Blocked);
+        assert_eq!(find(&reference_ppl(&ev, &Tolerances::spec()), "apr/int8").status, Status::Blocked);
+    }
+
+    #[test]
+    fn reference_ppl_on_a_gguf_is_blamed_through_a_comparator() {
+        let mut ev = evidence();
+        ev.reference_score = Some(Score { perplexity: 10.0, token_count: Some(100), mean_nll: None });
+        let made = |tool: &str, from: &str| Conversion {
+            tool: tool.into(),
+            from: from.into(),
+            bits: 4,
+            observed: Observed::Ok { value: Made { file: "f".into(), bytes: 1, sha256: String::new() }, invocation: inv(&["x"], "") },
+        };
+        ev.conversions.insert("int4-gguf".into(), made(APR, "int4"));
+        ev.conversions.insert("q4_0-gguf".into(), made("candle", "reference"));
+        // apr 13.5 on its own GGUF, candle 13.5 on it too, and 13.4 on its own q4_0: the quantization
+        ev.scores.insert((APR.into(), "int4-gguf".into()), score(13.5));
+        ev.scores.insert(("candle".into(), "int4-gguf".into()), score(13.5));
+        ev.scores.insert(("candle".into(), "q4_0-gguf".into()), score(13.4));
+        let o = find(&reference_ppl(&ev, &Tolerances::spec()), "apr/int4-gguf").clone();
+        assert_eq!((o.status, &o.subject), (Status::Fail, &Subject::Reference), "{o:#?}");
+        // candle meets the bound on its own q4_0: apr's file is worse, its converter is to blame
+        ev.scores.insert(("candle".into(), "q4_0-gguf".into()), score(11.0));
+        let o = find(&reference_ppl(&ev, &Tolerances::spec()), "apr/int4-gguf").clone();
+        assert_eq!((o.status, &o.subject), (Status::Fail, &subject::CONVERTER));
+        // candle disagrees with apr on the same file: apr's runtime
+        ev.scores.insert(("candle".into(), "int4-gguf".into()), score(10.5));
+        let o = find(&reference_ppl(&ev, &Tolerances::spec()), "apr/int4-gguf").clone();
+        assert_eq!((o.status, &o.subject), (Status::Fail, &subject::RUNTIME));
     }
 }

@@ -1,7 +1,9 @@
 //! logprobs: where a runtime reports per-step top-k logprobs, agreement with the
 //! oracle's over the steps where both saw the same context (up to and including the
 //! first divergent step): top-1 agreement (llama.cpp's "same top p"), mean/max
-//! |Δ logprob| of the oracle's token, and KL over the shared top-k support.
+//! |Δ logprob| of the oracle's token, and KL over the shared top-k support (top-k
+//! only: never presented as a full-vocabulary KL). apr's disagreement on a GGUF is
+//! blamed through a comparator on the same file (see `attribution`).
 
 use super::*;
 use tmgt_schema::TokenLogprob;
@@ -9,6 +11,9 @@ use tmgt_schema::TokenLogprob;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Agreement {
     pub steps_compared: usize,
+    /// Steps the comparison should have covered (same context), of which the runtime
+    /// reported `steps_compared`.
+    pub steps_expected: usize,
     pub top1_agree: usize,
     /// Steps where the top-1s differ and the oracle was not at a near-tie.
     pub confident_disagreements: Vec<usize>,
@@ -25,12 +30,13 @@ fn top1(step: &[TokenLogprob]) -> Option<&TokenLogprob> {
 }
 
 /// KL(p ‖ q) over the ids both top-k lists hold, each renormalised over that support.
+/// None under two shared ids: renormalised over one id, any two distributions agree.
 pub fn shared_support_kl(oracle: &[TokenLogprob], runtime: &[TokenLogprob]) -> Option<f32> {
     let pairs: Vec<(f64, f64)> = oracle
         .iter()
         .filter_map(|o| runtime.iter().find(|r| r.id == o.id).map(|r| (o.logprob as f64, r.logprob as f64)))
         .collect();
-    if pairs.is_empty() {
+    if pairs.len() < 2 {
         return None;
     }
     let zp: f64 = pairs.iter().map(|(p, _)| p.exp()).sum();
@@ -52,9 +58,11 @@ pub fn agreement(g: &Golden, runtime_tokens: Option<&[u32]>, runtime_top: &[Vec<
         Some(t) => first_divergence(strip_eos(&g.tokens, eos), strip_eos(t, eos)).map_or(usize::MAX, |d| d + 1),
         None => usize::MAX,
     };
-    let n = g.top_logprobs.len().min(runtime_top.len()).min(limit);
+    let expected = g.top_logprobs.len().min(limit).min(runtime_tokens.map_or(usize::MAX, |t| t.len().max(1)));
+    let n = expected.min(runtime_top.len());
     let mut a = Agreement {
         steps_compared: n,
+        steps_expected: expected,
         top1_agree: 0,
         confident_disagreements: vec![],
         mean_abs_delta: None,
@@ -93,25 +101,63 @@ pub fn agreement(g: &Golden, runtime_tokens: Option<&[u32]>, runtime_top: &[Vec<
     a
 }
 
+/// What keeps an agreement from meeting the bounds; empty: it meets them.
+pub fn problems(a: &Agreement, tol: &Tolerances) -> Vec<String> {
+    let mut problems = Vec::new();
+    if a.steps_compared == 0 {
+        problems.push("no steps to compare (empty logprobs)".to_string());
+    } else if a.steps_compared < a.steps_expected {
+        problems.push(format!("logprobs for only {} of the {} steps compared", a.steps_compared, a.steps_expected));
+    }
+    if !a.confident_disagreements.is_empty() {
+        problems.push(format!("confident top-1 disagreement at steps {:?}", a.confident_disagreements));
+    }
+    match a.mean_abs_delta {
+        Some(d) if d > tol.logprob_mean_abs_max => problems.push(format!("mean |Δ| {d:.3} > {}", tol.logprob_mean_abs_max)),
+        None if a.steps_compared > 0 => problems.push("the oracle's token is never in the runtime's top-k".into()),
+        _ => {}
+    }
+    if let Some(kl) = a.mean_kl.filter(|kl| *kl > tol.logprob_kl_max) {
+        problems.push(format!("mean top-k KL {kl:.3} > {}", tol.logprob_kl_max));
+    }
+    problems
+}
+
+/// The golden-shaped view of another runtime's run, to compare two runtimes' logprobs.
+fn as_reference(g: &Golden, gen: &Generation) -> Option<Golden> {
+    Some(Golden { tokens: gen.tokens.clone()?, top_logprobs: gen.top_logprobs.clone()?, ..g.clone() })
+}
+
 pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     if ev.goldens.is_empty() {
         return no_goldens("logprobs", ev);
     }
     let mut outs = Vec::new();
+    let ok = |runtime: &str, artifact: &str, prompt: &str| match ev.generations.get(&GenKey::new(runtime, artifact, prompt)) {
+        Some(Observed::Ok { value, .. }) => Some(value),
+        _ => None,
+    };
     for (key, obs) in &ev.generations {
-        let Observed::Ok { value: gen, invocation: inv } = obs else { continue };
-        let Some(top) = &gen.top_logprobs else { continue };
         let Some(g) = ev.goldens.get(&key.prompt) else { continue };
-        let ctx = Ctx::new("logprobs", &ev.slug, format!("{}/{}/{}", key.runtime, key.artifact, key.prompt));
+        let case = Case::new("logprobs", &ev.slug, format!("{}/{}/{}", key.runtime, key.artifact, key.prompt), Subject::of_runtime(&key.runtime));
+        let (gen, inv) = match take(Some(obs), &case, &format!("{} on {}", key.runtime, key.artifact), false) {
+            Ok(x) => x,
+            Err(o) if o.status == Status::Skip => continue,
+            Err(o) => {
+                outs.push(o);
+                continue;
+            }
+        };
+        let Some(top) = &gen.top_logprobs else { continue };
         let a = agreement(g, gen.tokens.as_deref(), top, tol.near_tie_margin);
         let evidence = evidence_from(
             inv,
             Some(format!(
-                "top-1 agrees off near-ties; mean |Δlogprob| ≤ {}; mean KL ≤ {}",
+                "top-1 agrees off near-ties; mean |Δlogprob| ≤ {}; mean top-k KL ≤ {}",
                 tol.logprob_mean_abs_max, tol.logprob_kl_max
             )),
             Some(format!(
-                "top-1 {}/{}; mean |Δ| {}; mean KL {}",
+                "top-1 {}/{}; mean |Δ| {}; mean top-k KL {}",
                 a.top1_agree,
                 a.steps_compared,
                 fmt_opt(a.mean_abs_delta),
@@ -120,40 +166,41 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             serde_json::to_value(&a).unwrap_or_default(),
         );
         let summary = format!(
-            "top-1 {}/{} agree, |Δ| mean {} max {}, KL {}",
+            "top-1 {}/{} agree, |Δ| mean {} max {}, top-k KL {}",
             a.top1_agree,
             a.steps_compared,
             fmt_opt(a.mean_abs_delta),
             fmt_opt(a.max_abs_delta),
             fmt_opt(a.mean_kl)
         );
-        let mut problems = Vec::new();
-        if a.steps_compared == 0 {
-            problems.push("no steps to compare (empty logprobs)".to_string());
+        let problems = problems(&a, tol);
+        if problems.is_empty() {
+            outs.push(case.pass(summary, evidence));
+            continue;
         }
-        if !a.confident_disagreements.is_empty() {
-            problems.push(format!("confident top-1 disagreement at steps {:?}", a.confident_disagreements));
+        let note = format!("{}; {summary}", problems.join("; "));
+        let failed = match run_cause(ev, key) {
+            Some((sig, why)) => case.fail(format!("{note} ({why})"), sig, evidence),
+            None => case.fail(note, format!("{}: logprobs disagree with the oracle", key.runtime), evidence),
+        };
+        if key.runtime != APR || !key.artifact.ends_with("gguf") || run_cause(ev, key).is_some() {
+            outs.push(failed);
+            continue;
         }
-        match a.mean_abs_delta {
-            Some(d) if d > tol.logprob_mean_abs_max => problems.push(format!("mean |Δ| {d:.3} > {}", tol.logprob_mean_abs_max)),
-            None if a.steps_compared > 0 => problems.push("the oracle's token is never in the runtime's top-k".into()),
-            _ => {}
-        }
-        if let Some(kl) = a.mean_kl.filter(|kl| *kl > tol.logprob_kl_max) {
-            problems.push(format!("mean KL {kl:.3} > {}", tol.logprob_kl_max));
-        }
-        outs.push(if problems.is_empty() {
-            ctx.pass(summary, evidence)
-        } else {
-            ctx.fail(
-                format!("{}; {summary}", problems.join("; ")),
-                format!("{} on {}: logprobs disagree with the oracle", key.runtime, key.artifact),
-                evidence,
-            )
-        });
+        // apr on a GGUF: do a correct engine's logprobs on the same file agree with apr's?
+        let agrees = |c: &str| -> Option<bool> {
+            let theirs = as_reference(g, ok(c, &key.artifact, &key.prompt)?)?;
+            Some(super::logprobs::problems(&agreement(&theirs, gen.tokens.as_deref(), top, tol.near_tie_margin), tol).is_empty())
+        };
+        let holds = |c: &str, artifact: &str| -> Option<bool> {
+            let theirs = ok(c, artifact, &key.prompt)?;
+            let a = agreement(g, theirs.tokens.as_deref(), theirs.top_logprobs.as_ref()?, tol.near_tie_margin);
+            Some(super::logprobs::problems(&a, tol).is_empty())
+        };
+        outs.push(attribution::apply(attribution::blame(ev, &key.artifact, agrees, holds), &case, failed, &key.artifact));
     }
     if outs.is_empty() {
-        outs.push(Ctx::new("logprobs", &ev.slug, "all").skip("no runtime reported logprobs"));
+        outs.push(Case::new("logprobs", &ev.slug, "all", Subject::Harness).skip("no runtime reported logprobs"));
     }
     outs
 }
@@ -201,7 +248,7 @@ mod tests {
         let g = ev.goldens["code"].clone();
         ev.generations.insert(GenKey::new(APR, "int4-gguf", "code"), ok(with_top(seq(32), 0.5, &g)));
         ev.generations.insert(GenKey::new(APR, "int4-gguf", "completion"), ok(with_top(seq(32), 0.51, &g)));
-        let outs = judge(&ev, &Tolerances::default());
+        let outs = judge(&ev, &Tolerances::spec());
         assert_eq!(outs.len(), 2);
         assert_eq!(find(&outs, "apr/int4-gguf/code").status, Status::Pass, "{outs:#?}");
         assert_eq!(find(&outs, "apr/int4-gguf/completion").status, Status::Fail);
@@ -226,7 +273,7 @@ mod tests {
     fn no_logprobs_is_skip_not_pass() {
         let mut ev = evidence();
         set_all(&mut ev, APR, "int8", &seq(32));
-        let outs = judge(&ev, &Tolerances::default());
+        let outs = judge(&ev, &Tolerances::spec());
         assert_eq!(outs.len(), 1);
         assert_eq!(outs[0].status, Status::Skip);
     }

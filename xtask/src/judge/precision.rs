@@ -27,11 +27,11 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
         return no_goldens("precision", ev);
     }
     if ev.precision_goldens.values().all(BTreeMap::is_empty) {
-        return vec![Ctx::new("precision", &ev.slug, "all")
+        return vec![Case::new("precision", &ev.slug, "all", Subject::Reference)
             .skip("no reduced-precision goldens (oracle not run with --dtype bf16/f16)")];
     }
     let mut outs = verify_here(ev, tol);
-    let missing = |ctx: &Ctx, dtype: &str| {
+    let missing = |ctx: &Case, dtype: &str| {
         ctx.blocked(format!("no {dtype} golden for this prompt"), format!("{dtype} golden missing"), Evidence::default())
     };
     for (prompt, f32g) in &ev.goldens {
@@ -39,7 +39,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
         let f16 = ev.precision_goldens.get("f16").and_then(|m| m.get(prompt));
         let mut drift = BTreeMap::new();
         for (dtype, g, bound) in [("bf16", bf16, tol.bf16_max_mismatches), ("f16", f16, tol.f16_max_mismatches)] {
-            let ctx = Ctx::new("precision", &ev.slug, format!("{dtype}/{prompt}"));
+            let ctx = Case::new("precision", &ev.slug, format!("{dtype}/{prompt}"), Subject::Reference);
             let Some(g) = g else {
                 outs.push(missing(&ctx, dtype));
                 continue;
@@ -57,7 +57,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 )
             });
         }
-        let ctx = Ctx::new("precision", &ev.slug, format!("bf16~f16/{prompt}"));
+        let ctx = Case::new("precision", &ev.slug, format!("bf16~f16/{prompt}"), Subject::Reference);
         outs.push(match (bf16, f16) {
             (Some(b), Some(f)) => {
                 let (m, _) = mismatches(b, f);
@@ -71,7 +71,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             (None, _) => missing(&ctx, "bf16"),
             (_, None) => missing(&ctx, "f16"),
         });
-        let ctx = Ctx::new("precision", &ev.slug, format!("ladder/{prompt}"));
+        let ctx = Case::new("precision", &ev.slug, format!("ladder/{prompt}"), Subject::Reference);
         outs.push(match (drift.get("bf16"), drift.get("f16")) {
             (Some(&b), Some(&f)) => {
                 let e = Evidence {
@@ -83,7 +83,11 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 if b <= f {
                     ctx.pass(format!("bf16 {b} ≤ f16 {f}"), e)
                 } else {
-                    ctx.fail(format!("bf16 drift {b} > f16 drift {f}"), "precision ladder inverted", e)
+                    ctx.fail(
+                        format!("falsified: bf16 drift {b} > f16 drift {f} (pre-registered: bf16 drift ≤ f16 drift)"),
+                        "reference: the precision ladder (bf16 drift ≤ f16 drift) is falsified",
+                        e,
+                    )
                 }
             }
             _ => ctx.blocked("needs both bf16 and f16 goldens", "reduced-precision golden missing", Evidence::default()),
@@ -97,7 +101,7 @@ fn verify_here(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     let mut outs = Vec::new();
     for (dtype, committed) in &ev.precision_goldens {
         for (prompt, old) in committed {
-            let ctx = Ctx::new("precision", &ev.slug, format!("verify-{dtype}/{prompt}"));
+            let ctx = Case::new("precision", &ev.slug, format!("verify-{dtype}/{prompt}"), Subject::Reference);
             let Some(logprob) = tol.golden_logprob_for(dtype) else {
                 outs.push(ctx.blocked(
                     format!("no golden_logprob tolerance for {dtype} in the roster"),
@@ -154,7 +158,7 @@ mod tests {
         with(&mut ev, "f16", "code", 5);
         with(&mut ev, "bf16", "completion", 4);
         with(&mut ev, "f16", "completion", 6);
-        let outs = judge(&ev, &Tolerances::default());
+        let outs = judge(&ev, &Tolerances::spec());
         assert_eq!(find(&outs, "bf16/code").status, Status::Pass);
         assert_eq!(find(&outs, "f16/code").status, Status::Pass);
         assert_eq!(find(&outs, "bf16/completion").status, Status::Fail);
@@ -171,7 +175,7 @@ mod tests {
         let mut ev = evidence();
         with(&mut ev, "bf16", "code", 2);
         with(&mut ev, "f16", "code", 1);
-        let outs = judge(&ev, &Tolerances::default());
+        let outs = judge(&ev, &Tolerances::spec());
         assert_eq!(find(&outs, "ladder/code").status, Status::Fail);
     }
 
@@ -187,7 +191,7 @@ mod tests {
         }
         here.get_mut("greeting").unwrap().tokens[4] = 4242;
         ev.host_goldens.insert("bf16".into(), here);
-        let outs = judge(&ev, &Tolerances::default());
+        let outs = judge(&ev, &Tolerances::spec());
         let ok = find(&outs, "verify-bf16/code");
         assert_eq!(ok.status, Status::Pass, "{ok:#?}");
         assert!(ok.note.contains("within 0.5 nats"), "{}", ok.note);
@@ -196,9 +200,9 @@ mod tests {
         assert!(bad.note.contains("step 4"), "{}", bad.note);
         // nothing recomputed here: not verified, never a pass
         ev.host_goldens.clear();
-        assert_eq!(find(&judge(&ev, &Tolerances::default()), "verify-bf16/code").status, Status::Blocked);
+        assert_eq!(find(&judge(&ev, &Tolerances::spec()), "verify-bf16/code").status, Status::Blocked);
         // a tighter tolerance refuses the same move
-        let tight = Tolerances { golden_logprob: BTreeMap::from([("bf16".to_string(), 0.1)]), ..Tolerances::default() };
+        let tight = Tolerances { golden_logprob: BTreeMap::from([("bf16".to_string(), 0.1)]), ..Tolerances::spec() };
         let mut ev2 = ev.clone();
         let mut here = ev2.precision_goldens["bf16"].clone();
         for step in &mut here.get_mut("code").unwrap().top_logprobs {
@@ -210,7 +214,7 @@ mod tests {
 
     #[test]
     fn no_precision_goldens_is_skip() {
-        let outs = judge(&evidence(), &Tolerances::default());
+        let outs = judge(&evidence(), &Tolerances::spec());
         assert_eq!(outs.len(), 1);
         assert_eq!(outs[0].status, Status::Skip);
     }

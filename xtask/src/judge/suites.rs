@@ -6,8 +6,9 @@
 use super::subject::{Subject, CONVERTER, EITHER, RUNTIME};
 use super::*;
 
-/// What a suite's judge reads from `ModelEvidence`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a suite's judge reads from `ModelEvidence` (the harness makes only the
+/// observations the suites asked for need).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Need {
     Conversions,
     Goldens,

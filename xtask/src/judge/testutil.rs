@@ -71,6 +71,7 @@ pub fn gen(tokens: Vec<u32>) -> Generation {
         text: text_of(&tokens),
         tokens: Some(tokens),
         prompt_tokens: Some(vec![10, 11, 12]),
+        prompt_token_count: None,
         top_logprobs: None,
         finish_reason: None,
         tokens_per_second: Some(10.0),
@@ -86,6 +87,7 @@ pub fn inv(args: &[&str], stdout: &str) -> Invocation {
         stdout: stdout.into(),
         stderr: String::new(),
         cwd: None,
+        ..Default::default()
     }
 }
 
@@ -112,6 +114,6 @@ pub fn set_all(ev: &mut ModelEvidence, runtime: &str, artifact: &str, tokens: &[
     }
 }
 
-pub fn find<'a>(outs: &'a [Outcome], subject: &str) -> &'a Outcome {
-    outs.iter().find(|o| o.subject == subject).unwrap_or_else(|| panic!("no outcome {subject} in {outs:#?}"))
+pub fn find<'a>(outs: &'a [Outcome], case: &str) -> &'a Outcome {
+    outs.iter().find(|o| o.case == case).unwrap_or_else(|| panic!("no outcome {case} in {outs:#?}"))
 }

@@ -1,9 +1,10 @@
-//! `apr`, the runtime under test: version, the pinned install, conversions
-//! (import/export), generation (`apr run --json`), perplexity (`apr eval --json`)
-//! and the structure subcommands. Output is parsed strictly; what does not parse is
-//! a failed observation with the raw output kept.
+//! `apr`, the runtime under test: its version, generation (`apr run --json`),
+//! perplexity (`apr eval --json`) and the inspection subcommands the structure suites
+//! read (`inspection_argv`). Output is parsed strictly; what does not parse is a
+//! failed observation with the raw output kept.
 
 use super::{strict_json, Runtime};
+use crate::judge::structure::Inspection;
 use crate::runner::{self, RunOptions};
 use camino::Utf8Path;
 use serde_json::Value;
@@ -97,7 +98,7 @@ impl Runtime for Apr {
             text.into(),
             // apr exits non-zero above its own threshold; the ceiling is ours to judge.
             "--threshold".into(),
-            "1000000".into(),
+            "1e300".into(),
             "--json".into(),
             "--offline".into(),
         ])
@@ -106,6 +107,35 @@ impl Runtime for Apr {
     fn parse_score(&self, stdout: &str) -> Result<Score, String> {
         parse_eval_json(&strict_json(stdout)?)
     }
+}
+
+/// The command line of one inspection on `files` (bare names: apr runs from the
+/// model folder).
+pub fn inspection_argv(program: &str, inspection: Inspection, files: &[&str]) -> Vec<String> {
+    let args: &[&str] = match inspection {
+        Inspection::Inspect => &["inspect", "{}", "--json"],
+        Inspection::Validate => &["validate", "{}", "--json"],
+        Inspection::Tensors => &["tensors", "{}", "--json"],
+        Inspection::Lint => &["lint", "{}", "--json"],
+        Inspection::Check => &["check", "{}", "--json"],
+        Inspection::Tree => &["tree", "{}", "--json"],
+        Inspection::Oracle => &["oracle", "{}", "--json"],
+        Inspection::Hex => &["hex", "{}", "--stats", "--limit", "4", "--json"],
+        Inspection::Debug => &["debug", "{}", "--json"],
+        Inspection::Bench => &["bench", "{}", "--json", "--iterations", "1", "--warmup", "0", "--max-tokens", "8"],
+        Inspection::Qa => &[
+            "qa", "{}", "--json", "--skip-ollama", "--skip-gpu-speedup", "--skip-ptx-parity", "--skip-gpu-state", "--skip-capability",
+            "--iterations", "1", "--warmup", "0", "--max-tokens", "8",
+        ],
+        Inspection::List => &["list", "--json"],
+        Inspection::Diff => &["diff", "{}", "{}", "--json"],
+        Inspection::RosettaDiff => &["rosetta", "diff-tensors", "{}", "{}", "--json"],
+        Inspection::Parity => &["parity", "{}", "--assert", "--json"],
+    };
+    let mut next = files.iter();
+    std::iter::once(program.to_string())
+        .chain(args.iter().map(|a| if *a == "{}" { next.next().map(|f| f.to_string()).unwrap_or_default() } else { a.to_string() }))
+        .collect()
 }
 
 fn ids(value: &Value, what: &str) -> Result<Vec<u32>, String> {
@@ -153,6 +183,8 @@ pub fn parse_run_json(v: &Value) -> Result<Generation, String> {
         tokens,
         text,
         prompt_tokens,
+        // On APR files apr reports only how many prompt tokens it encoded.
+        prompt_token_count: obj.get("prompt_tokens").and_then(Value::as_u64).map(|n| n as usize),
         top_logprobs,
         finish_reason: obj.get("finish_reason").and_then(Value::as_str).map(String::from),
         tokens_per_second: obj.get("tok_per_sec").and_then(Value::as_f64),
@@ -205,6 +237,26 @@ mod tests {
         assert!(parse(r#"{"text":"x","tokens":[-1]}"#).unwrap_err().contains("non-id"));
         assert!(parse(r#"[1,2]"#).unwrap_err().contains("object"));
         assert!(strict_json("Loading model...\n{\"text\":\"x\"}").is_err(), "junk before JSON is not the JSON asked for");
+    }
+
+    #[test]
+    fn inspections_have_their_command_lines() {
+        let argv = |i, f: &[&str]| inspection_argv("apr", i, f).join(" ");
+        assert_eq!(argv(Inspection::Inspect, &["int8.apr"]), "apr inspect int8.apr --json");
+        assert_eq!(argv(Inspection::Check, &["int4.apr"]), "apr check int4.apr --json");
+        assert_eq!(argv(Inspection::Oracle, &["int4.apr"]), "apr oracle int4.apr --json");
+        assert_eq!(argv(Inspection::Diff, &["int8.apr", "int4.apr"]), "apr diff int8.apr int4.apr --json");
+        assert_eq!(argv(Inspection::RosettaDiff, &["a", "b"]), "apr rosetta diff-tensors a b --json");
+        assert_eq!(argv(Inspection::List, &[]), "apr list --json");
+        assert_eq!(argv(Inspection::Parity, &["int4.gguf"]), "apr parity int4.gguf --assert --json");
+    }
+
+    #[test]
+    fn run_json_on_apr_reports_a_prompt_count() {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/apr-0.72.3/run-int8.json");
+        let g = parse_run_json(&serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap()).unwrap();
+        assert_eq!((g.prompt_tokens, g.prompt_token_count), (None, Some(5)));
+        assert_eq!(g.finish_reason, None);
     }
 
     #[test]

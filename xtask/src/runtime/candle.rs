@@ -25,6 +25,13 @@ impl Runtime for Candle {
         artifact.ends_with("gguf")
     }
 
+    fn supports(&self, arch: &str) -> Result<(), String> {
+        match arch {
+            "gpt2" => Err("candle has no quantized gpt2 model".into()),
+            _ => Ok(()),
+        }
+    }
+
     fn generate_argv(&self, artifact: &Utf8Path, prompt: &str, max_new: usize, top_k: usize) -> Vec<String> {
         vec![
             self.oracle_gen.to_string(),

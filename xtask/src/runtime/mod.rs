@@ -23,6 +23,10 @@ pub trait Runtime: Sync {
     fn version(&self) -> Result<String, String>;
     /// Which artifact kinds this runtime can run (e.g. only GGUF).
     fn accepts(&self, artifact: &str) -> bool;
+    /// Can it run a model of this architecture at all? Err: why not (its checks SKIP).
+    fn supports(&self, _arch: &str) -> Result<(), String> {
+        Ok(())
+    }
     /// Run from the artifact's folder with a bare file name (apr reads meaning into
     /// the path it is given: an instruct/chat name turns on a chat template).
     fn runs_in_model_dir(&self) -> bool {

@@ -1,0 +1,157 @@
+//! Measures the harness itself: `cargo xtask ci` on the tiny fixtures against a fake
+//! apr (testkit/fake-apr) that is perfect or carries exactly one injected defect. A
+//! perfect runtime must exit 0 with no FAIL or BLOCKED against it; each defect must
+//! give at least one FAIL against the runtime under test, all its findings in exactly
+//! one ticket group, and no PASS that claims it away. The confusion matrix (defects ×
+//! the suites that caught them) is printed and written to target/harness-confusion.md.
+//! The fake measures the harness; it is never evidence about apr.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A binary of this workspace next to the xtask binary, built here when missing.
+fn sibling(name: &str, package: &str) -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_xtask")).with_file_name(name);
+    if !bin.is_file() {
+        let status = Command::new(env!("CARGO")).args(["build", "--quiet", "--package", package]).current_dir(workspace()).status().unwrap();
+        assert!(status.success(), "building {package} failed");
+    }
+    bin
+}
+
+/// The fixture roster with one model or all three, two prompts or four.
+fn roster(models: &[&str], prompts: &[&str]) -> String {
+    let full = std::fs::read_to_string(workspace().join("roster-fixtures.toml")).unwrap();
+    let mut table: toml::Table = toml::from_str(&full).unwrap();
+    let keep = |list: &mut toml::Value, key: &str, names: &[&str]| {
+        let items = list.as_array_mut().unwrap();
+        items.retain(|m| names.contains(&m[key].as_str().unwrap()));
+    };
+    keep(table.get_mut("models").unwrap(), "slug", models);
+    keep(table.get_mut("prompts").unwrap(), "name", prompts);
+    toml::to_string(&table).unwrap()
+}
+
+fn setup(roster_text: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::write(root.join("roster.toml"), roster_text).unwrap();
+    for dir in ["prompts", "data"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        for entry in std::fs::read_dir(workspace().join(dir)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), root.join(dir).join(entry.file_name())).unwrap();
+        }
+    }
+    // The committed fixture goldens: the oracle verifies them, nothing is rewritten.
+    for slug in ["tiny-llama", "tiny-qwen2", "tiny-gpt2"] {
+        let to = root.join("goldens").join(slug);
+        std::fs::create_dir_all(&to).unwrap();
+        for entry in std::fs::read_dir(workspace().join("goldens").join(slug)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+    tmp
+}
+
+struct Run {
+    code: i32,
+    output: String,
+    results: Value,
+    ticket: String,
+}
+
+fn ci(root: &Path, defect: &str) -> Run {
+    let oracle_gen = sibling("oracle-gen", "oracle-gen");
+    let env = |cmd: &mut Command| {
+        cmd.env("TMGT_ROOT", root)
+            .env("TMGT_ORACLE_GEN", &oracle_gen)
+            .env("TMGT_APR", sibling("fake-apr", "fake-apr"))
+            .env("FAKE_APR_DEFECT", defect)
+            .env("FAKE_APR_GOLDENS", root.join("goldens"))
+            .env("FAKE_APR_ORACLE_GEN", &oracle_gen)
+            // A hang is waited out briefly; anything else gets time to finish on a busy machine.
+            .env("TMGT_TIMEOUT_S", if defect == "hang" { "4" } else { "300" })
+            .env("NO_COLOR", "1");
+    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(["--offline", "--jobs", "2", "ci"]);
+    env(&mut cmd);
+    let out = cmd.output().unwrap();
+    let output = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let results = std::fs::read(root.join("models/results/latest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.arg("ticket");
+    env(&mut cmd);
+    let ticket = String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned();
+    Run { code: out.status.code().unwrap_or(-1), output, results, ticket }
+}
+
+fn under_test(o: &Value) -> bool {
+    o["subject"].as_str().is_some_and(|s| s == "apr" || s.starts_with("apr-"))
+}
+
+fn problems(r: &Run) -> Vec<&Value> {
+    r.results["outcomes"].as_array().map(|a| a.iter().filter(|o| under_test(o) && matches!(o["status"].as_str(), Some("FAIL" | "BLOCKED"))).collect()).unwrap_or_default()
+}
+
+#[test]
+fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
+    // The perfect runtime on the whole fixture roster.
+    let all = setup(&roster(&["tiny-llama", "tiny-qwen2", "tiny-gpt2"], &["arithmetic", "code", "completion", "greeting"]));
+    let perfect = ci(all.path(), "perfect");
+    let bad: Vec<String> = problems(&perfect).iter().map(|o| format!("{}/{}/{}: {} {}", o["suite"], o["model"], o["case"], o["status"], o["note"])).collect();
+    assert!(bad.is_empty(), "a perfect runtime got findings:\n{}\n{}", bad.join("\n"), perfect.output);
+    assert_eq!(perfect.code, 0, "a perfect runtime exits 0:\n{}", perfect.output);
+    assert!(perfect.ticket.contains("No findings."), "{}", perfect.ticket);
+
+    // One defect at a time, on one model and two prompts (the roundtrip's): each is
+    // caught, as one ticket group.
+    let defects = [
+        "wrong-token", "trim-text", "bos", "eos-then-more", "crash-import", "crash-run", "hang", "non-json", "json-nonzero",
+        "nan-ppl", "empty-stages", "renamed-tensor", "f32-export",
+    ];
+    let one = setup(&roster(&["tiny-llama"], &["arithmetic", "completion"]));
+    let mut matrix: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for defect in defects {
+        let run = ci(one.path(), defect);
+        let found = problems(&run);
+        let fails: Vec<&&Value> = found.iter().filter(|o| o["status"] == "FAIL").collect();
+        for o in &fails {
+            *matrix.entry(defect).or_default().entry(o["suite"].as_str().unwrap().to_string()).or_default() += 1;
+        }
+        let groups: BTreeSet<&str> = found.iter().map(|o| o["signature"].as_str().unwrap_or("")).collect();
+        let headers = run.ticket.lines().filter(|l| l.starts_with("#### ")).count();
+        if fails.is_empty() {
+            failures.push(format!("{defect}: no FAIL against the runtime under test (exit {})", run.code));
+        }
+        if groups.len() != 1 || headers != 1 {
+            failures.push(format!("{defect}: {} signature(s) {groups:?}, {headers} ticket group(s)", groups.len()));
+        }
+        if run.code != 1 {
+            failures.push(format!("{defect}: exit {} (expected 1: findings against the runtime)", run.code));
+        }
+    }
+    let suites: BTreeSet<&String> = matrix.values().flat_map(|m| m.keys()).collect();
+    let mut table = format!("| defect | {} |\n|---|{}\n", suites.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" | "), "---|".repeat(suites.len()));
+    for defect in defects {
+        let row = matrix.get(defect);
+        let cells: Vec<String> = suites.iter().map(|s| row.and_then(|r| r.get(*s)).map_or(String::new(), |n| n.to_string())).collect();
+        table.push_str(&format!("| {defect} | {} |\n", cells.join(" | ")));
+    }
+    println!("confusion matrix (FAILs against the runtime under test, by suite):\n{table}");
+    let target = PathBuf::from(env!("CARGO_BIN_EXE_xtask")).parent().unwrap().join("harness-confusion.md");
+    let _ = std::fs::write(target, &table);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
