@@ -89,11 +89,17 @@ pub fn library_info() -> (String, String, String) {
     }
 }
 
-/// Threads for llama.cpp: `set_threads`' value, else the machine's available cores.
+/// Threads for llama.cpp: `set_threads`' value, else $TMGT_LLAMACPP_THREADS, else the
+/// machine's available cores. (ggml's workers spin while they wait: on a machine busy
+/// with other work, fewer threads than cores can decode several times faster.)
 pub fn n_threads() -> i32 {
     match THREADS.load(Ordering::Relaxed) {
         n if n > 0 => n,
-        _ => std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(1),
+        _ => std::env::var("TMGT_LLAMACPP_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<i32>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(1)),
     }
 }
 

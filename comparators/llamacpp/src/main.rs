@@ -18,7 +18,7 @@ struct Cli {
     /// Pass every llama.cpp log line to stderr (default: warnings and errors).
     #[arg(long, global = true)]
     verbose: bool,
-    /// llama.cpp threads (default: the machine's available cores).
+    /// llama.cpp threads (default: $TMGT_LLAMACPP_THREADS, else the machine's cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
     #[command(subcommand)]
