@@ -1,7 +1,12 @@
 //! Deterministic tiny models for tests: HF layout (config.json, model.safetensors,
 //! tokenizer.json, generation_config.json) for llama, qwen2 and gpt2, identical bytes
 //! on every run. Weights come from a seeded generator and are scaled so greedy
-//! decoding is decisive (wide top-1/top-2 margins), not a coin toss.
+//! decoding is decisive (wide top-1/top-2 margins), not a coin toss. Each fixture's
+//! tokenizer has its architecture's real pipeline (llama as SmolLM's: single digits,
+//! then GPT-2's byte-level regex; qwen2 as Qwen2's: its split regex, NFC; gpt2 as
+//! GPT-2's), over one small byte-level BPE vocabulary, so a runtime that picks its
+//! pre-tokenizer by architecture (llama.cpp's `tokenizer.ggml.pre`, transformers'
+//! Qwen2 tokenizer) splits text as the fixture's goldens do.
 
 use crate::config::Arch;
 use anyhow::{Context, Result};
@@ -11,6 +16,7 @@ use std::path::Path;
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use serde_json::json;
 use tokenizers::{
     AddedToken, DecoderWrapper, ModelWrapper, PostProcessorWrapper, PreTokenizerWrapper, Tokenizer,
 };
@@ -54,8 +60,64 @@ impl Rng {
     }
 }
 
-/// The fixture tokenizer: byte-level BPE trained on CORPUS (deterministic).
-pub fn tokenizer() -> Result<Tokenizer> {
+/// Qwen2's pre-tokenizer split, as Qwen/Qwen2-0.5B's tokenizer.json writes it: one
+/// digit per piece (`\p{N}`), unlike GPT-2's ` ?\p{N}+`.
+pub const QWEN2_SPLIT_REGEX: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+fn byte_level(add_prefix_space: bool, trim_offsets: bool, use_regex: bool) -> serde_json::Value {
+    json!({"type": "ByteLevel", "add_prefix_space": add_prefix_space, "trim_offsets": trim_offsets, "use_regex": use_regex})
+}
+
+/// (normalizer, pre_tokenizer, post_processor, decoder) of `arch`'s real tokenizer.json:
+/// llama as HuggingFaceTB/SmolLM's, qwen2 as Qwen/Qwen2's, gpt2 as openai-community/gpt2's.
+pub fn pipeline(arch: Arch) -> [serde_json::Value; 4] {
+    match arch {
+        Arch::Llama => [
+            serde_json::Value::Null,
+            json!({"type": "Sequence", "pretokenizers": [
+                {"type": "Digits", "individual_digits": true},
+                byte_level(false, true, true),
+            ]}),
+            byte_level(true, false, true),
+            byte_level(true, true, true),
+        ],
+        Arch::Qwen2 => [
+            json!({"type": "NFC"}),
+            json!({"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT_REGEX}, "behavior": "Isolated", "invert": false},
+                byte_level(false, false, false),
+            ]}),
+            byte_level(false, false, false),
+            byte_level(false, false, false),
+        ],
+        Arch::Gpt2 => [
+            serde_json::Value::Null,
+            byte_level(false, true, true),
+            byte_level(true, false, true),
+            byte_level(true, true, true),
+        ],
+    }
+}
+
+/// The fixture tokenizer of `arch`: the shared vocabulary ([`vocabulary`]) under the
+/// architecture's own normalizer, pre-tokenizer, post-processor and decoder.
+pub fn tokenizer(arch: Arch) -> Result<Tokenizer> {
+    let trained = vocabulary()?;
+    let text = trained.to_string(false).map_err(|e| anyhow::anyhow!("serializing the fixture tokenizer: {e}"))?;
+    let mut value: serde_json::Value = serde_json::from_str(&text).context("the fixture tokenizer's JSON")?;
+    let [normalizer, pre_tokenizer, post_processor, decoder] = pipeline(arch);
+    value["normalizer"] = normalizer;
+    value["pre_tokenizer"] = pre_tokenizer;
+    value["post_processor"] = post_processor;
+    value["decoder"] = decoder;
+    Tokenizer::from_bytes(serde_json::to_vec(&value)?)
+        .map_err(|e| anyhow::anyhow!("building the {} fixture tokenizer: {e}", arch.name()))
+}
+
+/// The fixtures' one vocabulary: byte-level BPE trained on CORPUS (deterministic),
+/// pre-tokenized with GPT-2's regex while training.
+pub fn vocabulary() -> Result<Tokenizer> {
     let mut tokenizer = Tokenizer::new(ModelWrapper::BPE(BPE::default()));
     tokenizer.with_pre_tokenizer(Some(PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true))));
     tokenizer.with_decoder(Some(DecoderWrapper::ByteLevel(ByteLevel::default())));
@@ -98,7 +160,7 @@ impl Builder {
 
 /// Writes a fixture model of `arch` into `out` (replacing it atomically).
 pub fn write(arch: Arch, out: &Path) -> Result<()> {
-    let tok = tokenizer()?;
+    let tok = tokenizer(arch)?;
     let vocab = tok.get_vocab_size(true);
     let (hidden, layers, heads, kv_heads, inter) = (64usize, 2usize, 4usize, 2usize, 128usize);
     let hd = hidden / heads;
@@ -211,4 +273,45 @@ pub fn write_dir_atomically(out: &Path, fill: impl FnOnce(&Path) -> Result<()>) 
     let staging = crate::staging::Staging::new(out)?;
     fill(&staging.path).with_context(|| format!("writing {}", out.display()))?;
     staging.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::tokenizer::detect_pre;
+
+    fn pieces(arch: Arch, text: &str) -> Vec<String> {
+        let enc = tokenizer(arch).unwrap().encode(text, true).unwrap();
+        enc.get_tokens().to_vec()
+    }
+
+    #[test]
+    fn qwen2_and_llama_fixtures_split_digits_one_by_one() {
+        // Qwen2's regex (\p{N}) and SmolLM's Digits(individual) both isolate each digit:
+        // "What", " is", " ", "2", "+", "2", "?", " Answer", ":" (byte-level spelling: Ġ = space).
+        for arch in [Arch::Qwen2, Arch::Llama] {
+            let p = pieces(arch, "What is 2+2? Answer:");
+            assert_eq!(p, ["What", "Ġis", "Ġ", "2", "+", "2", "?", "ĠAnswer", ":"], "{}", arch.name());
+        }
+        // Multi-digit numbers too: "12" is two pieces.
+        for arch in [Arch::Qwen2, Arch::Llama] {
+            assert!(pieces(arch, "x 12").ends_with(&["1".to_string(), "2".to_string()]), "{}", arch.name());
+        }
+        // GPT-2's regex keeps the space with the number (" ?\p{N}+"): "Ġ2".
+        let p = pieces(Arch::Gpt2, "What is 2+2? Answer:");
+        assert_eq!(p[2], "Ġ2", "{p:?}");
+    }
+
+    #[test]
+    fn fixtures_share_one_vocabulary_and_name_their_gguf_pre_tokenizer() {
+        let vocab = vocabulary().unwrap().get_vocab(true);
+        for (arch, pre) in [(Arch::Llama, "smollm"), (Arch::Qwen2, "qwen2"), (Arch::Gpt2, "gpt2")] {
+            let tok = tokenizer(arch).unwrap();
+            assert_eq!(tok.get_vocab(true), vocab, "{}", arch.name());
+            let json: serde_json::Value = serde_json::from_str(&tok.to_string(false).unwrap()).unwrap();
+            assert_eq!(detect_pre(&json, Path::new("tokenizer.json")).unwrap(), pre, "{}", arch.name());
+        }
+        assert_eq!(crate::gguf::export::llama_cpp_pre_name("gpt2"), "gpt-2");
+        assert_eq!(crate::gguf::export::llama_cpp_pre_name("qwen2"), "qwen2");
+    }
 }

@@ -4,6 +4,7 @@
 
 mod cache;
 mod check;
+mod comparator;
 mod ci;
 mod context;
 mod convert;

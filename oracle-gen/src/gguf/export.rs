@@ -1,6 +1,7 @@
 //! HF llama/qwen2 model directory → GGUF, the project's second converter (independent
 //! of apr): `llama.*`/`qwen2.*` metadata from config.json, tokenizer metadata from
-//! tokenizer.json, llama's q/k rows permuted into GGUF's rotary layout, 2-D weights
+//! tokenizer.json (`tokenizer.ggml.pre` named as llama.cpp names it: smollm, qwen2,
+//! gpt-2, llama-bpe), llama's q/k rows permuted into GGUF's rotary layout, 2-D weights
 //! quantized with candle (`QTensor::quantize`), norms and biases kept in f32. The file
 //! is written to a temp name beside `out` and renamed into place.
 
@@ -92,6 +93,16 @@ fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files.into_iter().map(|f| dir.join(f)).collect())
 }
 
+/// `tokenizer.ggml.pre` as llama.cpp spells it (llama-vocab.cpp refuses a name it does
+/// not know): GPT-2's byte-level regex is "gpt-2" there; smollm, qwen2 and llama-bpe
+/// are spelled alike.
+pub fn llama_cpp_pre_name(pre: &str) -> &str {
+    match pre {
+        "gpt2" => "gpt-2",
+        other => other,
+    }
+}
+
 /// Sort key that lays tensors out as llama.cpp does: embeddings, blocks in order, head.
 fn order_key(gguf: &str) -> (usize, String) {
     if gguf.starts_with("token_embd") {
@@ -129,6 +140,13 @@ pub fn export_gguf(model_dir: &Path, out: &Path, quant: Quant) -> Result<()> {
     };
     let bos = cfg.bos_token_id.as_ref().map(ids_of).and_then(|ids| ids.first().copied());
     let mut tok_md = gguf_tokenizer_metadata(&tok_json, cfg.vocab_size, bos, eos.first().copied(), &tok_path)?;
+    for (key, value) in tok_md.iter_mut() {
+        if key == "tokenizer.ggml.pre" {
+            if let Ok(name) = value.to_string().cloned() {
+                *value = gguf_file::Value::String(llama_cpp_pre_name(&name).into());
+            }
+        }
+    }
     let raw_config: serde_json::Value = serde_json::from_slice(
         &std::fs::read(&config_path).with_context(|| format!("{}: cannot read", config_path.display()))?,
     )

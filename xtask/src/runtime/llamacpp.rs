@@ -1,24 +1,46 @@
-//! llama.cpp, when `llama-completion` or `llama-cli` is on PATH: greedy text from a
-//! GGUF (no token ids; judged on text). Absent: every observation is SKIP.
+//! llama.cpp as a comparator: `llamacpp-comparator` (comparators/llamacpp, llama.cpp
+//! vendored by the pinned llama-cpp-2 crate and built from source) runs a GGUF and
+//! answers in the harness's own JSON (Generation, Score): prompt ids, generated ids,
+//! per-step top-k logprobs. Found at $TMGT_LLAMACPP or where its build leaves it
+//! (`crate::comparator`); absent, every observation is SKIP with the command that
+//! builds it.
 
-use super::Runtime;
-use camino::Utf8Path;
+use super::{strict_json, Runtime};
+use crate::runner::{self, RunOptions};
+use camino::{Utf8Path, Utf8PathBuf};
+use std::time::Duration;
 use tmgt_schema::{Generation, Score};
 
 pub struct LlamaCpp {
+    /// The comparator binary; None when it is not built.
     pub program: Option<String>,
 }
 
 impl LlamaCpp {
     pub fn detect() -> LlamaCpp {
-        let on_path = |name: &str| {
-            std::env::var_os("PATH")
-                .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-                .unwrap_or(false)
-        };
-        let program = ["llama-completion", "llama-cli"].into_iter().find(|n| on_path(n)).map(String::from);
-        LlamaCpp { program }
+        LlamaCpp { program: crate::comparator::find_bin(&root()).map(|p| p.to_string()) }
     }
+
+    /// `llamacpp-comparator version`, whole (for evidence): crate versions, ggml's
+    /// version, the vendored sources' sha256, the numeric settings.
+    pub fn version_json(&self) -> Result<serde_json::Value, String> {
+        let program = self.program.clone().ok_or_else(|| crate::comparator::not_built_reason(&root()))?;
+        let inv = runner::run(&[program.clone(), "version".into()], &RunOptions::with_timeout(Duration::from_secs(30)));
+        runner::check(&inv).map_err(|e| e.to_string())?;
+        strict_json(&inv.stdout).map_err(|e| format!("`{program} version`: {e}"))
+    }
+}
+
+fn root() -> Utf8PathBuf {
+    crate::project::Project::locate().map(|p| p.root).unwrap_or_else(|_| Utf8PathBuf::from("."))
+}
+
+/// The one-line identity from `version` JSON: its `summary`, plus the comparator's own
+/// source hash so a change to the comparator invalidates cached observations.
+pub fn version_line(v: &serde_json::Value) -> Result<String, String> {
+    let summary = v.get("summary").and_then(|s| s.as_str()).ok_or_else(|| format!("version JSON has no `summary`: {v}"))?;
+    let own = v.get("comparator_source_sha256").and_then(|s| s.as_str()).unwrap_or("unknown");
+    Ok(format!("{summary}; comparator {} (source {})", v.get("version").and_then(|s| s.as_str()).unwrap_or("?"), &own[..own.len().min(12)]))
 }
 
 impl Runtime for LlamaCpp {
@@ -27,43 +49,108 @@ impl Runtime for LlamaCpp {
     }
 
     fn version(&self) -> Result<String, String> {
-        match &self.program {
-            Some(p) => Ok(format!("llama.cpp ({p})")),
-            None => Err("llama.cpp not on PATH (llama-completion / llama-cli)".into()),
-        }
+        version_line(&self.version_json()?)
     }
 
     fn accepts(&self, artifact: &str) -> bool {
         artifact.ends_with("gguf")
     }
 
-    fn generate_argv(&self, artifact: &Utf8Path, prompt: &str, max_new: usize, _top_k: usize) -> Vec<String> {
-        let program = self.program.clone().unwrap_or_else(|| "llama-cli".into());
+    fn generate_argv(&self, artifact: &Utf8Path, prompt: &str, max_new: usize, top_k: usize) -> Vec<String> {
         vec![
-            program,
-            "-m".into(),
+            self.program.clone().unwrap_or_else(|| crate::comparator::BIN_NAME.into()),
+            "generate".into(),
+            "--gguf".into(),
             artifact.to_string(),
-            "-p".into(),
+            "--prompt".into(),
             prompt.into(),
-            "-n".into(),
+            "--max-new-tokens".into(),
             max_new.to_string(),
-            "--temp".into(),
-            "0".into(),
-            "--no-display-prompt".into(),
-            "-no-cnv".into(),
-            "--simple-io".into(),
+            "--top-k".into(),
+            top_k.to_string(),
         ]
     }
 
     fn parse_generation(&self, stdout: &str) -> Result<Generation, String> {
-        Ok(Generation { text: stdout.to_string(), ..Default::default() })
+        parse_generation(stdout)
     }
 
-    fn score_argv(&self, _artifact: &Utf8Path, _text_file: &Utf8Path, _text: &str) -> Option<Vec<String>> {
-        None
+    fn score_argv(&self, artifact: &Utf8Path, text_file: &Utf8Path, _text: &str) -> Option<Vec<String>> {
+        Some(vec![
+            self.program.clone().unwrap_or_else(|| crate::comparator::BIN_NAME.into()),
+            "score".into(),
+            "--gguf".into(),
+            artifact.to_string(),
+            "--text-file".into(),
+            text_file.to_string(),
+        ])
     }
 
-    fn parse_score(&self, _stdout: &str) -> Result<Score, String> {
-        Err("llama.cpp scoring is not wired".into())
+    fn parse_score(&self, stdout: &str) -> Result<Score, String> {
+        parse_score(stdout)
+    }
+}
+
+/// Generation JSON, strictly: ids, prompt ids, one top-k list per generated token and
+/// a finish reason of "eos" or "length" are all required of this comparator.
+pub fn parse_generation(stdout: &str) -> Result<Generation, String> {
+    let g: Generation = serde_json::from_value(strict_json(stdout)?).map_err(|e| format!("not a Generation: {e}"))?;
+    let tokens = g.tokens.as_ref().ok_or("Generation without `tokens`")?;
+    g.prompt_tokens.as_ref().ok_or("Generation without `prompt_tokens`")?;
+    let top = g.top_logprobs.as_ref().ok_or("Generation without `top_logprobs`")?;
+    if top.len() != tokens.len() {
+        return Err(format!("{} top-k lists for {} tokens", top.len(), tokens.len()));
+    }
+    match g.finish_reason.as_deref() {
+        Some("eos") | Some("length") => Ok(g),
+        other => Err(format!("finish_reason {other:?} is neither \"eos\" nor \"length\"")),
+    }
+}
+
+/// Score JSON with a finite perplexity.
+pub fn parse_score(stdout: &str) -> Result<Score, String> {
+    let s: Score = serde_json::from_value(strict_json(stdout)?).map_err(|e| format!("not a Score: {e}"))?;
+    if !s.perplexity.is_finite() {
+        return Err(format!("perplexity is not finite: {}", s.perplexity));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_is_parsed_strictly() {
+        let ok = r#"{"tokens":[5,2],"text":" x","prompt_tokens":[1,2,3],"top_logprobs":[[{"id":5,"logprob":-0.1}],[{"id":2,"logprob":-0.2}]],"finish_reason":"eos","tokens_per_second":50.0}"#;
+        let g = parse_generation(ok).unwrap();
+        assert_eq!(g.tokens, Some(vec![5, 2]));
+        assert_eq!(g.prompt_tokens, Some(vec![1, 2, 3]));
+        assert!(parse_generation(&ok.replace(r#""finish_reason":"eos""#, r#""finish_reason":"stop""#)).unwrap_err().contains("finish_reason"));
+        assert!(parse_generation(&ok.replace(r#","prompt_tokens":[1,2,3]"#, "")).unwrap_err().contains("prompt_tokens"));
+        assert!(parse_generation(&ok.replace(r#",[{"id":2,"logprob":-0.2}]"#, "")).unwrap_err().contains("top-k"));
+        assert!(parse_generation("llama_model_load: error\n").is_err());
+    }
+
+    #[test]
+    fn score_and_version() {
+        let s = parse_score(r#"{"perplexity":12.5,"token_count":43,"mean_nll":2.52}"#).unwrap();
+        assert_eq!((s.perplexity, s.token_count), (12.5, Some(43)));
+        assert!(parse_score(r#"{"perplexity":null}"#).is_err());
+        let v = serde_json::json!({"summary": "llama.cpp via llama-cpp-sys-2 0.1.161 (ggml 0.26.0, sources sha256 0123456789ab)", "version": "0.1.0", "comparator_source_sha256": "fedcba9876543210"});
+        assert_eq!(
+            version_line(&v).unwrap(),
+            "llama.cpp via llama-cpp-sys-2 0.1.161 (ggml 0.26.0, sources sha256 0123456789ab); comparator 0.1.0 (source fedcba987654)"
+        );
+        assert!(version_line(&serde_json::json!({})).is_err());
+    }
+
+    #[test]
+    fn absent_comparator_says_how_to_build_it() {
+        let rt = LlamaCpp { program: None };
+        let why = rt.version().unwrap_err();
+        assert!(why.contains("cargo build --release --locked --manifest-path comparators/llamacpp/Cargo.toml"), "{why}");
+        let argv = rt.generate_argv(Utf8Path::new("m.gguf"), "Hi", 4, 5);
+        assert_eq!(argv[1..5], ["generate", "--gguf", "m.gguf", "--prompt"]);
     }
 }
