@@ -2,6 +2,7 @@
 //! (linear layers, norms, the KV cache, attention with an optional sliding window,
 //! rotary embeddings).
 
+pub mod gemma3;
 pub mod gpt2;
 pub mod llama;
 pub mod qwen2;
