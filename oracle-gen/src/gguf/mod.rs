@@ -1,11 +1,13 @@
-//! GGUF in both directions and as a runtime: import a GGUF into an f32 HF model
-//! directory (the reference checkpoint of SPEC §3), export an HF llama/qwen2 directory
-//! to GGUF (the project's second converter, independent of apr), and run a GGUF on
-//! candle's quantized llama/qwen2 models behind the `CausalLm` trait.
+//! GGUF in both directions and as a runtime: import a GGUF (llama, qwen2, gemma3) into
+//! an f32 HF model directory (the reference checkpoint of SPEC §3), export an HF
+//! llama/qwen2 directory to GGUF (the project's second converter, independent of apr),
+//! and run a GGUF on candle's quantized llama/qwen2/gemma3 models behind the
+//! `CausalLm` trait.
 
 pub mod export;
 pub mod import;
 pub mod runtime;
+pub mod spm;
 pub mod tokenizer;
 
 pub use export::{export_gguf, Quant};
@@ -147,7 +149,38 @@ impl GgufArch {
     }
 }
 
-pub use tmgt_schema::tensor_names::{gguf_name, hf_name};
+/// Every GGUF architecture the import and the candle runtime read: the llama family,
+/// which the exporter also writes ([`GgufArch`]), and gemma3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceArch {
+    Family(GgufArch),
+    Gemma3,
+}
+
+impl SourceArch {
+    /// `general.architecture`, also the prefix of the architecture's metadata keys.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            SourceArch::Family(a) => a.prefix(),
+            SourceArch::Gemma3 => "gemma3",
+        }
+    }
+
+    /// llama.cpp's convert permutes q/k rows for llama only: gemma3, like qwen2, uses
+    /// the NEOX rope and keeps HF's layout.
+    pub fn permutes_qk(self) -> bool {
+        matches!(self, SourceArch::Family(a) if a.permutes_qk())
+    }
+
+    pub fn parse(name: &str) -> Option<SourceArch> {
+        match name {
+            "gemma3" => Some(SourceArch::Gemma3),
+            other => GgufArch::parse(other).map(SourceArch::Family),
+        }
+    }
+}
+
+pub use tmgt_schema::tensor_names::{gguf_name, hf_name, hf_name_for};
 
 /// For the rotary-permuted projections (attn_q, attn_k, weight or bias): Some(true)
 /// for q, Some(false) for k; None for every other tensor.

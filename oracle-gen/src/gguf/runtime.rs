@@ -1,13 +1,16 @@
 //! The candle GGUF runtime: a GGUF run through candle-transformers' quantized llama /
-//! qwen2 models, tokenized by the tokenizer rebuilt from its own metadata, driven by
-//! the same `generate::greedy` / `generate::score` as the f32 oracle. Those models
-//! return last-position logits only, so teacher-forced scoring feeds one token at a time.
+//! qwen2 / gemma3 models, tokenized by the tokenizer rebuilt from its own metadata,
+//! driven by the same `generate::greedy` / `generate::score` as the f32 oracle. Those
+//! models return last-position logits only, so teacher-forced scoring feeds one token
+//! at a time. candle's results are evidence, not the reference: its quantized_gemma3
+//! (0.11.1) gates the MLP with SiLU where Gemma 3 uses GELU-tanh
+//! (huggingface/candle#3745) and does not slide its window over the KV cache.
 
-use super::{open_gguf, tokenizer::tokenizer_from_gguf, GgufArch, Meta};
+use super::{open_gguf, tokenizer::tokenizer_from_gguf, GgufArch, Meta, SourceArch};
 use crate::generate::{greedy, score, CausalLm, GreedySettings};
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
-use candle_transformers::models::{quantized_llama, quantized_qwen2};
+use candle_transformers::models::{quantized_gemma3, quantized_llama, quantized_qwen2};
 use std::path::Path;
 use std::time::Instant;
 use tmgt_schema::{Generation, Score, StopReason};
@@ -16,6 +19,7 @@ use tokenizers::Tokenizer;
 enum Weights {
     Llama(quantized_llama::ModelWeights),
     Qwen2(quantized_qwen2::ModelWeights),
+    Gemma3(quantized_gemma3::ModelWeights),
 }
 
 /// A GGUF model loaded for inference, with its tokenizer and EOS ids.
@@ -23,7 +27,7 @@ pub struct GgufModel {
     weights: Weights,
     pub tokenizer: Tokenizer,
     pub eos_ids: Vec<u32>,
-    pub arch: GgufArch,
+    pub arch: SourceArch,
     device: Device,
 }
 
@@ -33,6 +37,7 @@ impl GgufModel {
         let logits = match &mut self.weights {
             Weights::Llama(m) => m.forward(&input, pos)?,
             Weights::Qwen2(m) => m.forward(&input, pos)?,
+            Weights::Gemma3(m) => m.forward(&input, pos)?,
         };
         Ok(logits)
     }
@@ -65,18 +70,20 @@ impl CausalLm for GgufModel {
         match &mut self.weights {
             Weights::Llama(m) => m.clear_kv_cache(),
             Weights::Qwen2(m) => m.clear_kv_cache(),
+            // Its cache restarts whenever a forward begins at position 0.
+            Weights::Gemma3(_) => {}
         }
     }
 }
 
-/// Loads a llama or qwen2 GGUF on the CPU.
+/// Loads a llama, qwen2 or gemma3 GGUF on the CPU.
 pub fn load_gguf_model(gguf: &Path) -> Result<GgufModel> {
     let file = open_gguf(gguf)?;
     let (content, mut reader) = (file.content, file.reader);
     let meta = Meta { content: &content, path: gguf };
     let arch_name = meta.string("general.architecture")?.to_string();
-    let arch = GgufArch::parse(&arch_name).with_context(|| {
-        format!("{}: the candle GGUF runtime runs llama and qwen2, not {arch_name:?}", gguf.display())
+    let arch = SourceArch::parse(&arch_name).with_context(|| {
+        format!("{}: the candle GGUF runtime runs llama, qwen2 and gemma3, not {arch_name:?}", gguf.display())
     })?;
     let tokenizer = tokenizer_from_gguf(&content, gguf)?;
     let eos_ids: Vec<u32> = meta.opt_u64("tokenizer.ggml.eos_token_id")?.map(|id| vec![id as u32]).unwrap_or_default();
@@ -84,11 +91,14 @@ pub fn load_gguf_model(gguf: &Path) -> Result<GgufModel> {
     let load_err =
         |e: candle_core::Error| anyhow::anyhow!("{}: candle cannot load the {arch_name} GGUF: {e}", gguf.display());
     let weights = match arch {
-        GgufArch::Llama => {
+        SourceArch::Family(GgufArch::Llama) => {
             Weights::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut reader, &device).map_err(load_err)?)
         }
-        GgufArch::Qwen2 => {
+        SourceArch::Family(GgufArch::Qwen2) => {
             Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device).map_err(load_err)?)
+        }
+        SourceArch::Gemma3 => {
+            Weights::Gemma3(quantized_gemma3::ModelWeights::from_gguf(content, &mut reader, &device).map_err(load_err)?)
         }
     };
     Ok(GgufModel { weights, tokenizer, eos_ids, arch, device })

@@ -1,6 +1,7 @@
-//! tokenizer.json ⇄ `tokenizer.ggml.*`: rebuilds an HF byte-level BPE tokenizer from
-//! GGUF metadata (vocab, merges, token types, the `pre` name that selects the
-//! pre-tokenizer) and, for export, turns a tokenizer.json back into that metadata.
+//! tokenizer.json ⇄ `tokenizer.ggml.*`: rebuilds an HF tokenizer from GGUF metadata
+//! (byte-level BPE here: vocab, merges, token types, the `pre` name that selects the
+//! pre-tokenizer; SentencePiece in spm.rs) and, for export, turns a byte-level BPE
+//! tokenizer.json back into that metadata.
 //! The same JSON is written to tokenizer.json and loaded by the GGUF runtime, so the
 //! reference directory and the runtime tokenize identically.
 
@@ -82,28 +83,37 @@ fn pipeline(pre: &str) -> Option<Pipeline> {
 
 const SUPPORTED_PRE: &str = "smollm, gpt2, qwen2, llama-bpe";
 
-/// Builds the tokenizer.json value from a GGUF's `tokenizer.ggml.*` metadata.
+/// Builds the tokenizer.json value from a GGUF's `tokenizer.ggml.*` metadata:
+/// byte-level BPE for `tokenizer.ggml.model = gpt2`, SentencePiece BPE (see spm.rs)
+/// for `llama`.
 pub fn tokenizer_json_from_gguf(content: &Content, path: &Path) -> Result<Json> {
     let meta = Meta { content, path };
-    let model = meta.string("tokenizer.ggml.model")?;
-    if model != "gpt2" {
-        bail!("{}: tokenizer.ggml.model is {model:?}; only byte-level BPE (\"gpt2\") is supported", path.display());
+    match meta.string("tokenizer.ggml.model")? {
+        "gpt2" => byte_level_json(&meta),
+        "llama" => super::spm::tokenizer_json(&meta),
+        model => bail!(
+            "{}: tokenizer.ggml.model is {model:?}; supported: byte-level BPE (\"gpt2\"), SentencePiece (\"llama\")",
+            path.display()
+        ),
     }
-    let pre = meta.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(|s| s.as_str()).unwrap_or("gpt2");
-    let pipe = pipeline(pre).with_context(|| {
-        format!("{}: tokenizer.ggml.pre {pre:?} is not supported (supported: {SUPPORTED_PRE})", path.display())
-    })?;
+}
 
-    let tokens: Vec<&str> = meta
-        .array("tokenizer.ggml.tokens")?
+/// `tokenizer.ggml.tokens`, every entry a string.
+pub(crate) fn gguf_tokens<'a>(meta: &Meta<'a>) -> Result<Vec<&'a str>> {
+    meta.array("tokenizer.ggml.tokens")?
         .iter()
         .enumerate()
         .map(|(i, v)| {
             v.to_string()
                 .map(|s| s.as_str())
-                .map_err(|_| anyhow::anyhow!("{}: tokenizer.ggml.tokens[{i}] is not a string", path.display()))
+                .map_err(|_| anyhow::anyhow!("{}: tokenizer.ggml.tokens[{i}] is not a string", meta.path.display()))
         })
-        .collect::<Result<_>>()?;
+        .collect()
+}
+
+/// `tokenizer.ggml.token_type` (all normal when absent), one per token.
+pub(crate) fn gguf_token_types(meta: &Meta, n_tokens: usize) -> Result<Vec<u32>> {
+    let path = meta.path;
     let types: Vec<u32> = match meta.get("tokenizer.ggml.token_type") {
         Some(_) => meta
             .array("tokenizer.ggml.token_type")?
@@ -111,11 +121,108 @@ pub fn tokenizer_json_from_gguf(content: &Content, path: &Path) -> Result<Json> 
             .map(|v| as_u64(v).map(|n| n as u32))
             .collect::<Result<_>>()
             .with_context(|| format!("{}: bad tokenizer.ggml.token_type", path.display()))?,
-        None => vec![TOKEN_NORMAL; tokens.len()],
+        None => vec![TOKEN_NORMAL; n_tokens],
     };
-    if types.len() != tokens.len() {
-        bail!("{}: {} token types for {} tokens in tokenizer.ggml.*", path.display(), types.len(), tokens.len());
+    if types.len() != n_tokens {
+        bail!("{}: {} token types for {} tokens in tokenizer.ggml.*", path.display(), types.len(), n_tokens);
     }
+    Ok(types)
+}
+
+/// token → id over the whole vocabulary; a token listed twice is an error.
+pub(crate) fn vocab_object(tokens: &[&str], path: &Path) -> Result<Map<String, Json>> {
+    let mut vocab = Map::new();
+    for (id, tok) in tokens.iter().enumerate() {
+        if let Some(prev) = vocab.insert(tok.to_string(), json!(id)) {
+            bail!("{}: token {tok:?} appears twice in tokenizer.ggml.tokens (ids {prev} and {id})", path.display());
+        }
+    }
+    Ok(vocab)
+}
+
+/// tokenizer.json's added_tokens: control and unknown tokens as special, user-defined
+/// ones as plain added tokens, all matched on the raw text (llama.cpp partitions the
+/// text on them before the model runs, transformers' SentencePiece converters add
+/// them the same way).
+pub(crate) fn added_tokens(tokens: &[&str], types: &[u32]) -> Vec<Json> {
+    let mut added = Vec::new();
+    for (id, (&tok, &ty)) in tokens.iter().zip(types).enumerate() {
+        let special = match ty {
+            TOKEN_CONTROL | TOKEN_UNKNOWN => true,
+            TOKEN_USER_DEFINED => false,
+            _ => continue,
+        };
+        added.push(json!({
+            "id": id, "content": tok, "single_word": false, "lstrip": false, "rstrip": false,
+            "normalized": false, "special": special,
+        }));
+    }
+    added
+}
+
+/// The unknown token named by `tokenizer.ggml.unknown_token_id`, or null.
+pub(crate) fn unk_token(meta: &Meta, tokens: &[&str]) -> Result<Json> {
+    Ok(meta
+        .opt_u64("tokenizer.ggml.unknown_token_id")?
+        .and_then(|id| tokens.get(id as usize))
+        .map(|t| json!(t))
+        .unwrap_or(Json::Null))
+}
+
+/// `base` followed by a TemplateProcessing that adds BOS/EOS as
+/// `tokenizer.ggml.add_bos_token`/`add_eos_token` say; `base` alone when neither is
+/// set (a null `base` is dropped from the sequence).
+pub(crate) fn with_special_template(meta: &Meta, tokens: &[&str], base: Json) -> Result<Json> {
+    let path = meta.path;
+    let add_bos = meta.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
+    let add_eos = meta.opt_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
+    if !add_bos && !add_eos {
+        return Ok(base);
+    }
+    let named = |key: &str| -> Result<(u64, String)> {
+        let id = meta.u64(key)?;
+        let tok = tokens.get(id as usize).with_context(|| {
+            format!("{}: {key} = {id} is outside the {}-token vocabulary", path.display(), tokens.len())
+        })?;
+        Ok((id, tok.to_string()))
+    };
+    let mut single = Vec::new();
+    let mut pair = Vec::new();
+    let mut specials = Map::new();
+    let bos = if add_bos { Some(named("tokenizer.ggml.bos_token_id")?) } else { None };
+    let eos = if add_eos { Some(named("tokenizer.ggml.eos_token_id")?) } else { None };
+    for (type_id, seq) in [(0, "A"), (1, "B")] {
+        if let Some((_, tok)) = &bos {
+            pair.push(json!({"SpecialToken": {"id": tok, "type_id": type_id}}));
+        }
+        pair.push(json!({"Sequence": {"id": seq, "type_id": type_id}}));
+        if let Some((_, tok)) = &eos {
+            pair.push(json!({"SpecialToken": {"id": tok, "type_id": type_id}}));
+        }
+    }
+    if let Some((id, tok)) = &bos {
+        single.push(json!({"SpecialToken": {"id": tok, "type_id": 0}}));
+        specials.insert(tok.clone(), json!({"id": tok, "ids": [id], "tokens": [tok]}));
+    }
+    single.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
+    if let Some((id, tok)) = &eos {
+        single.push(json!({"SpecialToken": {"id": tok, "type_id": 0}}));
+        specials.insert(tok.clone(), json!({"id": tok, "ids": [id], "tokens": [tok]}));
+    }
+    let template = json!({"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials});
+    Ok(if base.is_null() { template } else { json!({"type": "Sequence", "processors": [base, template]}) })
+}
+
+/// Byte-level BPE (`tokenizer.ggml.model = gpt2`): vocab and merges as stored, the
+/// pipeline the `pre` name stands for.
+fn byte_level_json(meta: &Meta) -> Result<Json> {
+    let path = meta.path;
+    let pre = meta.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(|s| s.as_str()).unwrap_or("gpt2");
+    let pipe = pipeline(pre).with_context(|| {
+        format!("{}: tokenizer.ggml.pre {pre:?} is not supported (supported: {SUPPORTED_PRE})", path.display())
+    })?;
+    let tokens = gguf_tokens(meta)?;
+    let types = gguf_token_types(meta, tokens.len())?;
     let merges: Vec<Json> = meta
         .array("tokenizer.ggml.merges")?
         .iter()
@@ -130,70 +237,10 @@ pub fn tokenizer_json_from_gguf(content: &Content, path: &Path) -> Result<Json> 
             Ok(json!([a, b]))
         })
         .collect::<Result<_>>()?;
-
-    let mut vocab = Map::new();
-    for (id, tok) in tokens.iter().enumerate() {
-        if let Some(prev) = vocab.insert(tok.to_string(), json!(id)) {
-            bail!("{}: token {tok:?} appears twice in tokenizer.ggml.tokens (ids {prev} and {id})", path.display());
-        }
-    }
-    let mut added = Vec::new();
-    for (id, (&tok, &ty)) in tokens.iter().zip(&types).enumerate() {
-        let special = match ty {
-            TOKEN_CONTROL | TOKEN_UNKNOWN => true,
-            TOKEN_USER_DEFINED => false,
-            _ => continue,
-        };
-        added.push(json!({
-            "id": id, "content": tok, "single_word": false, "lstrip": false, "rstrip": false,
-            "normalized": false, "special": special,
-        }));
-    }
-    let unk = meta
-        .opt_u64("tokenizer.ggml.unknown_token_id")?
-        .and_then(|id| tokens.get(id as usize))
-        .map(|t| json!(t))
-        .unwrap_or(Json::Null);
-
-    let add_bos = meta.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
-    let add_eos = meta.opt_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
-    let mut post = pipe.post_processor;
-    if add_bos || add_eos {
-        let named = |key: &str| -> Result<(u64, String)> {
-            let id = meta.u64(key)?;
-            let tok = tokens.get(id as usize).with_context(|| {
-                format!("{}: {key} = {id} is outside the {}-token vocabulary", path.display(), tokens.len())
-            })?;
-            Ok((id, tok.to_string()))
-        };
-        let mut single = Vec::new();
-        let mut pair = Vec::new();
-        let mut specials = Map::new();
-        let bos = if add_bos { Some(named("tokenizer.ggml.bos_token_id")?) } else { None };
-        let eos = if add_eos { Some(named("tokenizer.ggml.eos_token_id")?) } else { None };
-        for (type_id, seq) in [(0, "A"), (1, "B")] {
-            if let Some((_, tok)) = &bos {
-                pair.push(json!({"SpecialToken": {"id": tok, "type_id": type_id}}));
-            }
-            pair.push(json!({"Sequence": {"id": seq, "type_id": type_id}}));
-            if let Some((_, tok)) = &eos {
-                pair.push(json!({"SpecialToken": {"id": tok, "type_id": type_id}}));
-            }
-        }
-        if let Some((id, tok)) = &bos {
-            single.push(json!({"SpecialToken": {"id": tok, "type_id": 0}}));
-            specials.insert(tok.clone(), json!({"id": tok, "ids": [id], "tokens": [tok]}));
-        }
-        single.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
-        if let Some((id, tok)) = &eos {
-            single.push(json!({"SpecialToken": {"id": tok, "type_id": 0}}));
-            specials.insert(tok.clone(), json!({"id": tok, "ids": [id], "tokens": [tok]}));
-        }
-        let template =
-            json!({"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": specials});
-        post = json!({"type": "Sequence", "processors": [post, template]});
-    }
-
+    let vocab = vocab_object(&tokens, path)?;
+    let added = added_tokens(&tokens, &types);
+    let unk = unk_token(meta, &tokens)?;
+    let post = with_special_template(meta, &tokens, pipe.post_processor)?;
     Ok(json!({
         "version": "1.0",
         "truncation": null,

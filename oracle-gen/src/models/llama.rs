@@ -2,7 +2,7 @@
 //! half-split layout, grouped-query attention, SwiGLU MLP, optional tied head.
 //! Qwen2 is this model with q/k/v biases (see qwen2.rs).
 
-use super::{attention, select_logits, LayerCache, Linear, RmsNorm, Weights};
+use super::{attention, select_logits, LayerCache, Linear, RmsNorm, Rope, Weights};
 use crate::config::LlamaConfig;
 use crate::generate::CausalLm;
 use anyhow::Result;
@@ -29,29 +29,8 @@ pub struct Llama {
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
-    rope_theta: f64,
-    /// cos/sin tables [positions, head_dim/2], grown on demand.
-    cos: Tensor,
-    sin: Tensor,
-    dtype: DType,
+    rope: Rope,
     device: Device,
-}
-
-/// cos/sin for positions 0..n as transformers computes them (f32).
-fn rope_tables(theta: f64, head_dim: usize, n: usize, device: &Device) -> Result<(Tensor, Tensor)> {
-    let half = head_dim / 2;
-    let inv_freq: Vec<f32> =
-        (0..half).map(|i| 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32)).collect();
-    let mut cos = Vec::with_capacity(n * half);
-    let mut sin = Vec::with_capacity(n * half);
-    for p in 0..n {
-        for &f in &inv_freq {
-            let angle = p as f32 * f;
-            cos.push(angle.cos());
-            sin.push(angle.sin());
-        }
-    }
-    Ok((Tensor::from_vec(cos, (n, half), device)?, Tensor::from_vec(sin, (n, half), device)?))
 }
 
 impl Llama {
@@ -86,7 +65,6 @@ impl Llama {
         } else {
             w.get("lm_head.weight", &[cfg.vocab_size, hidden])?
         };
-        let (cos, sin) = rope_tables(rope_theta, head_dim, 256, &w.device)?;
         Ok(Llama {
             embed,
             layers,
@@ -95,25 +73,9 @@ impl Llama {
             heads,
             kv_heads,
             head_dim,
-            rope_theta,
-            cos: cos.to_dtype(w.dtype)?,
-            sin: sin.to_dtype(w.dtype)?,
-            dtype: w.dtype,
+            rope: Rope::new(rope_theta, head_dim, w.dtype, &w.device)?,
             device: w.device.clone(),
         })
-    }
-
-    fn rope(&mut self, x: &Tensor, pos: usize) -> Result<Tensor> {
-        let (_, t, _) = x.dims3()?;
-        if pos + t > self.cos.dim(0)? {
-            let n = (pos + t).next_power_of_two();
-            let (cos, sin) = rope_tables(self.rope_theta, self.head_dim, n, &self.device)?;
-            self.cos = cos.to_dtype(self.dtype)?;
-            self.sin = sin.to_dtype(self.dtype)?;
-        }
-        let cos = self.cos.narrow(0, pos, t)?;
-        let sin = self.sin.narrow(0, pos, t)?;
-        Ok(candle_nn::rotary_emb::rope(&x.unsqueeze(0)?.contiguous()?, &cos, &sin)?.squeeze(0)?)
     }
 }
 
@@ -129,8 +91,8 @@ impl CausalLm for Llama {
             let q = layer.q.forward(&h)?.reshape((t, heads, hd))?.transpose(0, 1)?;
             let k = layer.k.forward(&h)?.reshape((t, kv_heads, hd))?.transpose(0, 1)?;
             let v = layer.v.forward(&h)?.reshape((t, kv_heads, hd))?.transpose(0, 1)?.contiguous()?;
-            let q = self.rope(&q, pos)?;
-            let k = self.rope(&k, pos)?;
+            let q = self.rope.apply(&q, pos)?;
+            let k = self.rope.apply(&k, pos)?;
             let layer = &mut self.layers[i];
             let past = layer.cache.len();
             anyhow::ensure!(past == pos, "KV cache holds {past} positions, forward asked for position {pos}");

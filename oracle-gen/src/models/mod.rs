@@ -1,5 +1,8 @@
-//! The architectures the oracle implements, one file each, and the pieces they share.
+//! The architectures the oracle implements, one file each, and the pieces they share
+//! (linear layers, norms, the KV cache, attention with an optional sliding window,
+//! rotary embeddings).
 
+pub mod gemma3;
 pub mod gpt2;
 pub mod llama;
 pub mod qwen2;
@@ -242,18 +245,36 @@ impl LayerCache {
 /// Scaled dot-product attention with a causal mask, softmax in f32.
 /// q: [h, t, d]; k, v: [kv_h, T, d] with T = past + t; GQA by repeating kv heads.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, past: usize) -> Result<Tensor> {
+    let d = q.dim(2)?;
+    attention_windowed(q, k, v, past, 1.0 / (d as f64).sqrt(), None)
+}
+
+/// [`attention`] with an explicit score scale and an optional sliding window: the
+/// query at position p sees key j when j ≤ p and, with a window w, p − j < w
+/// (transformers' `kv_idx > q_idx - sliding_window`, llama.cpp's `p1 - p0 < n_swa`).
+pub fn attention_windowed(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    past: usize,
+    scale: f64,
+    window: Option<usize>,
+) -> Result<Tensor> {
     let (h, t, d) = q.dims3()?;
     let (kv_h, total, _) = k.dims3()?;
     let groups = h / kv_h;
     // [kv_h, groups*t, d]: queries of a group share their kv head, no copy of k/v.
     let q = q.reshape((kv_h, groups * t, d))?;
-    let scale = 1.0 / (d as f64).sqrt();
     let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
-    let scores = if t > 1 {
+    let windowed = window.is_some_and(|w| total > w);
+    let scores = if t > 1 || windowed {
         let mask: Vec<f32> = (0..groups * t)
             .flat_map(|row| {
-                let i = row % t;
-                (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
+                let p = past + row % t;
+                (0..total).map(move |j| {
+                    let visible = j <= p && window.is_none_or(|w| p - j < w);
+                    if visible { 0.0 } else { f32::NEG_INFINITY }
+                })
             })
             .collect();
         let mask = Tensor::from_vec(mask, (1, groups * t, total), q.device())?;
@@ -264,6 +285,56 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, past: usize) -> Result<Tens
     let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(v.dtype())?;
     let out = probs.matmul(&v.contiguous()?)?; // [kv_h, groups*t, d]
     Ok(out.reshape((h, t, d))?)
+}
+
+/// Rotary embeddings in HF's half-split (NEOX) layout, cos/sin tables computed as
+/// transformers does (f32) for positions 0..n and grown on demand.
+#[derive(Debug, Clone)]
+pub struct Rope {
+    theta: f64,
+    head_dim: usize,
+    cos: Tensor,
+    sin: Tensor,
+    dtype: DType,
+    device: Device,
+}
+
+/// cos/sin for positions 0..n as transformers computes them (f32).
+fn rope_tables(theta: f64, head_dim: usize, n: usize, device: &Device) -> Result<(Tensor, Tensor)> {
+    let half = head_dim / 2;
+    let inv_freq: Vec<f32> =
+        (0..half).map(|i| 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32)).collect();
+    let mut cos = Vec::with_capacity(n * half);
+    let mut sin = Vec::with_capacity(n * half);
+    for p in 0..n {
+        for &f in &inv_freq {
+            let angle = p as f32 * f;
+            cos.push(angle.cos());
+            sin.push(angle.sin());
+        }
+    }
+    Ok((Tensor::from_vec(cos, (n, half), device)?, Tensor::from_vec(sin, (n, half), device)?))
+}
+
+impl Rope {
+    pub fn new(theta: f64, head_dim: usize, dtype: DType, device: &Device) -> Result<Rope> {
+        let (cos, sin) = rope_tables(theta, head_dim, 256, device)?;
+        Ok(Rope { theta, head_dim, cos: cos.to_dtype(dtype)?, sin: sin.to_dtype(dtype)?, dtype, device: device.clone() })
+    }
+
+    /// Rotates x: [heads, t, head_dim] holding positions pos..pos + t.
+    pub fn apply(&mut self, x: &Tensor, pos: usize) -> Result<Tensor> {
+        let (_, t, _) = x.dims3()?;
+        if pos + t > self.cos.dim(0)? {
+            let n = (pos + t).next_power_of_two();
+            let (cos, sin) = rope_tables(self.theta, self.head_dim, n, &self.device)?;
+            self.cos = cos.to_dtype(self.dtype)?;
+            self.sin = sin.to_dtype(self.dtype)?;
+        }
+        let cos = self.cos.narrow(0, pos, t)?;
+        let sin = self.sin.narrow(0, pos, t)?;
+        Ok(candle_nn::rotary_emb::rope(&x.unsqueeze(0)?.contiguous()?, &cos, &sin)?.squeeze(0)?)
+    }
 }
 
 /// The logits the CausalLm trait returns: f32, [n, vocab].
@@ -313,5 +384,37 @@ mod tests {
                 assert_ne!(sequential.to_bits(), portable.to_bits(), "len {len}: orders should differ in the last bits");
             }
         }
+    }
+
+    /// With q = 0 every visible key scores the same, so each output row is the mean of
+    /// the value rows its query may see: the mask, worked out by hand.
+    #[test]
+    fn sliding_window_sees_the_last_w_positions() {
+        let dev = Device::Cpu;
+        let total = 5;
+        // One kv head, head_dim 1: value j is 10^j, so a mean names its positions.
+        let v = Tensor::from_vec((0..total).map(|j| 10f32.powi(j as i32)).collect::<Vec<_>>(), (1, total, 1), &dev).unwrap();
+        let k = Tensor::ones((1, total, 1), DType::F32, &dev).unwrap();
+        let mean = |js: &[usize]| js.iter().map(|&j| 10f32.powi(j as i32)).sum::<f32>() / js.len() as f32;
+        let rows = |out: Tensor| out.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let close = |got: Vec<f32>, want: Vec<f32>| {
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-5 * w.abs(), "got {got:?}, want {want:?}");
+            }
+        };
+
+        // Prefill of all 5 positions, window 2: position p sees p-1 and p.
+        let q = Tensor::zeros((2, total, 1), DType::F32, &dev).unwrap(); // 2 query heads share the kv head
+        let got = rows(attention_windowed(&q, &k, &v, 0, 1.0, Some(2)).unwrap());
+        let want: Vec<f32> = [vec![0], vec![0, 1], vec![1, 2], vec![2, 3], vec![3, 4]].iter().map(|js| mean(js)).collect();
+        close(got, [want.clone(), want].concat());
+
+        // Decoding position 4 after 4 cached: window 3 sees 2, 3, 4; no window sees all.
+        let q1 = Tensor::zeros((1, 1, 1), DType::F32, &dev).unwrap();
+        close(rows(attention_windowed(&q1, &k, &v, 4, 1.0, Some(3)).unwrap()), vec![mean(&[2, 3, 4])]);
+        close(rows(attention_windowed(&q1, &k, &v, 4, 1.0, None).unwrap()), vec![mean(&[0, 1, 2, 3, 4])]);
+        // A window wider than the context is no window.
+        close(rows(attention_windowed(&q1, &k, &v, 4, 1.0, Some(512)).unwrap()), vec![mean(&[0, 1, 2, 3, 4])]);
     }
 }

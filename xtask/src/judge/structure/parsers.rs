@@ -3,7 +3,7 @@
 //! never a pass.
 
 use super::json::{num, real, text};
-use super::tensors::{canonical_tensor_name, compare_tensors, TensorDiff};
+use super::tensors::{canonical_tensor_name, compare_tensors, embedding_name, TensorDiff};
 use super::Facts;
 use crate::judge::{one_line, ModelTruth};
 use serde_json::Value;
@@ -57,12 +57,12 @@ struct Expect {
 }
 
 fn expect(t: &ModelTruth) -> Expect {
-    let canon: Vec<String> = t.tensors.keys().map(|n| canonical_tensor_name(n)).collect();
+    let canon: Vec<String> = t.tensors.keys().map(|n| canonical_tensor_name(&t.arch, n)).collect();
     let tied = !canon.iter().any(|n| n == "lm_head.weight");
     let embed_params = t
         .tensors
         .iter()
-        .find(|(n, _)| canonical_tensor_name(n) == "embed_tokens.weight")
+        .find(|(n, _)| canonical_tensor_name(&t.arch, n) == embedding_name(&t.arch))
         .map(|(_, s)| s.iter().product::<usize>() as u64)
         .unwrap_or(0);
     Expect { tensors: t.tensors.len(), params: t.param_count, tied, embed_params }

@@ -81,12 +81,12 @@ fn truth_matches_known_smollm2_facts() {
 
 #[test]
 fn canonical_names_unify_gguf_and_hf() {
-    assert_eq!(canonical_tensor_name("blk.3.attn_q.weight"), "layers.3.self_attn.q_proj.weight");
-    assert_eq!(canonical_tensor_name("model.layers.3.self_attn.q_proj.weight"), "layers.3.self_attn.q_proj.weight");
-    assert_eq!(canonical_tensor_name("blk.0.ffn_norm.weight"), "layers.0.post_attention_layernorm.weight");
-    assert_eq!(canonical_tensor_name("token_embd.weight"), canonical_tensor_name("model.embed_tokens.weight"));
-    assert_eq!(canonical_tensor_name("output_norm.weight"), canonical_tensor_name("model.norm.weight"));
-    assert_eq!(canonical_tensor_name("blk.2.attn_q.bias"), "layers.2.self_attn.q_proj.bias");
+    assert_eq!(canonical_tensor_name("llama", "blk.3.attn_q.weight"), "layers.3.self_attn.q_proj.weight");
+    assert_eq!(canonical_tensor_name("llama", "model.layers.3.self_attn.q_proj.weight"), "layers.3.self_attn.q_proj.weight");
+    assert_eq!(canonical_tensor_name("llama", "blk.0.ffn_norm.weight"), "layers.0.post_attention_layernorm.weight");
+    assert_eq!(canonical_tensor_name("llama", "token_embd.weight"), canonical_tensor_name("llama", "model.embed_tokens.weight"));
+    assert_eq!(canonical_tensor_name("llama", "output_norm.weight"), canonical_tensor_name("llama", "model.norm.weight"));
+    assert_eq!(canonical_tensor_name("llama", "blk.2.attn_q.bias"), "layers.2.self_attn.q_proj.bias");
     assert!(shape_matches(&[192, 576], &[576, 192]));
     assert!(!shape_matches(&[192, 576], &[192, 192]));
 }
