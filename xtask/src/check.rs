@@ -86,14 +86,19 @@ impl Harness {
         }
         let oracle_source = crate::oracle::oracle_source_hash(&ctx.project.root, &ctx.cache)?;
         let oracle_gen = ctx.oracle_gen()?;
+        let llamacpp = LlamaCpp::detect();
         let tools = Tools {
             apr: apr.version(),
             apr_program: apr.program.clone(),
             oracle_gen: Some(oracle_gen.clone()),
             oracle_source: oracle_source.clone(),
+            llamacpp: match (&llamacpp.program, llamacpp.version()) {
+                (Some(bin), Ok(version)) => Ok((bin.clone(), version)),
+                (_, Err(why)) | (None, Ok(why)) => Err(why),
+            },
         };
         let mut runtimes: Vec<Box<dyn Runtime>> =
-            vec![Box::new(apr), Box::new(Candle { oracle_gen, source_hash: oracle_source }), Box::new(LlamaCpp::detect())];
+            vec![Box::new(apr), Box::new(Candle { oracle_gen, source_hash: oracle_source }), Box::new(llamacpp)];
         if let Some(only) = runtime_filter {
             anyhow::ensure!(runtimes.iter().any(|r| r.name() == only), "unknown runtime {only:?} (apr, candle, llama.cpp)");
             runtimes.retain(|r| r.name() == only);
@@ -113,10 +118,15 @@ impl Check {
         let started_at = crate::util::now_rfc3339();
         let mut outcomes = Vec::new();
         let mut provenance = BTreeMap::new();
+        let mut matrices = BTreeMap::new();
         for (i, model) in ctx.roster.select(self.model.as_deref())?.into_iter().enumerate() {
             // Calls on no model (apr list) are made once, with the first model's.
             let first = i == 0;
-            outcomes.extend(self.check_model(ctx, &harness, model, &tolerances, first)?);
+            let (judged, matrix) = self.check_model(ctx, &harness, model, &tolerances, first)?;
+            outcomes.extend(judged);
+            if let Some(m) = matrix.filter(|m| m.runtimes.len() > 1) {
+                matrices.insert(model.slug.clone(), m);
+            }
             provenance.insert(model.slug.clone(), provenance_of(model));
         }
         // Results carry a bounded excerpt of each process's output; the observation
@@ -135,6 +145,7 @@ impl Check {
             harness_version: env!("CARGO_PKG_VERSION").into(),
             tolerances,
             provenance,
+            matrices,
             outcomes,
         };
         save_results(ctx, &results)?;
@@ -148,21 +159,28 @@ impl Check {
         self.suites.is_empty() || self.suites.iter().any(|s| s == suite)
     }
 
-    fn check_model(&self, ctx: &Ctx, harness: &Harness, model: &Model, tol: &Tolerances, first: bool) -> Result<Vec<Outcome>> {
+    fn check_model(
+        &self,
+        ctx: &Ctx,
+        harness: &Harness,
+        model: &Model,
+        tol: &Tolerances,
+        first: bool,
+    ) -> Result<(Vec<Outcome>, Option<judge::attribution::Matrix>)> {
         let reference = ctx.project.reference_dir(&model.slug);
         let suites: Vec<&str> = judge::suites::names().filter(|s| self.wanted(s)).collect();
         if !reference.join("config.json").is_file() {
             if let Ok(why) = std::fs::read_to_string(crate::pull::skipped_marker(ctx, &model.slug)) {
                 let why = format!("not available on this machine: {}", why.trim());
                 println!("{}: {why}: its {} suites SKIP", model.slug, suites.len());
-                return Ok(suites.iter().map(|s| judge::Case::new(s, &model.slug, "pull", Subject::Harness).skip(why.clone())).collect());
+                return Ok((suites.iter().map(|s| judge::Case::new(s, &model.slug, "pull", Subject::Harness).skip(why.clone())).collect(), None));
             }
             let why = format!("no reference checkpoint at {reference} (pull did not produce it)");
             println!("{}: {why}: its {} suites are BLOCKED", model.slug, suites.len());
-            return Ok(suites
+            return Ok((suites
                 .iter()
                 .map(|s| judge::Case::new(s, &model.slug, "pull", Subject::Harness).blocked(why.clone(), "pull: model not available", Default::default()))
-                .collect());
+                .collect(), None));
         }
         trust_inputs(ctx, model)?;
         let artifacts = convert::convert_model(ctx, model, &harness.tools)?;
@@ -222,7 +240,7 @@ impl Check {
             println!("{}", crate::report::outcome_line(o, color));
         }
         crate::util::write_json(&ctx.project.model_dir(&model.slug).join("evidence.json"), &ev)?;
-        Ok(outcomes)
+        Ok((outcomes, Some(judge::attribution::matrix(&ev))))
     }
 }
 

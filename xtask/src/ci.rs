@@ -53,10 +53,24 @@ fn ensure_apr(ctx: &Ctx, may_install: bool) {
     }
 }
 
+/// Builds the llama.cpp comparator when it is not built (once per machine: its
+/// target folder is a per-user cache). A failure is printed with its reason and the
+/// llama.cpp checks SKIP with it; the runtime under test is judged either way.
+fn ensure_comparator(ctx: &Ctx) {
+    if crate::comparator::find_bin(&ctx.project.root).is_some_and(|b| b.is_file()) && std::env::var(crate::comparator::ENV_BIN).is_ok() {
+        return;
+    }
+    match crate::comparator::build_comparator(&ctx.project.root, ctx.offline, true) {
+        Ok(bin) => println!("llama.cpp comparator: {bin}"),
+        Err(why) => println!("llama.cpp comparator not available: {why} — its checks SKIP"),
+    }
+}
+
 /// The whole pipeline; returns the exit code (0 pass, 1 findings, 2 harness broken).
 pub fn ci(ctx: &Ctx, recheck: bool) -> Result<i32> {
     let t0 = std::time::Instant::now();
     ensure_apr(ctx, !recheck);
+    ensure_comparator(ctx);
     Pull { model: None }.run(ctx)?;
     let f32_goldens = Oracle { model: None, dtype: "f32".into(), device: "cpu".into(), force: false, on_difference: OnDifference::Stop };
     f32_goldens.run(ctx)?;

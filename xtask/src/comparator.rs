@@ -3,9 +3,6 @@
 //! and the on-demand build (`cargo build --release --locked --manifest-path …`, about
 //! 14 minutes cold on two cores), the way `ci::install_apr` installs apr.
 
-// `build_comparator` and its helpers are wired into `ci` by the integrator.
-#![allow(dead_code)]
-
 use camino::{Utf8Path, Utf8PathBuf};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -18,10 +15,18 @@ pub const ENV_BIN: &str = "TMGT_LLAMACPP";
 /// The Debian packages the build needs, with what each provides.
 const TOOLS: [(&str, &str); 3] = [("cmake", "cmake"), ("clang", "a C/C++ compiler"), ("libclang-dev", "libclang (bindgen)")];
 
-/// The comparator's target folder: $CARGO_TARGET_DIR when set (cargo puts it there),
-/// else its own `comparators/llamacpp/target`.
+/// The comparator's target folder: $TMGT_LLAMACPP_TARGET, else $CARGO_TARGET_DIR, else
+/// a per-user cache (~/.cache/tiny-model-ground-truth/llamacpp-target) so that the long
+/// C++ build is made once per machine, as `cargo install` makes apr once, not once per
+/// clone; without a home folder, `comparators/llamacpp/target`.
 pub fn target_dir(root: &Utf8Path) -> Utf8PathBuf {
-    std::env::var("CARGO_TARGET_DIR").map(Utf8PathBuf::from).unwrap_or_else(|_| root.join("comparators/llamacpp/target"))
+    if let Ok(dir) = std::env::var("TMGT_LLAMACPP_TARGET").or_else(|_| std::env::var("CARGO_TARGET_DIR")) {
+        return Utf8PathBuf::from(dir);
+    }
+    match std::env::var("HOME") {
+        Ok(home) if !home.is_empty() => Utf8PathBuf::from(home).join(".cache/tiny-model-ground-truth/llamacpp-target"),
+        _ => root.join("comparators/llamacpp/target"),
+    }
 }
 
 /// Where `cargo build --release` leaves the binary.
@@ -178,14 +183,14 @@ pub fn build_comparator(root: &Utf8Path, offline: bool, allow_install: bool) -> 
     if !bin.is_file() {
         println!("llama.cpp comparator: building it from source ({}; about 14 minutes cold on two cores)", build_command());
     }
-    let mut argv = vec!["cargo", "build", "--release", "--locked", "--manifest-path", manifest.as_str()];
+    let target = target_dir(root);
+    let mut argv = vec!["cargo", "build", "--release", "--locked", "--manifest-path", manifest.as_str(), "--target-dir", target.as_str()];
     if offline {
         argv.push("--offline");
     }
-    let (code, tail) = run_teed(&argv, Some(root))?;
-    if code != Some(0) {
-        return Err(format!("`{}` exited with {}: {}", argv.join(" "), exit_text(code), telling_line(&tail)));
-    }
+    // Tracked like every child: a signal stops the build too.
+    let argv: Vec<String> = argv.into_iter().map(String::from).collect();
+    crate::runner::run_live(&argv, Some(root.as_std_path()), std::time::Duration::from_secs(4 * 3600)).map_err(|e| e.to_string())?;
     if !bin.is_file() {
         return Err(format!("{bin}: `{}` succeeded but the binary is not there", build_command()));
     }

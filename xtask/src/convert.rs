@@ -87,7 +87,13 @@ pub type Artifacts = BTreeMap<String, Converted>;
 #[derive(Debug, Clone, Copy)]
 enum Tool {
     Apr,
+    /// oracle-gen's GGUF exporter (candle's quantizers).
     Candle,
+    /// llama.cpp's own quantizer, through the comparator.
+    LlamaCpp,
+    /// The model's source file itself (a GGUF the roster pulls), linked under a
+    /// neutral name: made by nobody in this pipeline.
+    Source,
 }
 
 impl Tool {
@@ -95,6 +101,8 @@ impl Tool {
         match self {
             Tool::Apr => judge::APR,
             Tool::Candle => "candle",
+            Tool::LlamaCpp => "llama.cpp",
+            Tool::Source => "source",
         }
     }
 }
@@ -118,6 +126,13 @@ const SPECS: &[Spec] = &[
     Spec { name: "roundtrip", extension: "apr", from: Some("int4-gguf"), tool: Tool::Apr, bits: 4, args: &["import", "{in}", "-o", "{out}", "--offline"] },
     Spec { name: "q8_0-gguf", extension: "gguf", from: None, tool: Tool::Candle, bits: 8, args: &["export-gguf", "{in}", "--quant", "q8_0", "--out", "{out}"] },
     Spec { name: "q4_0-gguf", extension: "gguf", from: None, tool: Tool::Candle, bits: 4, args: &["export-gguf", "{in}", "--quant", "q4_0", "--out", "{out}"] },
+    // llama.cpp's quantizer on the f32 export: a correct converter's equivalents.
+    Spec { name: "f32-gguf", extension: "gguf", from: None, tool: Tool::Candle, bits: 32, args: &["export-gguf", "{in}", "--quant", "f32", "--out", "{out}"] },
+    Spec { name: "lcpp-q8_0-gguf", extension: "gguf", from: Some("f32-gguf"), tool: Tool::LlamaCpp, bits: 8, args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q8_0"] },
+    Spec { name: "lcpp-q4_0-gguf", extension: "gguf", from: Some("f32-gguf"), tool: Tool::LlamaCpp, bits: 4, args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q4_0"] },
+    Spec { name: "lcpp-q4_k_m-gguf", extension: "gguf", from: Some("f32-gguf"), tool: Tool::LlamaCpp, bits: 4, args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q4_k_m"] },
+    // The roster's own GGUF (its bits are not used: it is not made from the reference).
+    Spec { name: "native-gguf", extension: "gguf", from: None, tool: Tool::Source, bits: 0, args: &["link", "{in}", "{out}"] },
 ];
 
 /// The artifact names, in the order they are made.
@@ -141,6 +156,8 @@ pub struct Tools {
     pub apr_program: String,
     pub oracle_gen: Option<Utf8PathBuf>,
     pub oracle_source: String,
+    /// The llama.cpp comparator and its identity, or why it is not here.
+    pub llamacpp: Result<(String, String), String>,
 }
 
 /// One key part per reference file, so any change in the checkpoint rebuilds.
@@ -166,6 +183,8 @@ pub fn portable_recipe(name: &str) -> Option<String> {
     let program = match spec.tool {
         Tool::Apr => "apr",
         Tool::Candle => "oracle-gen",
+        Tool::LlamaCpp => "llamacpp-comparator",
+        Tool::Source => return Some(format!("ln <the roster's GGUF> {out}")),
     };
     let args: Vec<String> = spec.args.iter().map(|a| a.replace("{in}", &input).replace("{out}", &out)).collect();
     Some(format!("{program} {}", args.join(" ")))
@@ -214,9 +233,16 @@ fn convert_one(
     done: &Artifacts,
 ) -> Result<(ArtifactState, Option<Invocation>)> {
     let step = format!("convert {}", spec.name);
-    let (input, input_key) = match spec.from {
-        None => (reference.to_path_buf(), reference_key.to_string()),
-        Some(upstream) => match done.get(upstream).map(|c| &c.state) {
+    let (input, input_key) = match (spec.from, spec.tool) {
+        (None, Tool::Source) => match native_gguf(ctx, model) {
+            Some(path) => {
+                let key = ctx.cache.sha256(&path)?;
+                (path, key)
+            }
+            None => return Ok((ArtifactState::Skipped("the model's source is not a GGUF".into()), None)),
+        },
+        (None, _) => (reference.to_path_buf(), reference_key.to_string()),
+        (Some(upstream), _) => match done.get(upstream).map(|c| &c.state) {
             Some(ArtifactState::Ready(path)) => (path.clone(), ctx.cache.sha256(path)?),
             Some(state) => {
                 let blocked = match state.unavailable::<()>(upstream) {
@@ -239,6 +265,11 @@ fn convert_one(
                 return Ok((ArtifactState::Blocked { step: "install-apr".into(), reason: why.clone(), signature: "apr is not installed here".into() }, None))
             }
         },
+        Tool::LlamaCpp => match &tools.llamacpp {
+            Ok((bin, version)) => (bin.clone(), version.clone()),
+            Err(why) => return Ok((ArtifactState::Skipped(why.clone()), None)),
+        },
+        Tool::Source => ("link".to_string(), "hard link".to_string()),
         Tool::Candle => {
             if model.arch == "gpt2" {
                 return Ok((ArtifactState::Skipped("candle has no quantized gpt2 model".into()), None));
@@ -275,7 +306,10 @@ fn convert_one(
     let mut argv = vec![program];
     argv.extend(spec.args.iter().map(|a| a.replace("{in}", input.as_str()).replace("{out}", tmp.as_str())));
     println!("{}: {step}: {}", model.slug, Invocation { command: argv.clone(), ..Default::default() }.command_line());
-    let inv = runner::run(&argv, &RunOptions::with_timeout(crate::runtime::default_timeout()));
+    let inv = match spec.tool {
+        Tool::Source => link(&input, &tmp),
+        _ => runner::run(&argv, &RunOptions::with_timeout(crate::runtime::default_timeout())),
+    };
     let failure_log = model_dir.join(format!("convert-{}.failure.json", spec.name));
     if let Err(failure) = runner::check(&inv) {
         let _ = std::fs::remove_file(&tmp);
@@ -293,4 +327,28 @@ fn convert_one(
     crate::util::write_json(&recorded, &inv)?;
     cache::record(&stamp, &format!("convert-{}", spec.name), &inputs, &[out.clone()], &ctx.cache)?;
     Ok((ArtifactState::Ready(out), Some(inv)))
+}
+
+/// The model's own GGUF when the roster pulls one (a wheel, or wheel chunks).
+fn native_gguf(ctx: &Ctx, model: &Model) -> Option<Utf8PathBuf> {
+    let file = match &model.source {
+        crate::roster::Source::GgufWheel { member, .. } => Utf8Path::new(member).file_name()?.to_string(),
+        crate::roster::Source::GgufWheelChunks { file, .. } => file.clone(),
+        _ => return None,
+    };
+    let path = ctx.project.model_dir(&model.slug).join(file);
+    path.is_file().then_some(path)
+}
+
+/// A hard link (a copy across file systems), recorded like a process run.
+fn link(from: &Utf8Path, to: &Utf8Path) -> Invocation {
+    let started = std::time::Instant::now();
+    let result = std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ()));
+    Invocation {
+        command: vec!["ln".into(), from.to_string(), to.to_string()],
+        exit_code: Some(if result.is_ok() { 0 } else { 1 }),
+        duration_s: started.elapsed().as_secs_f64(),
+        stderr: result.err().map(|e| format!("error: cannot link {from} to {to}: {e}")).unwrap_or_default(),
+        ..Default::default()
+    }
 }

@@ -32,6 +32,9 @@ pub struct RunResults {
     /// lines), for the ticket's reproduction steps.
     #[serde(default)]
     pub provenance: BTreeMap<String, Provenance>,
+    /// Per model: every runtime on every artifact (token mismatches vs the oracle).
+    #[serde(default)]
+    pub matrices: BTreeMap<String, crate::judge::attribution::Matrix>,
     pub outcomes: Vec<Outcome>,
 }
 
@@ -256,8 +259,39 @@ pub fn status_table(r: &RunResults) -> String {
         if let Some(table) = section_table(r, section) {
             out.push_str(&format!("\n{}\n\n{table}\n", section_heading(r, section)));
         }
+        if section == Section::Comparators {
+            for (model, m) in &r.matrices {
+                out.push_str(&format!(
+                    "\n### Artifact × runtime, {model} (token mismatches against the oracle over all prompts; first divergence)\n\n{}\n",
+                    matrix_table(m)
+                ));
+            }
+        }
     }
     out
+}
+
+fn matrix_table(m: &crate::judge::attribution::Matrix) -> String {
+    let mut table = Table::new();
+    table.load_preset(ASCII_MARKDOWN).set_content_arrangement(ContentArrangement::Disabled).force_no_tty();
+    let mut header = vec!["Artifact".to_string()];
+    header.extend(m.runtimes.iter().cloned());
+    table.set_header(header);
+    for (artifact, row) in &m.cells {
+        let mut cells = vec![artifact.clone()];
+        for rt in &m.runtimes {
+            cells.push(match row.get(rt) {
+                None => "—".into(),
+                Some(c) => match (c.mismatches, c.first_divergence) {
+                    (Some(n), Some(f)) => format!("{n} (step {f})"),
+                    (Some(n), None) => format!("{n}"),
+                    (None, _) => c.state.clone(),
+                },
+            });
+        }
+        table.add_row(cells);
+    }
+    table.lines().map(|l| l.trim_end().to_string()).collect::<Vec<_>>().join("\n")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -506,6 +540,7 @@ pub mod tests {
                     made_by: BTreeMap::from([("int8".to_string(), "apr import reference --quantize int8 -o int8.apr --offline".to_string())]),
                 },
             )]),
+            matrices: BTreeMap::from([("tiny-a".to_string(), judge::attribution::matrix(&sample_evidence("tiny-a")))]),
             outcomes,
         }
     }

@@ -3,7 +3,9 @@
 //! converter's equivalent quantization of the same checkpoint (same bit width)
 //! shows whether an apr-made file is worse than quantization itself explains.
 //! No correct 4-bit engine reproduces f32 goldens on a 135M model, so a failed
-//! claim is apr's only when apr is worse than the correct engines.
+//! claim is apr's only when apr is worse than the correct engines: on apr's own APR
+//! files (which no second engine reads) the claim is compared with what correct
+//! engines do on equivalent quantizations of the same checkpoint (`versus_engines`).
 
 use super::*;
 
@@ -23,14 +25,87 @@ pub enum Blame {
     Undecided(String),
 }
 
-/// The artifact of the same bit width made from the same checkpoint by a comparator's
-/// converter (e.g. candle's q4_0-gguf for apr's int4-gguf).
-pub fn equivalent<'a>(ev: &'a ModelEvidence, artifact: &str) -> Option<&'a str> {
-    let bits = ev.conversions.get(artifact)?.bits;
+/// Made from the reference checkpoint by correct converters only (a comparator's,
+/// possibly through another such file, e.g. llama.cpp's quantizer on the f32 export).
+fn correctly_made(ev: &ModelEvidence, artifact: &str) -> bool {
+    let mut name = artifact;
+    for _ in 0..8 {
+        let Some(c) = ev.conversions.get(name) else { return false };
+        if c.tool == APR || c.tool == "source" {
+            return false;
+        }
+        if c.from == "reference" {
+            return true;
+        }
+        name = &c.from;
+    }
+    false
+}
+
+/// Files of the same bit width as `artifact`, made from the same checkpoint by correct
+/// converters (candle's q4_0-gguf and llama.cpp's q4_0/q4_k_m for apr's int4), in name order.
+pub fn equivalents<'a>(ev: &'a ModelEvidence, artifact: &str) -> Vec<&'a str> {
+    let Some(bits) = ev.conversions.get(artifact).map(|c| c.bits) else { return Vec::new() };
     ev.conversions
         .iter()
-        .find(|(name, c)| name.as_str() != artifact && c.tool != APR && c.bits == bits && c.from == "reference" && name.ends_with("gguf"))
+        .filter(|(name, c)| name.as_str() != artifact && c.bits == bits && name.ends_with("gguf") && correctly_made(ev, name))
         .map(|(name, _)| name.as_str())
+        .collect()
+}
+
+/// The first equivalent (see `equivalents`).
+pub fn equivalent<'a>(ev: &'a ModelEvidence, artifact: &str) -> Option<&'a str> {
+    equivalents(ev, artifact).into_iter().next()
+}
+
+/// A correct engine's result on an equivalent file: does it meet the claim, and how
+/// far from it is it (the same measure as apr's: mismatches, PPL ratio …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineResult {
+    pub runtime: String,
+    pub artifact: String,
+    pub holds: bool,
+    pub measure: f64,
+}
+
+/// Every comparator's result on every equivalent of `artifact`, by `measure(runtime,
+/// artifact)` = Some((holds, measure)) where observed.
+pub fn engines_on_equivalents(ev: &ModelEvidence, artifact: &str, measure: impl Fn(&str, &str) -> Option<(bool, f64)>) -> Vec<EngineResult> {
+    let mut out = Vec::new();
+    for e in equivalents(ev, artifact) {
+        for c in comparators_on(ev, e) {
+            if let Some((holds, m)) = measure(c, e) {
+                out.push(EngineResult { runtime: c.to_string(), artifact: e.to_string(), holds, measure: m });
+            }
+        }
+    }
+    out
+}
+
+/// apr failed a claim on its own file with measure `apr_measure`: when a correct engine
+/// on an equivalent quantization fails it too and apr is no worse than that engine
+/// (within `slack`), the claim is what fails — the reference's FAIL, not apr's.
+/// Otherwise apr's FAIL stands, with the engines' results attached.
+pub fn versus_engines(failed: Outcome, case: &Case, apr_measure: f64, engines: &[EngineResult], slack: f64) -> Outcome {
+    let shown: Vec<String> = engines.iter().map(|e| format!("{} on {}: {} ({})", e.runtime, e.artifact, e.measure, if e.holds { "meets it" } else { "fails it" })).collect();
+    let no_worse = engines.iter().find(|e| !e.holds && apr_measure <= e.measure + slack);
+    let mut o = match no_worse {
+        Some(e) => case.about(Subject::Reference).fail(
+            format!("claim fails for correct engines too ({}): apr {apr_measure}, {} on {} {}", failed.note, e.runtime, e.artifact, e.measure),
+            format!("{}: the claim fails for correct engines on equivalent quantizations", case.suite),
+            failed.evidence,
+        ),
+        None => failed,
+    };
+    if !engines.is_empty() {
+        o.evidence.details["correct_engines"] = serde_json::to_value(engines).unwrap_or_default();
+        if no_worse.is_none() {
+            o.note = one_line(&format!("{}; correct engines on equivalents: {}", o.note, shown.join(", ")), 400);
+        } else {
+            o.evidence.details["blame"] = serde_json::json!(format!("correct engines: {}", shown.join(", ")));
+        }
+    }
+    o
 }
 
 /// The comparators that observed `artifact` (generations or scores).
@@ -63,7 +138,7 @@ pub fn blame(
     if maker != APR {
         return Blame::File(format!("{c} agrees with apr on this file, made by {maker}'s converter"));
     }
-    match equivalent(ev, artifact) {
+    match equivalents(ev, artifact).into_iter().find(|e| holds(c, e).is_some()).or_else(|| equivalent(ev, artifact)) {
         Some(e) => match holds(c, e) {
             Some(false) => Blame::File(format!(
                 "{c} agrees with apr on this file, and fails the claim on {e} (a correct converter's equivalent) too"
@@ -159,5 +234,147 @@ mod tests {
         let f = apply(Blame::File("same".into()), &case, failed, "int4-gguf");
         assert_eq!((f.status, &f.subject), (Status::Fail, &Subject::Reference));
         assert!(f.note.contains("step 0") && f.note.contains("same"));
+    }
+}
+
+/// One cell of the artifact × runtime matrix: token mismatches against the oracle
+/// summed over the prompts, the earliest first divergence, or why there is no number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub mismatches: Option<usize>,
+    pub prompts: usize,
+    pub first_divergence: Option<usize>,
+    /// "ok", or the observation's state when it is not usable: "failed", "blocked", "skipped".
+    pub state: String,
+}
+
+/// Every runtime on every artifact it ran, for one model: the evidence behind blame.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Matrix {
+    pub runtimes: Vec<String>,
+    /// artifact -> runtime -> cell
+    pub cells: BTreeMap<String, BTreeMap<String, Cell>>,
+}
+
+pub fn matrix(ev: &ModelEvidence) -> Matrix {
+    let mut m = Matrix::default();
+    for (key, obs) in &ev.generations {
+        let Some(g) = ev.goldens.get(&key.prompt) else { continue };
+        if !m.runtimes.contains(&key.runtime) {
+            m.runtimes.push(key.runtime.clone());
+        }
+        let cell = m.cells.entry(key.artifact.clone()).or_default().entry(key.runtime.clone()).or_insert(Cell {
+            mismatches: Some(0),
+            prompts: 0,
+            first_divergence: None,
+            state: "ok".into(),
+        });
+        let state = match obs {
+            Observed::Ok { value, .. } => match Comparison::to_golden(g, value) {
+                Comparison::Tokens { mismatches, first_divergence, .. } => {
+                    cell.mismatches = cell.mismatches.map(|s| s + mismatches);
+                    cell.first_divergence = match (cell.first_divergence, first_divergence) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    "ok"
+                }
+                _ => "no ids",
+            },
+            Observed::Failed { .. } => "failed",
+            Observed::Blocked { .. } => "blocked",
+            Observed::Skipped { .. } => "skipped",
+        };
+        cell.prompts += 1;
+        if state != "ok" {
+            cell.mismatches = None;
+            if cell.state == "ok" {
+                cell.state = state.into();
+            }
+        }
+    }
+    m.runtimes.sort_by_key(|r| (r != APR, r.clone()));
+    m
+}
+
+#[cfg(test)]
+mod engine_tests {
+    use super::super::conversions::{Conversion, Made};
+    use super::super::testutil::*;
+    use super::*;
+
+    fn conv(tool: &str, from: &str, bits: u8) -> Conversion {
+        Conversion {
+            tool: tool.into(),
+            from: from.into(),
+            bits,
+            observed: Observed::Ok { value: Made { file: "f".into(), bytes: 1, sha256: String::new() }, invocation: inv(&["x"], "") },
+        }
+    }
+
+    fn ev() -> ModelEvidence {
+        let mut ev = evidence();
+        ev.conversions.insert("int8".into(), conv(APR, "reference", 8));
+        ev.conversions.insert("q8_0-gguf".into(), conv("candle", "reference", 8));
+        ev.conversions.insert("f32-gguf".into(), conv("candle", "reference", 32));
+        ev.conversions.insert("lcpp-q8_0-gguf".into(), conv("llama.cpp", "f32-gguf", 8));
+        ev.conversions.insert("native-gguf".into(), conv("source", "reference", 0));
+        ev.conversions.insert("int4-gguf".into(), conv(APR, "int4", 4));
+        ev
+    }
+
+    #[test]
+    fn equivalents_are_correctly_made_files_of_the_same_width() {
+        let ev = ev();
+        assert_eq!(equivalents(&ev, "int8"), vec!["lcpp-q8_0-gguf", "q8_0-gguf"]);
+        assert!(equivalents(&ev, "int4-gguf").is_empty(), "no correctly made 4-bit file here");
+        assert!(!correctly_made(&ev, "native-gguf") && !correctly_made(&ev, "int4-gguf"));
+    }
+
+    #[test]
+    fn apr_no_worse_than_a_failing_engine_is_the_claims_failure() {
+        let case = Case::new("token-parity", "tiny", "int8/code", subject::EITHER);
+        let failed = case.fail("5/32 mismatches > 3", "apr: generates other tokens than the oracle", Evidence::default());
+        let engine = |holds, measure| EngineResult { runtime: "llama.cpp".into(), artifact: "lcpp-q8_0-gguf".into(), holds, measure };
+        // a correct engine fails too, with more mismatches: the claim's
+        let o = versus_engines(failed.clone(), &case, 5.0, &[engine(false, 13.0)], 0.0);
+        assert_eq!((o.status, &o.subject), (Status::Fail, &Subject::Reference));
+        assert!(o.note.contains("claim fails for correct engines too"), "{}", o.note);
+        // apr clearly worse than a failing engine, or an engine meets the claim: apr's
+        let o = versus_engines(failed.clone(), &case, 14.0, &[engine(false, 13.0)], 0.0);
+        assert_eq!(o.subject, subject::EITHER);
+        let o = versus_engines(failed.clone(), &case, 5.0, &[engine(true, 2.0)], 0.0);
+        assert_eq!(o.subject, subject::EITHER);
+        assert!(o.note.contains("correct engines on equivalents: llama.cpp on lcpp-q8_0-gguf: 2 (meets it)"), "{}", o.note);
+        // within the slack counts as no worse
+        assert_eq!(versus_engines(failed.clone(), &case, 14.0, &[engine(false, 13.0)], 1.0).subject, Subject::Reference);
+        // no engine: unchanged
+        assert_eq!(versus_engines(failed.clone(), &case, 5.0, &[], 0.0), failed);
+    }
+
+    #[test]
+    fn token_parity_on_int8_is_judged_against_correct_8_bit_engines() {
+        let mut ev = ev();
+        ev.generations.insert(GenKey::new(APR, "int8", "code"), ok(gen(with_mismatches(&seq(32), 5))));
+        ev.generations.insert(GenKey::new("llama.cpp", "lcpp-q8_0-gguf", "code"), ok(gen(with_mismatches(&seq(32), 9))));
+        let outs = inference::token_parity(&ev, &Tolerances::spec());
+        assert_eq!(find(&outs, "int8/code").subject, Subject::Reference, "llama.cpp's own Q8_0 is worse: the bound is what fails");
+        ev.generations.insert(GenKey::new("llama.cpp", "lcpp-q8_0-gguf", "code"), ok(gen(with_mismatches(&seq(32), 1))));
+        let o = find(&inference::token_parity(&ev, &Tolerances::spec()), "int8/code").clone();
+        assert_eq!((o.status, &o.subject), (Status::Fail, &subject::EITHER), "a correct engine meets it: apr's finding");
+    }
+
+    #[test]
+    fn the_matrix_sums_mismatches_and_names_unusable_cells() {
+        let mut ev = ev();
+        set_all(&mut ev, APR, "q8_0-gguf", &seq(32));
+        ev.generations.insert(GenKey::new(APR, "q8_0-gguf", "code"), ok(gen(with_mismatches(&seq(32), 2))));
+        set_all(&mut ev, "candle", "q8_0-gguf", &seq(32));
+        ev.generations.insert(GenKey::new("candle", "q8_0-gguf", "code"), Observed::Skipped { reason: "x".into() });
+        let m = matrix(&ev);
+        assert_eq!(m.runtimes, vec!["apr", "candle"]);
+        let apr = &m.cells["q8_0-gguf"]["apr"];
+        assert_eq!((apr.mismatches, apr.prompts, apr.first_divergence), (Some(2), 4, Some(0)));
+        assert_eq!((m.cells["q8_0-gguf"]["candle"].mismatches, m.cells["q8_0-gguf"]["candle"].state.as_str()), (None, "skipped"));
     }
 }

@@ -206,6 +206,16 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             continue;
         }
         let failed = wrong_output(ev, &case, key, line, evidence);
+        if key.runtime == APR && !key.artifact.ends_with("gguf") && failed.signature == wrong_output_signature(APR) {
+            // apr's own file: do correct engines on equivalent quantizations diverge too?
+            let engines = attribution::engines_on_equivalents(ev, &key.artifact, |rt, a| {
+                let bad = confident(ev, tol, rt, a, &key.prompt)?;
+                Some((!bad, inference::mismatches_vs_golden(ev, rt, a, &key.prompt)? as f64))
+            });
+            let m = inference::mismatches_vs_golden(ev, APR, &key.artifact, &key.prompt).unwrap_or(usize::MAX) as f64;
+            outs.push(attribution::versus_engines(failed, &case, m, &engines, 0.0));
+            continue;
+        }
         if key.runtime != APR || !key.artifact.ends_with("gguf") || failed.signature != wrong_output_signature(APR) {
             outs.push(failed);
             continue;

@@ -67,7 +67,16 @@ pub fn canary(ev: &ModelEvidence) -> Vec<Outcome> {
             let from = at.saturating_sub(8);
             let got: String = ac[from.min(ac.len())..].iter().take(32).collect();
             let want: String = ec[from.min(ec.len())..].iter().take(32).collect();
-            wrong_output(ev, &case, &GenKey::new(APR, "int8", prompt), format!("text differs at char {at}: expected {want:?}, got {got:?}"), evidence)
+            let failed = wrong_output(ev, &case, &GenKey::new(APR, "int8", prompt), format!("text differs at char {at}: expected {want:?}, got {got:?}"), evidence);
+            // Does a correct 8-bit engine reproduce the oracle's text exactly? (measure: mismatches)
+            let engines = attribution::engines_on_equivalents(ev, "int8", |rt, a| {
+                let Some(Observed::Ok { value, .. }) = gen_obs(ev, rt, a, prompt) else { return None };
+                Some((value.text == g.text, mismatches_vs_golden(ev, rt, a, prompt)? as f64))
+            });
+            match mismatches_vs_golden(ev, APR, "int8", prompt) {
+                Some(m) => attribution::versus_engines(failed, &case, m as f64, &engines, 0.0),
+                None => failed,
+            }
         })
         .collect()
 }
@@ -83,7 +92,13 @@ fn bounded(ev: &ModelEvidence, case: &Case, key: &GenKey, g: &Golden, gen: &Gene
                 case.pass(format!("{mismatches}/{n} mismatches (≤ {bound})"), evidence)
             } else {
                 let first = first_divergence.map(|d| d.to_string()).unwrap_or_default();
-                wrong_output(ev, case, key, format!("{mismatches}/{n} mismatches > {bound} (first at step {first})"), evidence)
+                let failed = wrong_output(ev, case, key, format!("{mismatches}/{n} mismatches > {bound} (first at step {first})"), evidence);
+                // Correct engines on equivalent quantizations: do they meet the bound?
+                let engines = attribution::engines_on_equivalents(ev, &key.artifact, |rt, a| {
+                    let m = mismatches_vs_golden(ev, rt, a, &key.prompt)?;
+                    Some((m <= bound, m as f64))
+                });
+                attribution::versus_engines(failed, case, *mismatches as f64, &engines, 0.0)
             }
         }
         Comparison::TextOnly { equal: true, .. } => {
@@ -99,6 +114,17 @@ fn bounded(ev: &ModelEvidence, case: &Case, key: &GenKey, g: &Golden, gen: &Gene
             ),
             evidence,
         ),
+    }
+}
+
+/// Token mismatches of `runtime` on `artifact` against the golden of `prompt`.
+pub fn mismatches_vs_golden(ev: &ModelEvidence, runtime: &str, artifact: &str, prompt: &str) -> Option<usize> {
+    let g = ev.goldens.get(prompt)?;
+    let Some(Observed::Ok { value, .. }) = gen_obs(ev, runtime, artifact, prompt) else { return None };
+    match Comparison::to_golden(g, value) {
+        Comparison::Tokens { mismatches, .. } => Some(mismatches),
+        Comparison::TextOnly { equal: true, .. } => Some(0),
+        Comparison::TextOnly { .. } => None,
     }
 }
 
@@ -161,11 +187,28 @@ pub fn quant_drift(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 let note = format!("int8={m8} ≤ int4={m4}+{}", tol.drift_slack);
                 case.pass(if both_beyond { format!("{note}, but both beyond their token-parity bound") } else { note }, evidence)
             } else {
-                case.fail(
+                let failed = case.fail(
                     format!("int8 ({m8}) > int4 ({m4}) + {}: higher precision drifted more", tol.drift_slack),
                     "apr: int8 drifts further from the oracle than int4",
                     evidence,
-                )
+                );
+                // The same claim for correct engines: their 8-bit against their 4-bit file.
+                let mut engines = Vec::new();
+                for e8 in attribution::equivalents(ev, "int8") {
+                    for e4 in attribution::equivalents(ev, "int4") {
+                        for rt in attribution::comparators_on(ev, e8) {
+                            if let (Some(c8), Some(c4)) = (mismatches_vs_golden(ev, rt, e8, prompt), mismatches_vs_golden(ev, rt, e4, prompt)) {
+                                engines.push(attribution::EngineResult {
+                                    runtime: rt.to_string(),
+                                    artifact: format!("{e8}~{e4}"),
+                                    holds: drift_ok(c8, c4, tol.drift_slack),
+                                    measure: c8 as f64 - c4 as f64,
+                                });
+                            }
+                        }
+                    }
+                }
+                attribution::versus_engines(failed, &case, m8 as f64 - m4 as f64, &engines, 0.0)
             }
         })
         .collect()
@@ -272,7 +315,12 @@ pub fn ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
         if ppl < ev.ppl_ceiling {
             outs.push(case.pass(format!("PPL={ppl:.2} < {}", ev.ppl_ceiling), evidence));
         } else {
-            outs.push(case.fail(format!("PPL={ppl:.2} exceeds ceiling {}", ev.ppl_ceiling), "apr: PPL exceeds the model's ceiling", evidence));
+            let failed = case.fail(format!("PPL={ppl:.2} exceeds ceiling {}", ev.ppl_ceiling), "apr: PPL exceeds the model's ceiling", evidence);
+            let engines = attribution::engines_on_equivalents(ev, artifact, |rt, a| {
+                let Some(Observed::Ok { value, .. }) = score_obs(ev, rt, a) else { return None };
+                Some((value.perplexity < ev.ppl_ceiling, value.perplexity))
+            });
+            outs.push(attribution::versus_engines(failed, &case, ppl, &engines, ppl * (tol.cross_runtime_ppl_max_ratio - 1.0)));
         }
     }
     let case = Case::new("ppl", &ev.slug, "int4~int8", EITHER);
@@ -392,6 +440,15 @@ pub fn reference_ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 return case.pass(note, evidence);
             }
             let failed = case.fail(format!("{note} outside ×{r}"), sig_runtime, evidence);
+            if runtime == APR && !artifact.ends_with("gguf") {
+                // apr's own file: correct engines on equivalents, against the same bound.
+                let engines = attribution::engines_on_equivalents(ev, artifact, |rt, a| {
+                    let Some(Observed::Ok { value, .. }) = score_obs(ev, rt, a) else { return None };
+                    let (ratio, ok) = within_ratio(value.perplexity, reference.perplexity, r);
+                    Some((ok, ratio))
+                });
+                return attribution::versus_engines(failed, &case, ratio, &engines, ratio * (tol.cross_runtime_ppl_max_ratio - 1.0));
+            }
             if runtime != APR || !artifact.ends_with("gguf") {
                 return failed;
             }
