@@ -36,7 +36,12 @@ pub fn run(model_dir: &Path, dtype: &str, device: &str, prompt: &str, tokens: us
     let started = Instant::now();
     let weights_bytes: u64 = dir.weight_files.iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum();
     let mut model = dir.load_model(parse_dtype(dtype)?, &parse_device(device)?)?;
-    println!("model: {} ({:.1} MB of weights on disk), loaded in {:.2}s", model_dir.display(), weights_bytes as f64 / 1e6, started.elapsed().as_secs_f64());
+    println!(
+        "model: {} ({:.1} MB of weights on disk), loaded in {:.2}s",
+        model_dir.display(),
+        weights_bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
     let ids = dir.encode(prompt)?;
     let settings = GreedySettings { max_new_tokens: tokens, eos_ids: vec![], ignore_eos: true, top_k: 5 };
     let (mut best_prefill, mut best_decode) = (0.0f64, 0.0f64);
@@ -52,7 +57,13 @@ pub fn run(model_dir: &Path, dtype: &str, device: &str, prompt: &str, tokens: us
         let decode = (total - prefill).max(1e-9);
         let decode_tps = (out.tokens.len() - 1) as f64 / decode;
         let prefill_tps = ids.len() as f64 / prefill;
-        println!("round {round}: prefill {} tokens {:.1} tok/s, decode {} tokens {:.1} tok/s", ids.len(), prefill_tps, out.tokens.len() - 1, decode_tps);
+        println!(
+            "round {round}: prefill {} tokens {:.1} tok/s, decode {} tokens {:.1} tok/s",
+            ids.len(),
+            prefill_tps,
+            out.tokens.len() - 1,
+            decode_tps
+        );
         best_prefill = best_prefill.max(prefill_tps);
         best_decode = best_decode.max(decode_tps);
     }

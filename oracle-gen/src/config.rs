@@ -76,9 +76,7 @@ impl LlamaConfig {
         if let Some(theta) = self.rope_parameters.as_ref().and_then(|p| p.rope_theta) {
             return Ok(theta);
         }
-        self.rope_theta.with_context(|| {
-            format!("{}: neither rope_parameters.rope_theta nor rope_theta is set", path.display())
-        })
+        self.rope_theta.with_context(|| format!("{}: neither rope_parameters.rope_theta nor rope_theta is set", path.display()))
     }
 }
 
@@ -123,23 +121,19 @@ impl Gemma3Config {
     pub fn is_sliding(&self, i: usize) -> bool {
         match &self.layer_types {
             Some(types) => types.get(i).map(|t| t == "sliding_attention").unwrap_or(false),
-            None => (i + 1) % self.sliding_window_pattern.unwrap_or(6) != 0,
+            None => !(i + 1).is_multiple_of(self.sliding_window_pattern.unwrap_or(6)),
         }
     }
 
     /// (global, local) rope bases; an error when config.json names neither form.
     pub fn rope_thetas(&self, path: &Path) -> Result<(f64, f64)> {
-        let nested = |kind: &str| {
-            self.rope_parameters.as_ref().and_then(|p| p.get(kind)).and_then(|p| p.get("rope_theta")).and_then(|t| t.as_f64())
-        };
-        let global = nested("full_attention").or(self.rope_theta).with_context(|| {
-            format!("{}: neither rope_parameters.full_attention.rope_theta nor rope_theta is set", path.display())
-        })?;
+        let nested =
+            |kind: &str| self.rope_parameters.as_ref().and_then(|p| p.get(kind)).and_then(|p| p.get("rope_theta")).and_then(|t| t.as_f64());
+        let global = nested("full_attention")
+            .or(self.rope_theta)
+            .with_context(|| format!("{}: neither rope_parameters.full_attention.rope_theta nor rope_theta is set", path.display()))?;
         let local = nested("sliding_attention").or(self.rope_local_base_freq).with_context(|| {
-            format!(
-                "{}: neither rope_parameters.sliding_attention.rope_theta nor rope_local_base_freq is set",
-                path.display()
-            )
+            format!("{}: neither rope_parameters.sliding_attention.rope_theta nor rope_local_base_freq is set", path.display())
         })?;
         Ok((global, local))
     }
@@ -183,13 +177,8 @@ impl Gemma3Config {
                 unsupported(format!("layer type {t:?}"))?;
             }
         }
-        if self.num_key_value_heads == 0 || self.num_attention_heads % self.num_key_value_heads != 0 {
-            bail!(
-                "{}: {} attention heads cannot share {} kv heads",
-                path.display(),
-                self.num_attention_heads,
-                self.num_key_value_heads
-            );
+        if self.num_key_value_heads == 0 || !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
+            bail!("{}: {} attention heads cannot share {} kv heads", path.display(), self.num_attention_heads, self.num_key_value_heads);
         }
         Ok(())
     }
@@ -257,12 +246,8 @@ impl ModelConfig {
     }
 
     pub fn from_json(text: &str, path: &Path) -> Result<ModelConfig> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).with_context(|| format!("{}: not valid JSON", path.display()))?;
-        let model_type = value
-            .get("model_type")
-            .and_then(|v| v.as_str())
-            .with_context(|| format!("{}: no model_type", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(text).with_context(|| format!("{}: not valid JSON", path.display()))?;
+        let model_type = value.get("model_type").and_then(|v| v.as_str()).with_context(|| format!("{}: no model_type", path.display()))?;
         let bad = |e: serde_json::Error| anyhow::anyhow!("{}: bad {model_type} config: {e}", path.display());
         let config = match Arch::parse(model_type) {
             Some(Arch::Llama) => ModelConfig::Llama(serde_json::from_value(value.clone()).map_err(bad)?),
@@ -303,23 +288,20 @@ impl Config {
     }
 
     pub fn from_json(text: &str, path: &Path) -> Result<Config> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).with_context(|| format!("{}: not valid JSON", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(text).with_context(|| format!("{}: not valid JSON", path.display()))?;
         match value.get("model_type").and_then(|v| v.as_str()) {
             Some("gemma3_text") => {
-                let c: Gemma3Config = serde_json::from_value(value)
-                    .map_err(|e| anyhow::anyhow!("{}: bad gemma3_text config: {e}", path.display()))?;
+                let c: Gemma3Config =
+                    serde_json::from_value(value).map_err(|e| anyhow::anyhow!("{}: bad gemma3_text config: {e}", path.display()))?;
                 c.validate(path)?;
                 Ok(Config::Gemma3(c))
             }
-            Some("gemma3") => bail!(
-                "{}: model_type \"gemma3\" is the multimodal Gemma 3; the oracle reads the text-only \"gemma3_text\"",
-                path.display()
-            ),
-            Some(other) if Arch::parse(other).is_none() => bail!(
-                "{}: unknown model_type {other:?} (supported: llama, qwen2, gpt2, gemma3_text)",
-                path.display()
-            ),
+            Some("gemma3") => {
+                bail!("{}: model_type \"gemma3\" is the multimodal Gemma 3; the oracle reads the text-only \"gemma3_text\"", path.display())
+            }
+            Some(other) if Arch::parse(other).is_none() => {
+                bail!("{}: unknown model_type {other:?} (supported: llama, qwen2, gpt2, gemma3_text)", path.display())
+            }
             _ => Ok(Config::Family(ModelConfig::from_json(text, path)?)),
         }
     }
@@ -363,8 +345,7 @@ pub fn generation_eos_ids(path: &Path) -> Result<Option<Vec<u32>>> {
         return Ok(None);
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
     Ok(value.get("eos_token_id").map(ids_of))
 }
 

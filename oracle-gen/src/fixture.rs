@@ -11,15 +11,13 @@
 use crate::config::Arch;
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use serde_json::json;
-use tokenizers::{
-    AddedToken, DecoderWrapper, ModelWrapper, PostProcessorWrapper, PreTokenizerWrapper, Tokenizer,
-};
+use tokenizers::{AddedToken, DecoderWrapper, ModelWrapper, PostProcessorWrapper, PreTokenizerWrapper, Tokenizer};
 
 /// Text the fixture tokenizer is trained on: the four prompts and a little more.
 const CORPUS: &str = "What is 2+2? Answer: 4. What is 3+5? Answer: 8.
@@ -91,12 +89,7 @@ pub fn pipeline(arch: Arch) -> [serde_json::Value; 4] {
             byte_level(false, false, false),
             byte_level(false, false, false),
         ],
-        Arch::Gpt2 => [
-            serde_json::Value::Null,
-            byte_level(false, true, true),
-            byte_level(true, false, true),
-            byte_level(true, true, true),
-        ],
+        Arch::Gpt2 => [serde_json::Value::Null, byte_level(false, true, true), byte_level(true, false, true), byte_level(true, true, true)],
     }
 }
 
@@ -111,8 +104,7 @@ pub fn tokenizer(arch: Arch) -> Result<Tokenizer> {
     value["pre_tokenizer"] = pre_tokenizer;
     value["post_processor"] = post_processor;
     value["decoder"] = decoder;
-    Tokenizer::from_bytes(serde_json::to_vec(&value)?)
-        .map_err(|e| anyhow::anyhow!("building the {} fixture tokenizer: {e}", arch.name()))
+    Tokenizer::from_bytes(serde_json::to_vec(&value)?).map_err(|e| anyhow::anyhow!("building the {} fixture tokenizer: {e}", arch.name()))
 }
 
 /// The fixtures' one vocabulary: byte-level BPE trained on CORPUS (deterministic),
@@ -255,8 +247,7 @@ pub fn write(arch: Arch, out: &Path) -> Result<()> {
         }
     };
     let generation = serde_json::json!({ "bos_token_id": config["bos_token_id"], "eos_token_id": eos, "do_sample": false });
-    let safetensors = safetensors::serialize(b.tensors.iter().map(|(k, v)| (k.clone(), v)), None)
-        .context("serializing fixture weights")?;
+    let safetensors = safetensors::serialize(b.tensors.iter().map(|(k, v)| (k.clone(), v)), None).context("serializing fixture weights")?;
     let tokenizer_json = tok.to_string(true).map_err(|e| anyhow::anyhow!("serializing fixture tokenizer: {e}"))?;
 
     write_dir_atomically(out, |dir| {

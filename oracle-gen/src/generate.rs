@@ -43,9 +43,7 @@ pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
 pub fn top_k(logprobs: &[f32], k: usize) -> Vec<TokenLogprob> {
     let mut idx: Vec<u32> = (0..logprobs.len() as u32).collect();
     let k = k.min(idx.len());
-    let cmp = |a: &u32, b: &u32| {
-        logprobs[*b as usize].total_cmp(&logprobs[*a as usize]).then(a.cmp(b))
-    };
+    let cmp = |a: &u32, b: &u32| logprobs[*b as usize].total_cmp(&logprobs[*a as usize]).then(a.cmp(b));
     if k > 0 && k < idx.len() {
         idx.select_nth_unstable_by(k - 1, cmp);
     }
@@ -75,10 +73,7 @@ fn last_row(logits: &Tensor) -> Result<Vec<f32>> {
 /// make no golden: stop with the step rather than write null logprobs.
 fn ensure_finite(logits: &[f32], step: usize) -> Result<()> {
     if let Some(i) = logits.iter().position(|l| l.is_nan() || *l == f32::INFINITY) {
-        anyhow::bail!(
-            "step {step}: logit {i} is {} (the model overflows its compute dtype); no golden from this run",
-            logits[i]
-        );
+        anyhow::bail!("step {step}: logit {i} is {} (the model overflows its compute dtype); no golden from this run", logits[i]);
     }
     Ok(())
 }

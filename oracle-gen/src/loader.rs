@@ -39,12 +39,8 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
         bail!("{}: missing file (nor is there {})", single.display(), index.display());
     }
     let text = std::fs::read_to_string(&index).with_context(|| format!("{}: cannot read", index.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", index.display()))?;
-    let map = value
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .with_context(|| format!("{}: no weight_map object", index.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", index.display()))?;
+    let map = value.get("weight_map").and_then(|m| m.as_object()).with_context(|| format!("{}: no weight_map object", index.display()))?;
     let mut shards: Vec<String> = map.values().filter_map(|v| v.as_str().map(String::from)).collect();
     shards.sort();
     shards.dedup();
@@ -127,17 +123,13 @@ impl ModelDir {
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .tokenizer
-            .encode(text, true)
-            .map_err(|e| anyhow::anyhow!("{}: cannot encode: {e}", self.tokenizer_path.display()))?;
+        let enc =
+            self.tokenizer.encode(text, true).map_err(|e| anyhow::anyhow!("{}: cannot encode: {e}", self.tokenizer_path.display()))?;
         Ok(enc.get_ids().to_vec())
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.tokenizer
-            .decode(ids, true)
-            .map_err(|e| anyhow::anyhow!("{}: cannot decode: {e}", self.tokenizer_path.display()))
+        self.tokenizer.decode(ids, true).map_err(|e| anyhow::anyhow!("{}: cannot decode: {e}", self.tokenizer_path.display()))
     }
 }
 

@@ -149,13 +149,8 @@ fn run(cli: Cli) -> Result<()> {
             let device = parse_device(&precision.device)?;
             let mut model = dir.load_model(parse_dtype(&precision.dtype)?, &device)?;
             for (file, prompt) in &prompts {
-                let settings = Settings {
-                    max_new_tokens,
-                    ignore_eos,
-                    top_k,
-                    dtype: precision.dtype.clone(),
-                    device: precision.device.clone(),
-                };
+                let settings =
+                    Settings { max_new_tokens, ignore_eos, top_k, dtype: precision.dtype.clone(), device: precision.device.clone() };
                 let req = GoldenRequest { slug: &slug, model_id: &model_id, prompt_file: file, prompt, settings };
                 let started = Instant::now();
                 let golden = make_golden(&dir, model.as_mut(), &hashes, &req)?;
@@ -177,13 +172,9 @@ fn run(cli: Cli) -> Result<()> {
             let text = std::fs::read_to_string(&text_file).with_context(|| format!("{}: cannot read", text_file.display()))?;
             let ids = dir.encode(&text)?;
             let mut model = dir.load_model(parse_dtype(&precision.dtype)?, &parse_device(&precision.device)?)?;
-            let scored = oracle_gen::generate::score(model.as_mut(), &ids)
-                .with_context(|| format!("scoring {}", text_file.display()))?;
-            let score = Score {
-                perplexity: scored.perplexity,
-                token_count: Some(scored.token_logprobs.len()),
-                mean_nll: Some(scored.mean_nll),
-            };
+            let scored = oracle_gen::generate::score(model.as_mut(), &ids).with_context(|| format!("scoring {}", text_file.display()))?;
+            let score =
+                Score { perplexity: scored.perplexity, token_count: Some(scored.token_logprobs.len()), mean_nll: Some(scored.mean_nll) };
             let json = serde_json::to_string_pretty(&score)? + "\n";
             match out {
                 Some(path) => tmgt_schema::write_atomic(&path, json.as_bytes())?,

@@ -16,15 +16,11 @@ impl Staging {
     pub fn new(target: &Path) -> Result<Staging> {
         let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create folder", parent.display()))?;
-        let name = target
-            .file_name()
-            .with_context(|| format!("{}: output folder needs a name", target.display()))?
-            .to_string_lossy()
-            .into_owned();
+        let name =
+            target.file_name().with_context(|| format!("{}: output folder needs a name", target.display()))?.to_string_lossy().into_owned();
         let path = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         if path.exists() {
-            std::fs::remove_dir_all(&path)
-                .with_context(|| format!("{}: cannot clear stale staging folder", path.display()))?;
+            std::fs::remove_dir_all(&path).with_context(|| format!("{}: cannot clear stale staging folder", path.display()))?;
         }
         std::fs::create_dir(&path).with_context(|| format!("{}: cannot create", path.display()))?;
         Ok(Staging { path, target: target.to_path_buf(), committed: false })
@@ -39,12 +35,10 @@ impl Staging {
                 target.file_name().unwrap_or_default().to_string_lossy(),
                 std::process::id()
             ));
-            std::fs::rename(target, &old)
-                .with_context(|| format!("cannot move {} aside to {}", target.display(), old.display()))?;
+            std::fs::rename(target, &old).with_context(|| format!("cannot move {} aside to {}", target.display(), old.display()))?;
             if let Err(e) = std::fs::rename(&self.path, target) {
                 let _ = std::fs::rename(&old, target);
-                return Err(e)
-                    .with_context(|| format!("cannot rename {} to {}", self.path.display(), target.display()));
+                return Err(e).with_context(|| format!("cannot rename {} to {}", self.path.display(), target.display()));
             }
             std::fs::remove_dir_all(&old).with_context(|| format!("{}: cannot remove", old.display()))?;
         } else {

@@ -36,10 +36,7 @@ fn gguf_export_f32_then_import_is_identity() {
             assert_eq!(json(&a.join(f)), json(&b.join(f)), "{f} changed in the round trip (tied={})", spec.tied);
         }
         // Byte-identical model files: the conversion is deterministic.
-        assert_eq!(
-            std::fs::read(a.join("model.safetensors")).unwrap(),
-            std::fs::read(b.join("model.safetensors")).unwrap()
-        );
+        assert_eq!(std::fs::read(a.join("model.safetensors")).unwrap(), std::fs::read(b.join("model.safetensors")).unwrap());
     }
 }
 
@@ -82,8 +79,7 @@ fn gguf_export_writes_llama_metadata_and_permuted_qk() {
     assert_eq!(c2.metadata["llama.rope.freq_base"].to_f32().unwrap(), 100000.0);
     assert_eq!(c2.metadata["tokenizer.ggml.pre"].to_string().unwrap(), "smollm");
     assert!(!c2.metadata["tokenizer.ggml.add_bos_token"].to_bool().unwrap());
-    let types: Vec<u32> =
-        c2.metadata["tokenizer.ggml.token_type"].to_vec().unwrap().iter().map(|v| v.to_i32().unwrap() as u32).collect();
+    let types: Vec<u32> = c2.metadata["tokenizer.ggml.token_type"].to_vec().unwrap().iter().map(|v| v.to_i32().unwrap() as u32).collect();
     assert_eq!(types, vocab().1.iter().map(|&t| t as u32).collect::<Vec<_>>());
 }
 
@@ -92,8 +88,7 @@ fn gguf_export_quantized_within_step() {
     let tmp = tempfile::tempdir().unwrap();
     let a = imported(tmp.path(), SPEC);
     let reference = read_safetensors(&a.join("model.safetensors"));
-    for (quant, dtype) in [(Quant::Q8_0, GgmlDType::Q8_0), (Quant::Q4_0, GgmlDType::Q4_0), (Quant::F16, GgmlDType::F16)]
-    {
+    for (quant, dtype) in [(Quant::Q8_0, GgmlDType::Q8_0), (Quant::Q4_0, GgmlDType::Q4_0), (Quant::F16, GgmlDType::F16)] {
         let g = tmp.path().join(format!("{}.gguf", quant.name()));
         export_gguf(&a, &g, quant).unwrap();
         let out = tmp.path().join(quant.name());
@@ -129,11 +124,8 @@ fn gguf_export_refuses_gpt2_and_names_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("gpt2");
     std::fs::create_dir(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.json"),
-        r#"{"model_type":"gpt2","vocab_size":10,"n_embd":8,"n_layer":1,"n_head":2,"n_positions":16}"#,
-    )
-    .unwrap();
+    std::fs::write(dir.join("config.json"), r#"{"model_type":"gpt2","vocab_size":10,"n_embd":8,"n_layer":1,"n_head":2,"n_positions":16}"#)
+        .unwrap();
     let out = tmp.path().join("x.gguf");
     let err = format!("{:#}", export_gguf(&dir, &out, Quant::Q8_0).unwrap_err());
     assert!(err.contains("gpt2") && err.contains("not supported") && err.contains("config.json"), "{err}");

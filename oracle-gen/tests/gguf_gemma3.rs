@@ -93,7 +93,8 @@ fn q6_k_block(b: &[u8]) -> Vec<f32> {
 
 /// The layout's decoder over a whole tensor of consecutive blocks.
 fn decode(dtype: GgmlDType, raw: &[u8]) -> Vec<f32> {
-    let (bytes, f): (usize, fn(&[u8]) -> Vec<f32>) = match dtype {
+    type Decode = fn(&[u8]) -> Vec<f32>;
+    let (bytes, f): (usize, Decode) = match dtype {
         GgmlDType::Q5_0 => (22, q5_0_block),
         GgmlDType::Q4K => (144, q4_k_block),
         GgmlDType::Q6K => (210, q6_k_block),
@@ -226,9 +227,8 @@ const LAYERS: usize = 6;
 
 /// SentencePiece pieces after the control, user-defined and byte pieces, in score order.
 const PIECES: [&str; 40] = [
-    "▁", "e", "t", "a", "o", "n", "i", "s", "h", "r", "c", "l", "d", "T", "W", "m", "y", "w", ".", "?", "▁t", "he",
-    "▁the", "at", "▁c", "▁cat", "in", "▁s", "▁sat", "on", "▁on", "▁m", "▁mat", "▁The", "Th", "The", "er", "▁a", "an",
-    "▁an",
+    "▁", "e", "t", "a", "o", "n", "i", "s", "h", "r", "c", "l", "d", "T", "W", "m", "y", "w", ".", "?", "▁t", "he", "▁the", "at", "▁c",
+    "▁cat", "in", "▁s", "▁sat", "on", "▁on", "▁m", "▁mat", "▁The", "Th", "The", "er", "▁a", "an", "▁an",
 ];
 
 fn vocab() -> (Vec<String>, Vec<i32>, Vec<f32>) {
@@ -276,10 +276,8 @@ fn write_tiny(path: &Path) -> Tiny {
 
     let embed: Vec<f32> = (0..vocab * HIDDEN).map(|_| rng.f32()).collect();
     let embed_q = QTensor::quantize(&Tensor::from_vec(embed, (vocab, HIDDEN), &Device::Cpu).unwrap(), GgmlDType::Q8_0).unwrap();
-    expected.insert(
-        "model.embed_tokens.weight".into(),
-        embed_q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap(),
-    );
+    expected
+        .insert("model.embed_tokens.weight".into(), embed_q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap());
     tensors.push(("token_embd.weight".into(), embed_q));
     let (w, stored) = norm(&mut rng, HIDDEN);
     tensors.push(("output_norm.weight".into(), f32_tensor(vec![HIDDEN], &stored)));
@@ -428,12 +426,7 @@ fn tiny_gemma3_imports_as_the_layouts_say() {
     // BOS prepended; "é" is not a piece: its UTF-8 bytes.
     let dir = ModelDir::open(&out).unwrap();
     let ids = dir.encode("The cat sat\non the mat?é").unwrap();
-    let mut want: Vec<u32> = [
-        "<bos>", "The", "▁cat", "▁sat", "\n", "on", "▁the", "▁mat", "?",
-    ]
-    .iter()
-    .map(|p| token_id(p))
-    .collect();
+    let mut want: Vec<u32> = ["<bos>", "The", "▁cat", "▁sat", "\n", "on", "▁the", "▁mat", "?"].iter().map(|p| token_id(p)).collect();
     want.extend("é".bytes().map(|b| token_id(&format!("<0x{b:02X}>"))));
     assert_eq!(ids, want);
     assert_eq!(dir.decode(&ids).unwrap(), "The cat sat\non the mat?é");
@@ -454,9 +447,7 @@ fn tiny_gemma3_oracle_agrees_with_candle_f32_gemma3() {
     let dir = ModelDir::open(&out).unwrap();
     let mut oracle = dir.load_model(DType::F32, &Device::Cpu).unwrap();
     let cfg: gemma3::Config = serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
-    let vb = unsafe {
-        candle_nn::VarBuilder::from_mmaped_safetensors(&[out.join("model.safetensors")], DType::F32, &Device::Cpu).unwrap()
-    };
+    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&[out.join("model.safetensors")], DType::F32, &Device::Cpu).unwrap() };
     let mut candle = gemma3::Model::new(false, &cfg, vb).unwrap();
 
     let mut ids = dir.encode("The cat sat on the mat").unwrap();

@@ -31,9 +31,7 @@ fn models_dir() -> PathBuf {
 }
 
 fn gguf_path() -> PathBuf {
-    std::env::var_os("TMGT_GEMMA3_GGUF")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| models_dir().join("gemma-3-270m-q4_k_m.gguf"))
+    std::env::var_os("TMGT_GEMMA3_GGUF").map(PathBuf::from).unwrap_or_else(|| models_dir().join("gemma-3-270m-q4_k_m.gguf"))
 }
 
 /// A bf16 value is an f32 whose low 16 bits are zero.
@@ -130,13 +128,9 @@ fn gguf_gemma3_270m_import_known_answers() {
 #[ignore = "needs an imported Gemma 3 270M reference folder (TMGT_GEMMA3_REF)"]
 fn gguf_gemma3_270m_reference_runs_on_candle_f32_gemma3() {
     use candle_transformers::models::gemma3;
-    let dir = std::env::var_os("TMGT_GEMMA3_REF")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| models_dir().join("reference"));
+    let dir = std::env::var_os("TMGT_GEMMA3_REF").map(PathBuf::from).unwrap_or_else(|| models_dir().join("reference"));
     let cfg: gemma3::Config = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
-    let vb = unsafe {
-        candle_nn::VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &Device::Cpu).unwrap()
-    };
+    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &Device::Cpu).unwrap() };
     let mut model = gemma3::Model::new(false, &cfg, vb).unwrap();
     let reference = ModelDir::open(&dir).unwrap();
     let mut ids = KNOWN[2].1.to_vec();

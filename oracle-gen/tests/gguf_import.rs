@@ -46,11 +46,7 @@ fn check_import(dtype: GgmlDType, spec: Spec, seed: u64) {
         };
         assert!(values == &expected, "{dtype:?}: {} is not the un-permuted dequantized GGUF tensor", w.name);
         for (i, ((&got, &src), &b)) in values.iter().zip(&w.values).zip(&bound).enumerate() {
-            assert!(
-                (got - src).abs() <= b,
-                "{dtype:?}: {}[{i}] = {got}, source {src}, beyond the quant step {b}",
-                w.name
-            );
+            assert!((got - src).abs() <= b, "{dtype:?}: {}[{i}] = {got}, source {src}, beyond the quant step {b}", w.name);
         }
     }
 
@@ -128,20 +124,7 @@ fn gguf_import_qwen2_keeps_layout_and_biases() {
     let enc = tok.encode("The cat sat on the mat in 2024", true).unwrap();
     assert_eq!(
         enc.get_ids(),
-        &[
-            id("The"),
-            id("Ġcat"),
-            id("Ġsat"),
-            id("Ġon"),
-            id("Ġthe"),
-            id("Ġmat"),
-            id("Ġin"),
-            id("Ġ"),
-            id("2"),
-            id("0"),
-            id("2"),
-            id("4")
-        ]
+        &[id("The"), id("Ġcat"), id("Ġsat"), id("Ġon"), id("Ġthe"), id("Ġmat"), id("Ġin"), id("Ġ"), id("2"), id("0"), id("2"), id("4")]
     );
     let text = "It's 3 o'clock\n\n  naïve 東京";
     assert_eq!(tok.decode(tok.encode(text, true).unwrap().get_ids(), true).unwrap(), text);
@@ -177,11 +160,7 @@ fn gguf_tokenizer_round_trips_and_merges() {
 
     let text = "The cat sat on the mat";
     let enc = tok.encode(text, true).unwrap();
-    assert_eq!(
-        enc.get_ids(),
-        &[id("The"), id("Ġcat"), id("Ġsat"), id("Ġon"), id("Ġthe"), id("Ġmat")],
-        "merges applied, no BOS added"
-    );
+    assert_eq!(enc.get_ids(), &[id("The"), id("Ġcat"), id("Ġsat"), id("Ġon"), id("Ġthe"), id("Ġmat")], "merges applied, no BOS added");
     assert_eq!(tok.decode(enc.get_ids(), true).unwrap(), text);
 
     // smollm pre-tokenizer: digits one by one.

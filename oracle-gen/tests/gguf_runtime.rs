@@ -20,10 +20,7 @@ fn gguf_runtime_greedy_is_deterministic_and_survives_round_trip() {
     let first = run_gguf(&gguf, PROMPT, 12, 3).unwrap();
     let (tokens, _) = vocab();
     let id = |t: &str| tokens.iter().position(|x| x == t).unwrap() as u32;
-    assert_eq!(
-        first.prompt_tokens.as_deref(),
-        Some(&[id("The"), id("Ġcat"), id("Ġsat"), id("Ġon"), id("Ġthe"), id("Ġmat")][..])
-    );
+    assert_eq!(first.prompt_tokens.as_deref(), Some(&[id("The"), id("Ġcat"), id("Ġsat"), id("Ġon"), id("Ġthe"), id("Ġmat")][..]));
     let generated = first.tokens.clone().unwrap();
     assert!(!generated.is_empty() && generated.len() <= 12);
     match first.finish_reason.as_deref() {
@@ -86,11 +83,7 @@ fn gguf_runtime_scores_agree_with_greedy_logprobs() {
     let scored = score(&mut model, &all).unwrap();
     for (step, top) in out.top_logprobs.iter().enumerate() {
         let teacher = scored.token_logprobs[prompt.len() - 1 + step];
-        assert!(
-            (teacher - top[0].logprob).abs() < 1e-3,
-            "step {step}: teacher-forced {teacher} vs greedy {}",
-            top[0].logprob
-        );
+        assert!((teacher - top[0].logprob).abs() < 1e-3, "step {step}: teacher-forced {teacher} vs greedy {}", top[0].logprob);
     }
     let s = score_gguf(&gguf, "the cat sat on the mat in the mat").unwrap();
     assert!(s.perplexity.is_finite() && s.perplexity > 1.0);

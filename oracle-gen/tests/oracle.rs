@@ -42,12 +42,8 @@ fn kv_cache_decoding_equals_full_recomputation() {
         let model_dir = ModelDir::open(&dir).unwrap();
         let mut model = model_dir.load_model(DType::F32, &Device::Cpu).unwrap();
         let prompt = model_dir.encode("The capital of France is").unwrap();
-        let out = greedy(
-            model.as_mut(),
-            &prompt,
-            &GreedySettings { max_new_tokens: 16, eos_ids: vec![], ignore_eos: true, top_k: 5 },
-        )
-        .unwrap();
+        let out =
+            greedy(model.as_mut(), &prompt, &GreedySettings { max_new_tokens: 16, eos_ids: vec![], ignore_eos: true, top_k: 5 }).unwrap();
         // Step by step with the cache, versus the whole sequence at once without it.
         let all: Vec<u32> = prompt.iter().chain(&out.tokens).copied().collect();
         model.clear_cache();
@@ -117,14 +113,17 @@ fn eos_stops_and_is_kept_and_ignore_eos_masks_it() {
     let model_dir = ModelDir::open(&dir).unwrap();
     let mut model = model_dir.load_model(DType::F32, &Device::Cpu).unwrap();
     let prompt = model_dir.encode("def fibonacci(n):").unwrap();
-    let free = greedy(model.as_mut(), &prompt, &GreedySettings { max_new_tokens: 8, eos_ids: vec![], ignore_eos: false, top_k: 3 }).unwrap();
+    let free =
+        greedy(model.as_mut(), &prompt, &GreedySettings { max_new_tokens: 8, eos_ids: vec![], ignore_eos: false, top_k: 3 }).unwrap();
     // Declare the token greedy picks at step 3 to be EOS: decoding must stop there, keeping it.
     let eos = free.tokens[3];
     let first = free.tokens.iter().position(|&t| t == eos).unwrap();
-    let stopped = greedy(model.as_mut(), &prompt, &GreedySettings { max_new_tokens: 8, eos_ids: vec![eos], ignore_eos: false, top_k: 3 }).unwrap();
+    let stopped =
+        greedy(model.as_mut(), &prompt, &GreedySettings { max_new_tokens: 8, eos_ids: vec![eos], ignore_eos: false, top_k: 3 }).unwrap();
     assert_eq!(stopped.stop_reason, StopReason::Eos);
     assert_eq!(stopped.tokens, free.tokens[..=first].to_vec());
-    let masked = greedy(model.as_mut(), &prompt, &GreedySettings { max_new_tokens: 8, eos_ids: vec![eos], ignore_eos: true, top_k: 3 }).unwrap();
+    let masked =
+        greedy(model.as_mut(), &prompt, &GreedySettings { max_new_tokens: 8, eos_ids: vec![eos], ignore_eos: true, top_k: 3 }).unwrap();
     assert_eq!(masked.stop_reason, StopReason::Length);
     assert_eq!(masked.tokens.len(), 8);
     assert!(!masked.tokens.contains(&eos));

@@ -85,12 +85,7 @@ pub struct Golden {
 
 impl GoldenInputs {
     /// The cache key: sha256 of the canonical JSON of (files, prompt hash, settings, oracle).
-    pub fn compute_key(
-        files: &BTreeMap<String, String>,
-        prompt_sha256: &str,
-        settings: &Settings,
-        oracle: &OracleInfo,
-    ) -> String {
+    pub fn compute_key(files: &BTreeMap<String, String>, prompt_sha256: &str, settings: &Settings, oracle: &OracleInfo) -> String {
         let canonical = serde_json::json!({
             "files": files,
             "prompt_sha256": prompt_sha256,
@@ -123,11 +118,7 @@ impl Golden {
         let golden: Golden = serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: not a golden JSON (schema version {SCHEMA_VERSION})", path.display()))?;
         if golden.schema_version != SCHEMA_VERSION {
-            anyhow::bail!(
-                "{}: golden schema_version {} (this build reads {SCHEMA_VERSION})",
-                path.display(),
-                golden.schema_version
-            );
+            anyhow::bail!("{}: golden schema_version {} (this build reads {SCHEMA_VERSION})", path.display(), golden.schema_version);
         }
         Ok(golden)
     }

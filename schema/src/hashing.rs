@@ -11,8 +11,7 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
 
 /// Streams the file through sha256 (does not load it whole).
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot open for hashing", path.display()))?;
+    let mut file = std::fs::File::open(path).with_context(|| format!("{}: cannot open for hashing", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -36,8 +35,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut file = std::fs::File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
         file.write_all(bytes).with_context(|| format!("{}: write failed", tmp.display()))?;
         file.sync_all().with_context(|| format!("{}: fsync failed", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
         Ok(())
     })();
     if result.is_err() {

@@ -28,10 +28,7 @@ fn isa_features() -> Vec<String> {
             $(if std::arch::is_x86_feature_detected!($f) { found.push($f.to_string()); })*
         };
     }
-    probe!(
-        "sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512bf16",
-        "avx512fp16", "avx512vnni"
-    );
+    probe!("sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512bf16", "avx512fp16", "avx512vnni");
     found
 }
 
@@ -105,7 +102,13 @@ mod tests {
 
     #[test]
     fn isa_difference_names_both_sides() {
-        let a = HostInfo { arch: "x86_64".into(), cpu_model: "A".into(), cpus: 2, isa: vec!["avx2".into(), "avx512f".into()], os: "linux".into() };
+        let a = HostInfo {
+            arch: "x86_64".into(),
+            cpu_model: "A".into(),
+            cpus: 2,
+            isa: vec!["avx2".into(), "avx512f".into()],
+            os: "linux".into(),
+        };
         let b = HostInfo { isa: vec!["avx2".into(), "avx512bf16".into()], cpu_model: "B".into(), ..a.clone() };
         assert_eq!(a.isa_difference(&b), (vec!["avx512f".to_string()], vec!["avx512bf16".to_string()]));
         assert!(a.describe().contains("avx2 avx512f"));

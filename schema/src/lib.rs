@@ -2,6 +2,7 @@
 //! JSON (schema version 1), runtime observations, hashing helpers and atomic writes.
 //! Nothing here pulls candle, so `cargo xtask` stays fast to build.
 
+pub mod arch;
 pub mod golden;
 pub mod hashing;
 pub mod host;
@@ -9,8 +10,9 @@ pub mod observation;
 pub mod tensor_names;
 pub mod verify;
 
+pub use arch::Arch;
 pub use golden::{Golden, GoldenInputs, OracleInfo, Settings, StopReason, TokenLogprob};
-pub use host::HostInfo;
-pub use verify::{verify, GoldenTolerance, Verification};
 pub use hashing::{sha256_bytes, sha256_file, write_atomic};
+pub use host::HostInfo;
 pub use observation::{Generation, Invocation, Score};
+pub use verify::{verify, GoldenTolerance, Verification};

@@ -106,10 +106,8 @@ mod tests {
 
     #[test]
     fn command_line_quotes_what_the_shell_would_split() {
-        let inv = Invocation {
-            command: vec!["apr".into(), "run".into(), "m.apr".into(), "-p".into(), "It's 2+2?".into()],
-            ..Default::default()
-        };
+        let inv =
+            Invocation { command: vec!["apr".into(), "run".into(), "m.apr".into(), "-p".into(), "It's 2+2?".into()], ..Default::default() };
         assert_eq!(inv.command_line(), r"apr run m.apr -p 'It'\''s 2+2?'");
         let inv = Invocation { cwd: Some("/m/x y".into()), ..inv };
         assert_eq!(inv.command_line(), r"(cd '/m/x y' && apr run m.apr -p 'It'\''s 2+2?')");

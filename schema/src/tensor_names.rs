@@ -5,11 +5,8 @@
 //! block table is its own.
 
 /// Whole-model tensors: (GGUF name, HF name).
-const GLOBAL: [(&str, &str); 3] = [
-    ("token_embd.weight", "model.embed_tokens.weight"),
-    ("output_norm.weight", "model.norm.weight"),
-    ("output.weight", "lm_head.weight"),
-];
+const GLOBAL: [(&str, &str); 3] =
+    [("token_embd.weight", "model.embed_tokens.weight"), ("output_norm.weight", "model.norm.weight"), ("output.weight", "lm_head.weight")];
 
 /// Per-block parts of the llama family: (GGUF `blk.N.<part>`, HF `model.layers.N.<part>`).
 const BLOCK: [(&str, &str); 9] = [

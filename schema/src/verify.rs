@@ -138,12 +138,7 @@ pub fn verify(committed: &Golden, fresh: &Golden, tol: GoldenTolerance) -> Verif
                     2.0 * tol.logprob,
                     if tol.near_tie_flips { "" } else { "; no flip allowed at this precision" }
                 )),
-                None => v.problems.push(format!(
-                    "step {step}: token {} -> {}, outside the committed top-{}",
-                    a[step],
-                    b[step],
-                    top.len()
-                )),
+                None => v.problems.push(format!("step {step}: token {} -> {}, outside the committed top-{}", a[step], b[step], top.len())),
             }
         }
     }
@@ -162,7 +157,7 @@ pub fn verify(committed: &Golden, fresh: &Golden, tol: GoldenTolerance) -> Verif
                         v.max_logprob_delta = d;
                         v.max_delta_step = Some(step);
                     }
-                    if d > tol.logprob && worst.map_or(true, |(_, _, w)| d > w) {
+                    if d > tol.logprob && worst.is_none_or(|(_, _, w)| d > w) {
                         worst = Some((step, t.id, d));
                     }
                 }
@@ -193,10 +188,8 @@ pub fn verify(committed: &Golden, fresh: &Golden, tol: GoldenTolerance) -> Verif
     if let Some(first) = boundary.first() {
         v.problems.push(format!("top-k changed beyond the tolerance at {} place(s), first {first}", boundary.len()));
     }
-    v.identical = v.problems.is_empty()
-        && divergence.is_none()
-        && committed.top_logprobs == fresh.top_logprobs
-        && committed.text == fresh.text;
+    v.identical =
+        v.problems.is_empty() && divergence.is_none() && committed.top_logprobs == fresh.top_logprobs && committed.text == fresh.text;
     v
 }
 

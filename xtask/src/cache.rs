@@ -172,7 +172,7 @@ mod tests {
         let inputs = BTreeMap::from([("tool".to_string(), "apr 1.0".to_string())]);
         let stamp = stamp_path(dir, "convert");
         assert!(!is_fresh(&stamp, &inputs, &cache), "no stamp yet");
-        record(&stamp, "convert", &inputs, &[out.clone()], &cache).unwrap();
+        record(&stamp, "convert", &inputs, std::slice::from_ref(&out), &cache).unwrap();
         assert!(is_fresh(&stamp, &inputs, &cache));
         let newer = BTreeMap::from([("tool".to_string(), "apr 1.1".to_string())]);
         assert!(!is_fresh(&stamp, &newer, &cache), "a tool upgrade must invalidate");
@@ -218,7 +218,7 @@ mod tests {
         // a step whose output was edited that way is not fresh, by either check
         let inputs = BTreeMap::from([("tool".to_string(), "x".to_string())]);
         let stamp = stamp_path(dir, "step");
-        record(&stamp, "step", &inputs, &[file.clone()], &cache).unwrap();
+        record(&stamp, "step", &inputs, std::slice::from_ref(&file), &cache).unwrap();
         let by_content = |f: &Utf8Path| tmgt_schema::sha256_file(f.as_std_path()).ok();
         assert!(is_fresh_by_content(&stamp, &inputs) && outputs_unchanged(&stamp, by_content).is_ok());
         std::fs::write(&file, b"weights-C").unwrap();

@@ -21,12 +21,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tmgt_schema::{Generation, Golden, Score};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Check {
-    /// Suites to judge; empty: all.
+    /// A suite to judge (repeatable; none: every suite).
+    #[arg(long = "suite")]
     pub suites: Vec<String>,
+    /// Only this model (a roster slug).
+    #[arg(long)]
     pub model: Option<String>,
+    /// Only this runtime (apr, candle, llama.cpp).
+    #[arg(long)]
     pub runtime: Option<String>,
+    /// Also write a JUnit XML report here.
+    #[arg(long)]
     pub junit: Option<Utf8PathBuf>,
 }
 
@@ -70,7 +77,8 @@ pub struct Harness {
 
 /// The first GPU `nvidia-smi -L` lists, or None where there is none (or no driver).
 pub fn detect_gpu() -> Option<String> {
-    let inv = crate::runner::run(&["nvidia-smi".to_string(), "-L".to_string()], &RunOptions::with_timeout(std::time::Duration::from_secs(20)));
+    let inv =
+        crate::runner::run(&["nvidia-smi".to_string(), "-L".to_string()], &RunOptions::with_timeout(std::time::Duration::from_secs(20)));
     if crate::runner::check(&inv).is_err() {
         return None;
     }
@@ -86,30 +94,46 @@ impl Harness {
         }
         let oracle_source = crate::oracle::oracle_source_hash(&ctx.project.root, &ctx.cache)?;
         let oracle_gen = ctx.oracle_gen()?;
+        // Each runtime is asked its version once per run.
+        let apr_version = apr_info.as_ref().map(|(v, c)| crate::runtime::apr::version_line(v, c.as_deref())).map_err(Clone::clone);
         let llamacpp = LlamaCpp::detect();
+        let llamacpp_version = llamacpp.version();
+        let candle = Candle {
+            oracle_gen: oracle_gen.clone(),
+            source_hash: oracle_source.clone(),
+            candle: crate::util::locked_version(&ctx.project.root, "candle-core"),
+        };
+        let candle_version = candle.version();
         let tools = Tools {
-            apr: apr.version(),
+            apr: apr_version.clone(),
             apr_program: apr.program.clone(),
-            oracle_gen: Some(oracle_gen.clone()),
-            oracle_source: oracle_source.clone(),
-            llamacpp: match (&llamacpp.program, llamacpp.version()) {
-                (Some(bin), Ok(version)) => Ok((bin.clone(), version)),
-                (_, Err(why)) | (None, Ok(why)) => Err(why),
+            oracle_gen: Some(oracle_gen),
+            oracle_source,
+            llamacpp: match (&llamacpp.program, &llamacpp_version) {
+                (Some(bin), Ok(version)) => Ok((bin.clone(), version.clone())),
+                (_, Err(why)) => Err(why.clone()),
+                (None, Ok(_)) => Err(crate::comparator::not_built_reason(&ctx.project.root)),
             },
         };
-        let mut runtimes: Vec<Box<dyn Runtime>> =
-            vec![Box::new(apr), Box::new(Candle { oracle_gen, source_hash: oracle_source }), Box::new(llamacpp)];
+        let mut runtimes: Vec<(Box<dyn Runtime>, Result<String, String>)> =
+            vec![(Box::new(apr), apr_version), (Box::new(candle), candle_version), (Box::new(llamacpp), llamacpp_version)];
         if let Some(only) = runtime_filter {
-            anyhow::ensure!(runtimes.iter().any(|r| r.name() == only), "unknown runtime {only:?} (apr, candle, llama.cpp)");
-            runtimes.retain(|r| r.name() == only);
+            anyhow::ensure!(runtimes.iter().any(|(r, _)| r.name() == only), "unknown runtime {only:?} (apr, candle, llama.cpp)");
+            runtimes.retain(|(r, _)| r.name() == only);
         }
-        let versions = runtimes.iter().map(|r| r.version()).collect();
+        let (runtimes, versions) = runtimes.into_iter().unzip();
         Ok(Harness { tools, runtimes, versions, apr_info: apr_info.ok(), gpu: detect_gpu() })
     }
 }
 
 impl Check {
-    pub fn run(self, ctx: &Ctx) -> Result<RunResults> {
+    /// The exit code of the judged run (see `report::exit_code`).
+    pub fn run(self, ctx: &Ctx) -> Result<i32> {
+        Ok(crate::report::exit_code(&self.results(ctx)?))
+    }
+
+    /// Gathers, judges and saves; the results.
+    pub fn results(&self, ctx: &Ctx) -> Result<RunResults> {
         for s in &self.suites {
             judge::suites::suite(s)?;
         }
@@ -141,7 +165,11 @@ impl Check {
             started_at,
             apr_version: harness.apr_info.as_ref().map(|(v, _)| v.clone()),
             apr_commit: harness.apr_info.as_ref().and_then(|(_, c)| c.clone()),
-            oracle: format!("oracle-gen {}, candle {}, f32, cpu, greedy", env!("CARGO_PKG_VERSION"), "0.11.1"),
+            oracle: format!(
+                "oracle-gen {}, candle {}, f32, cpu, greedy",
+                env!("CARGO_PKG_VERSION"),
+                crate::util::locked_version(&ctx.project.root, "candle-core")
+            ),
             harness_version: env!("CARGO_PKG_VERSION").into(),
             tolerances,
             provenance,
@@ -173,14 +201,26 @@ impl Check {
             if let Ok(why) = std::fs::read_to_string(crate::pull::skipped_marker(ctx, &model.slug)) {
                 let why = format!("not available on this machine: {}", why.trim());
                 println!("{}: {why}: its {} suites SKIP", model.slug, suites.len());
-                return Ok((suites.iter().map(|s| judge::Case::new(s, &model.slug, "pull", Subject::Harness).skip(why.clone())).collect(), None));
+                return Ok((
+                    suites.iter().map(|s| judge::Case::new(s, &model.slug, "pull", Subject::Harness).skip(why.clone())).collect(),
+                    None,
+                ));
             }
             let why = format!("no reference checkpoint at {reference} (pull did not produce it)");
             println!("{}: {why}: its {} suites are BLOCKED", model.slug, suites.len());
-            return Ok((suites
-                .iter()
-                .map(|s| judge::Case::new(s, &model.slug, "pull", Subject::Harness).blocked(why.clone(), "pull: model not available", Default::default()))
-                .collect(), None));
+            return Ok((
+                suites
+                    .iter()
+                    .map(|s| {
+                        judge::Case::new(s, &model.slug, "pull", Subject::Harness).blocked(
+                            why.clone(),
+                            "pull: model not available",
+                            Default::default(),
+                        )
+                    })
+                    .collect(),
+                None,
+            ));
         }
         trust_inputs(ctx, model)?;
         let artifacts = convert::convert_model(ctx, model, &harness.tools)?;
@@ -208,7 +248,7 @@ impl Check {
         }
         let wanted: Vec<&'static Suite> = judge::SUITES.iter().filter(|s| self.wanted(s.name)).collect();
         let jobs = plan_jobs(ctx, harness, model, &artifacts, &mut ev, &wanted, first)?;
-        for finished in run_jobs(ctx, &model.slug, jobs) {
+        for finished in run_jobs(ctx, &harness.runtimes, &model.slug, jobs) {
             match finished {
                 Finished::Generation(k, o) => {
                     ev.generations.insert(k, o);
@@ -252,10 +292,14 @@ fn trust_inputs(ctx: &Ctx, model: &Model) -> Result<()> {
     let dir = ctx.project.model_dir(&model.slug);
     let slug = &model.slug;
     if let Ok(why) = std::fs::read_to_string(crate::pull::failed_marker(ctx, slug)) {
-        anyhow::bail!("{slug}: the last pull failed ({}); the reference checkpoint there is not trusted: run `cargo xtask pull --model {slug}`", why.trim());
+        anyhow::bail!(
+            "{slug}: the last pull failed ({}); the reference checkpoint there is not trusted: run `cargo xtask pull --model {slug}`",
+            why.trim()
+        );
     }
-    cache::outputs_unchanged(&cache::stamp_path(&dir, "reference"), |f| ctx.cache.sha256(f).ok())
-        .map_err(|why| anyhow::anyhow!("{slug}: the reference checkpoint is not what pull made: {why}; run `cargo xtask pull --model {slug}`"))?;
+    cache::outputs_unchanged(&cache::stamp_path(&dir, "reference"), |f| ctx.cache.sha256(f).ok()).map_err(|why| {
+        anyhow::anyhow!("{slug}: the reference checkpoint is not what pull made: {why}; run `cargo xtask pull --model {slug}`")
+    })?;
     if ctx.project.golden_dir(slug, "f32").is_dir() {
         cache::outputs_unchanged(&cache::stamp_path(&dir, "oracle-f32"), |f| tmgt_schema::sha256_file(f.as_std_path()).ok()).map_err(|why| {
             anyhow::anyhow!("{slug}: the goldens are not what the oracle wrote or verified: {why}; run `cargo xtask oracle --model {slug}` (it shows the difference; --force accepts it)")
@@ -329,15 +373,18 @@ fn plan_jobs(
             if !rt.accepts(name) {
                 continue;
             }
-            let unavailable: Option<Observed<()>> = match (&version, rt.supports(&model.arch)) {
-                (Err(why), _) if rt.name() == judge::APR => {
-                    Some(Observed::Blocked { step: "install-apr".into(), reason: why.clone(), signature: "apr is not installed here".into() })
-                }
+            let unavailable: Option<Observed<()>> = match (&version, rt.supports(model.arch)) {
+                (Err(why), _) if rt.name() == judge::APR => Some(Observed::Blocked {
+                    step: "install-apr".into(),
+                    reason: why.clone(),
+                    signature: "apr is not installed here".into(),
+                }),
                 (Err(why), _) => Some(Observed::Skipped { reason: why.clone() }),
                 (Ok(_), Err(why)) => Some(Observed::Skipped { reason: why }),
                 (Ok(_), Ok(())) => converted.state.unavailable(name),
             };
-            let scored = needs.contains(&Need::Scores) && matches!((rt.name(), name.as_str()), ("apr", "int8" | "int4" | "int4-gguf") | ("candle", _));
+            let scored = needs.contains(&Need::Scores)
+                && matches!((rt.name(), name.as_str()), ("apr", "int8" | "int4" | "int4-gguf") | ("candle", _));
             let generated = needs.contains(&Need::Generations);
             if let Some(obs) = unavailable {
                 for p in ctx.roster.prompts.iter().filter(|_| generated) {
@@ -376,7 +423,8 @@ fn plan_jobs(
     }
     // Structure subcommands: apr on the artifacts each suite reads, from the model
     // folder on bare file names (see Runtime::runs_in_model_dir).
-    if let Some(apr_version) = harness.runtimes.iter().zip(&harness.versions).find(|(r, _)| r.name() == judge::APR).map(|(_, v)| v.clone()) {
+    if let Some(apr_version) = harness.runtimes.iter().zip(&harness.versions).find(|(r, _)| r.name() == judge::APR).map(|(_, v)| v.clone())
+    {
         for suite in wanted.iter().filter(|s| s.structure.is_some()) {
             let spec = suite.structure.expect("a structure suite");
             if (spec.on == On::Global && !first) || (matches!(spec.on, On::Gpu(_)) && harness.gpu.is_none()) {
@@ -387,7 +435,14 @@ fn plan_jobs(
                 let version = match &apr_version {
                     Ok(v) => v,
                     Err(why) => {
-                        ev.structure.insert(skey, Observed::Blocked { step: "install-apr".into(), reason: why.clone(), signature: "apr is not installed here".into() });
+                        ev.structure.insert(
+                            skey,
+                            Observed::Blocked {
+                                step: "install-apr".into(),
+                                reason: why.clone(),
+                                signature: "apr is not installed here".into(),
+                            },
+                        );
                         continue;
                     }
                 };
@@ -427,7 +482,8 @@ fn plan_jobs(
     }
     let reference = ctx.project.reference_dir(&model.slug);
     let bin = ctx.oracle_gen()?;
-    let argv: Vec<String> = vec![bin.to_string(), "score".into(), "--model-dir".into(), reference.to_string(), "--text-file".into(), text_file.to_string()];
+    let argv: Vec<String> =
+        vec![bin.to_string(), "score".into(), "--model-dir".into(), reference.to_string(), "--text-file".into(), text_file.to_string()];
     let mut inputs = key_inputs(&argv, &ctx.cache.sha256(&text_file)?, &harness.tools.oracle_source);
     for f in crate::util::files_under(&reference, &["json", "safetensors"]) {
         inputs.insert(f.file_name().unwrap_or_default().to_string(), ctx.cache.sha256(&f)?);
@@ -439,7 +495,9 @@ fn plan_jobs(
 
 fn recast<T>(obs: &Observed<()>) -> Observed<T> {
     match obs {
-        Observed::Blocked { step, reason, signature } => Observed::Blocked { step: step.clone(), reason: reason.clone(), signature: signature.clone() },
+        Observed::Blocked { step, reason, signature } => {
+            Observed::Blocked { step: step.clone(), reason: reason.clone(), signature: signature.clone() }
+        }
         Observed::Skipped { reason } => Observed::Skipped { reason: reason.clone() },
         Observed::Ok { invocation, .. } | Observed::Failed { invocation, .. } => {
             Observed::Failed { error: "internal: unexpected observation".into(), invocation: invocation.clone() }
@@ -451,8 +509,7 @@ fn recast<T>(obs: &Observed<()>) -> Observed<T> {
 /// inputs, the tool's version, the time it is given, and the environment knobs the
 /// tools read (APR_*, and the test fake's FAKE_APR_*).
 fn key_inputs(argv: &[String], content: &str, version: &str) -> BTreeMap<String, String> {
-    let knobs: BTreeMap<String, String> =
-        std::env::vars().filter(|(k, _)| k.starts_with("APR_") || k.starts_with("FAKE_APR_")).collect();
+    let knobs: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("APR_") || k.starts_with("FAKE_APR_")).collect();
     BTreeMap::from([
         ("argv".to_string(), serde_json::to_string(argv).unwrap_or_default()),
         ("content".to_string(), content.to_string()),
@@ -472,6 +529,8 @@ fn transient<T>(obs: &Observed<T>) -> bool {
 struct JobEnv<'a> {
     cache: &'a HashCache,
     no_cache: bool,
+    /// The harness's runtimes (their parsers).
+    runtimes: &'a [Box<dyn Runtime>],
 }
 
 /// A cached observation, when its key still matches.
@@ -488,7 +547,7 @@ fn cached<T: DeserializeOwned>(ctx: JobEnv, job: &Job) -> Option<Observed<T>> {
 
 fn store<T: Serialize>(ctx: JobEnv, job: &Job, value: &T) -> Result<()> {
     crate::util::write_json(&job.file, value)?;
-    cache::record(&job.file.with_extension("stamp.json"), "observation", &job.inputs, &[job.file.clone()], &ctx.cache)
+    cache::record(&job.file.with_extension("stamp.json"), "observation", &job.inputs, std::slice::from_ref(&job.file), ctx.cache)
 }
 
 fn execute(ctx: JobEnv, job: &Job) -> (Finished, bool) {
@@ -509,12 +568,12 @@ fn execute(ctx: JobEnv, job: &Job) -> (Finished, bool) {
     }
     match &job.kind {
         JobKind::Generate { key, .. } => {
-            let rt = runtime_named(&key.runtime);
+            let rt = runtime_named(ctx.runtimes, &key.runtime);
             let (obs, hit) = observe!(Generation, |s: &str| rt.parse_generation(s));
             (Finished::Generation(key.clone(), obs), hit)
         }
         JobKind::Score { runtime: name, artifact } => {
-            let rt = runtime_named(name);
+            let rt = runtime_named(ctx.runtimes, name);
             let (obs, hit) = observe!(Score, |s: &str| rt.parse_score(s));
             (Finished::Score((name.clone(), artifact.clone()), obs), hit)
         }
@@ -542,20 +601,16 @@ fn execute(ctx: JobEnv, job: &Job) -> (Finished, bool) {
             (Finished::Structure(key.clone(), obs), hit)
         }
         JobKind::ReferenceScore => {
-            let (obs, hit) = observe!(Score, |s: &str| runtime::strict_json(s)
-                .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string())));
+            let (obs, hit) =
+                observe!(Score, |s: &str| runtime::strict_json(s).and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string())));
             (Finished::Reference(obs), hit)
         }
     }
 }
 
-/// The parsers only; argv building needs no state here.
-fn runtime_named(name: &str) -> Box<dyn Runtime> {
-    match name {
-        "apr" => Box::new(Apr::default()),
-        "candle" => Box::new(Candle { oracle_gen: Utf8PathBuf::new(), source_hash: String::new() }),
-        _ => Box::new(LlamaCpp { program: None }),
-    }
+/// The harness runtime that planned a job (its parser reads the job's output).
+fn runtime_named<'a>(runtimes: &'a [Box<dyn Runtime>], name: &str) -> &'a dyn Runtime {
+    runtimes.iter().find(|r| r.name() == name).map(|r| r.as_ref()).expect("a job of a runtime the harness planned with")
 }
 
 fn describe(job: &Job) -> String {
@@ -577,14 +632,14 @@ fn status_word<T>(obs: &Observed<T>) -> &'static str {
 }
 
 /// Runs the jobs on `ctx.jobs` threads, printing one line per finished job.
-fn run_jobs(ctx: &Ctx, slug: &str, jobs: Vec<Job>) -> Vec<Finished> {
+fn run_jobs(ctx: &Ctx, runtimes: &[Box<dyn Runtime>], slug: &str, jobs: Vec<Job>) -> Vec<Finished> {
     let total = jobs.len();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let ran = AtomicUsize::new(0);
     let results = Mutex::new(Vec::with_capacity(total));
     let started = std::time::Instant::now();
-    let env = JobEnv { cache: &ctx.cache, no_cache: ctx.no_cache };
+    let env = JobEnv { cache: &ctx.cache, no_cache: ctx.no_cache, runtimes };
     let threads = ctx.jobs.max(1);
     let progress = crate::util::Progress::new(slug, total as u64);
     std::thread::scope(|scope| {

@@ -1,6 +1,7 @@
-//! The pipelines: `ci` (install apr if missing, pull, oracle, convert, check, status),
-//! `recheck` (after an apr upgrade: the same, stamps deciding what is stale, then the
-//! retest delta), `install-apr`, `clean`.
+//! The pipelines: `ci` (install apr if missing, build the llama.cpp comparator, pull,
+//! oracle, convert, check, status), `recheck` (after an apr upgrade: the same with
+//! the apr that is there, stamps deciding what is stale, then the retest delta), and
+//! `install-apr`.
 
 use crate::check::Check;
 use crate::context::Ctx;
@@ -8,6 +9,49 @@ use crate::oracle::{OnDifference, Oracle};
 use crate::pull::Pull;
 use crate::runtime::apr::{Apr, PINNED_VERSION};
 use anyhow::{Context, Result};
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Ci {}
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Recheck {}
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct InstallApr {}
+
+impl Ci {
+    /// The exit code: 0 the runtime under test passed, 1 findings, 2 harness broken.
+    pub fn run(self, ctx: &Ctx) -> Result<i32> {
+        let t0 = std::time::Instant::now();
+        ensure_apr(ctx, true);
+        ensure_comparator(ctx);
+        let results = pipeline(ctx)?;
+        let code = crate::report::exit_code(&results);
+        println!("ci in {:.1}s (exit {code})", t0.elapsed().as_secs_f64());
+        Ok(code)
+    }
+}
+
+impl Recheck {
+    /// `ci` on the apr that is here (never installing one), then the retest delta.
+    pub fn run(self, ctx: &Ctx) -> Result<i32> {
+        let t0 = std::time::Instant::now();
+        ensure_apr(ctx, false);
+        ensure_comparator(ctx);
+        let results = pipeline(ctx)?;
+        crate::status::print_delta(ctx, &results, None)?;
+        let code = crate::report::exit_code(&results);
+        println!("recheck in {:.1}s (exit {code})", t0.elapsed().as_secs_f64());
+        Ok(code)
+    }
+}
+
+impl InstallApr {
+    pub fn run(self, ctx: &Ctx) -> Result<i32> {
+        install_apr(ctx)?;
+        Ok(0)
+    }
+}
 
 /// Installs the pinned apr-cli unless `apr --version` already reports it (the
 /// `install-apr` task: the user asked for the pinned version).
@@ -18,7 +62,9 @@ pub fn install_apr(ctx: &Ctx) -> Result<()> {
             return Ok(());
         }
         Ok((v, _)) => println!("apr {v} found; the harness pins {PINNED_VERSION}: installing it"),
-        Err(_) => println!("apr not found: installing apr-cli {PINNED_VERSION} from crates.io (about 25 minutes on two cores; cargo shows progress)"),
+        Err(_) => println!(
+            "apr not found: installing apr-cli {PINNED_VERSION} from crates.io (about 25 minutes on two cores; cargo shows progress)"
+        ),
     }
     cargo_install_apr(ctx)
 }
@@ -42,10 +88,15 @@ fn ensure_apr(ctx: &Ctx, may_install: bool) {
     match (Apr::default().version_info(), &named) {
         (Ok((v, _)), _) if v == PINNED_VERSION => println!("apr {v} (the pinned version)"),
         (Ok((v, _)), _) => println!("apr {v} found (the harness pins {PINNED_VERSION}): checking the apr that is here"),
-        (Err(why), Some(path)) => println!("TMGT_APR={path}: {} — apr checks will be BLOCKED (nothing installed: TMGT_APR names the apr to use)", crate::judge::first_line(&why)),
+        (Err(why), Some(path)) => println!(
+            "TMGT_APR={path}: {} — apr checks will be BLOCKED (nothing installed: TMGT_APR names the apr to use)",
+            crate::judge::first_line(&why)
+        ),
         (Err(_), None) if !may_install => println!("apr not found: recheck installs nothing — apr checks will be BLOCKED"),
         (Err(_), None) => {
-            println!("apr not found: installing apr-cli {PINNED_VERSION} from crates.io (about 25 minutes on two cores; cargo shows progress)");
+            println!(
+                "apr not found: installing apr-cli {PINNED_VERSION} from crates.io (about 25 minutes on two cores; cargo shows progress)"
+            );
             if let Err(e) = cargo_install_apr(ctx) {
                 println!("install-apr failed: {e:#} — apr checks will be BLOCKED");
             }
@@ -57,6 +108,10 @@ fn ensure_apr(ctx: &Ctx, may_install: bool) {
 /// target folder is a per-user cache). A failure is printed with its reason and the
 /// llama.cpp checks SKIP with it; the runtime under test is judged either way.
 fn ensure_comparator(ctx: &Ctx) {
+    if crate::comparator::switched_off() {
+        println!("llama.cpp comparator off ({}=off) — its checks SKIP", crate::comparator::ENV_BIN);
+        return;
+    }
     if crate::comparator::find_bin(&ctx.project.root).is_some_and(|b| b.is_file()) && std::env::var(crate::comparator::ENV_BIN).is_ok() {
         return;
     }
@@ -66,14 +121,11 @@ fn ensure_comparator(ctx: &Ctx) {
     }
 }
 
-/// The whole pipeline; returns the exit code (0 pass, 1 findings, 2 harness broken).
-pub fn ci(ctx: &Ctx, recheck: bool) -> Result<i32> {
-    let t0 = std::time::Instant::now();
-    ensure_apr(ctx, !recheck);
-    ensure_comparator(ctx);
-    Pull { model: None }.run(ctx)?;
+/// pull → oracle → convert → check → status table: the results.
+fn pipeline(ctx: &Ctx) -> Result<crate::report::RunResults> {
+    Pull { model: None }.pull(ctx)?;
     let f32_goldens = Oracle { model: None, dtype: "f32".into(), device: "cpu".into(), force: false, on_difference: OnDifference::Stop };
-    f32_goldens.run(ctx)?;
+    f32_goldens.goldens(ctx)?;
     // Reduced-precision goldens, where committed, are claims about the reference on a
     // CPU: verified here within their precision's error, a difference is reported in
     // the precision suite and never stops the checks.
@@ -87,47 +139,23 @@ pub fn ci(ctx: &Ctx, recheck: bool) -> Result<i32> {
                     force: false,
                     on_difference: OnDifference::Report,
                 };
-                if let Err(e) = oracle.run(ctx) {
+                if let Err(e) = oracle.goldens(ctx) {
                     println!("{}: {dtype} goldens could not be computed here: {e:#} — the precision suite reports it", model.slug);
                 }
             }
         }
     }
-    let results = Check::default().run(ctx)?;
+    let results = Check::default().results(ctx)?;
     println!();
     println!("{}", crate::report::status_table(&results));
     let silent = suites_without_outcome(&results);
     if !silent.is_empty() {
         anyhow::bail!("the harness produced no outcome for suite(s) {}: a suite that should have run did not", silent.join(", "));
     }
-    if recheck {
-        crate::status::print_delta(ctx, &results, None)?;
-    }
-    let code = crate::report::exit_code(&results);
-    println!("{} in {:.1}s (exit {code})", if recheck { "recheck" } else { "ci" }, t0.elapsed().as_secs_f64());
-    Ok(code)
+    Ok(results)
 }
 
 /// Suites with no outcome at all (every suite must say PASS, FAIL, BLOCKED or SKIP).
 pub fn suites_without_outcome(results: &crate::report::RunResults) -> Vec<&'static str> {
     crate::judge::suites::names().filter(|s| !results.outcomes.iter().any(|o| o.suite == *s)).collect()
-}
-
-pub fn clean(ctx: &Ctx) -> Result<()> {
-    let models = ctx.project.models();
-    let Ok(entries) = models.read_dir_utf8() else { return Ok(()) };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        // models/README.md is tracked; the lock is held by this very run.
-        if path.file_name() == Some("README.md") || path.file_name() == Some(".xtask.lock") {
-            continue;
-        }
-        if path.is_dir() {
-            std::fs::remove_dir_all(path).with_context(|| format!("{path}: cannot remove"))?;
-        } else {
-            std::fs::remove_file(path).with_context(|| format!("{path}: cannot remove"))?;
-        }
-        println!("removed {path}");
-    }
-    Ok(())
 }

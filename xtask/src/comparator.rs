@@ -34,10 +34,16 @@ pub fn built_bin(root: &Utf8Path) -> Utf8PathBuf {
     target_dir(root).join("release").join(BIN_NAME)
 }
 
-/// $TMGT_LLAMACPP when set, else the built binary when it exists.
+/// `TMGT_LLAMACPP=off`: run without the comparator even where it is built (its checks
+/// SKIP; the harness's own tests use it to stay the same on every machine).
+pub fn switched_off() -> bool {
+    std::env::var(ENV_BIN).is_ok_and(|v| v == "off")
+}
+
+/// $TMGT_LLAMACPP when set (None for `off`), else the built binary when it exists.
 pub fn find_bin(root: &Utf8Path) -> Option<Utf8PathBuf> {
     if let Ok(p) = std::env::var(ENV_BIN) {
-        return Some(Utf8PathBuf::from(p));
+        return (p != "off").then(|| Utf8PathBuf::from(p));
     }
     let bin = built_bin(root);
     bin.is_file().then_some(bin)
@@ -69,7 +75,10 @@ fn has_libclang() -> bool {
     }
     dirs.iter().any(|d| {
         std::fs::read_dir(d)
-            .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libclang") && e.file_name().to_string_lossy().contains(".so")))
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("libclang") && e.file_name().to_string_lossy().contains(".so"))
+            })
             .unwrap_or(false)
     })
 }
@@ -88,6 +97,9 @@ pub fn install_command(packages: &[&str]) -> String {
 /// Why the comparator is not usable, in one line for a SKIP/BLOCK: what is missing
 /// and the command(s) that fix it.
 pub fn not_built_reason(root: &Utf8Path) -> String {
+    if switched_off() {
+        return format!("llama.cpp comparator off ({ENV_BIN}=off)");
+    }
     let missing = missing_packages();
     let build = build_command();
     if missing.is_empty() {
@@ -210,10 +222,15 @@ mod tests {
 
     #[test]
     fn telling_line_prefers_the_last_error() {
-        let tail: Vec<String> =
-            ["   Compiling x", "error: failed to run custom build command for `llama-cpp-sys-2`", "  CMake Error at x", "note: see above", ""]
-                .map(String::from)
-                .into();
+        let tail: Vec<String> = [
+            "   Compiling x",
+            "error: failed to run custom build command for `llama-cpp-sys-2`",
+            "  CMake Error at x",
+            "note: see above",
+            "",
+        ]
+        .map(String::from)
+        .into();
         assert_eq!(telling_line(&tail), "CMake Error at x");
         assert_eq!(telling_line(&["warning: a".into(), "last words".into()]), "last words");
         assert_eq!(telling_line(&[]), "(no stderr)");

@@ -1,5 +1,5 @@
-//! What every task shares: the shell, the project paths, the roster, the hash cache
-//! and the global flags.
+//! What every task shares: the project paths, the roster (and the file it came
+//! from), the hash cache, the global flags, and the oracle-gen binary.
 
 use crate::cache::HashCache;
 use crate::project::Project;
@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 pub struct Ctx {
     pub sh: xshell::Shell,
     pub project: Project,
+    /// The roster file (roster.toml, or --roster's).
+    pub roster_path: Utf8PathBuf,
     pub roster: Roster,
     pub cache: HashCache,
     pub jobs: usize,
@@ -20,10 +22,16 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(project: Project, jobs: usize, offline: bool, no_cache: bool) -> Result<Ctx> {
-        let roster = Roster::load(&project.roster_path())?;
+    pub fn new(project: Project, roster_path: Utf8PathBuf, jobs: usize, offline: bool, no_cache: bool) -> Result<Ctx> {
+        let roster = Roster::load(&roster_path)?;
         let cache = HashCache::load(project.models().join(".hash-cache.json"));
-        Ok(Ctx { sh: xshell::Shell::new()?, project, roster, cache, jobs, offline, no_cache, oracle_gen: OnceLock::new() })
+        Ok(Ctx { sh: xshell::Shell::new()?, project, roster_path, roster, cache, jobs, offline, no_cache, oracle_gen: OnceLock::new() })
+    }
+
+    /// Uses this oracle-gen binary (a CUDA build) instead of building one.
+    pub fn with_oracle_gen(self, bin: Utf8PathBuf) -> Ctx {
+        let _ = self.oracle_gen.set(bin);
+        self
     }
 
     /// The oracle-gen binary, built once per run.

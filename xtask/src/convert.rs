@@ -16,16 +16,24 @@ use crate::runner::{self, RunOptions};
 use anyhow::Result;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::BTreeMap;
+use tmgt_schema::Arch;
 use tmgt_schema::Invocation;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ArtifactState {
     Ready(Utf8PathBuf),
     /// Its conversion crashed, timed out or wrote nothing: the `convert` suite FAILs it.
-    Failed { error: String, invocation: Invocation },
+    Failed {
+        error: String,
+        invocation: Invocation,
+    },
     /// A step before it failed (or the tool is missing): checks that need it are
     /// BLOCKED under `signature`, the failure's.
-    Blocked { step: String, reason: String, signature: String },
+    Blocked {
+        step: String,
+        reason: String,
+        signature: String,
+    },
     /// Not applicable to this model (e.g. no candle GGUF export for gpt2).
     Skipped(String),
 }
@@ -120,17 +128,87 @@ struct Spec {
 }
 
 const SPECS: &[Spec] = &[
-    Spec { name: "int8", extension: "apr", from: None, tool: Tool::Apr, bits: 8, args: &["import", "{in}", "--quantize", "int8", "-o", "{out}", "--offline"] },
-    Spec { name: "int4", extension: "apr", from: None, tool: Tool::Apr, bits: 4, args: &["import", "{in}", "--quantize", "int4", "-o", "{out}", "--offline"] },
-    Spec { name: "int4-gguf", extension: "gguf", from: Some("int4"), tool: Tool::Apr, bits: 4, args: &["export", "{in}", "--format", "gguf", "-o", "{out}", "--offline"] },
-    Spec { name: "roundtrip", extension: "apr", from: Some("int4-gguf"), tool: Tool::Apr, bits: 4, args: &["import", "{in}", "-o", "{out}", "--offline"] },
-    Spec { name: "q8_0-gguf", extension: "gguf", from: None, tool: Tool::Candle, bits: 8, args: &["export-gguf", "{in}", "--quant", "q8_0", "--out", "{out}"] },
-    Spec { name: "q4_0-gguf", extension: "gguf", from: None, tool: Tool::Candle, bits: 4, args: &["export-gguf", "{in}", "--quant", "q4_0", "--out", "{out}"] },
+    Spec {
+        name: "int8",
+        extension: "apr",
+        from: None,
+        tool: Tool::Apr,
+        bits: 8,
+        args: &["import", "{in}", "--quantize", "int8", "-o", "{out}", "--offline"],
+    },
+    Spec {
+        name: "int4",
+        extension: "apr",
+        from: None,
+        tool: Tool::Apr,
+        bits: 4,
+        args: &["import", "{in}", "--quantize", "int4", "-o", "{out}", "--offline"],
+    },
+    Spec {
+        name: "int4-gguf",
+        extension: "gguf",
+        from: Some("int4"),
+        tool: Tool::Apr,
+        bits: 4,
+        args: &["export", "{in}", "--format", "gguf", "-o", "{out}", "--offline"],
+    },
+    Spec {
+        name: "roundtrip",
+        extension: "apr",
+        from: Some("int4-gguf"),
+        tool: Tool::Apr,
+        bits: 4,
+        args: &["import", "{in}", "-o", "{out}", "--offline"],
+    },
+    Spec {
+        name: "q8_0-gguf",
+        extension: "gguf",
+        from: None,
+        tool: Tool::Candle,
+        bits: 8,
+        args: &["export-gguf", "{in}", "--quant", "q8_0", "--out", "{out}"],
+    },
+    Spec {
+        name: "q4_0-gguf",
+        extension: "gguf",
+        from: None,
+        tool: Tool::Candle,
+        bits: 4,
+        args: &["export-gguf", "{in}", "--quant", "q4_0", "--out", "{out}"],
+    },
     // llama.cpp's quantizer on the f32 export: a correct converter's equivalents.
-    Spec { name: "f32-gguf", extension: "gguf", from: None, tool: Tool::Candle, bits: 32, args: &["export-gguf", "{in}", "--quant", "f32", "--out", "{out}"] },
-    Spec { name: "lcpp-q8_0-gguf", extension: "gguf", from: Some("f32-gguf"), tool: Tool::LlamaCpp, bits: 8, args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q8_0"] },
-    Spec { name: "lcpp-q4_0-gguf", extension: "gguf", from: Some("f32-gguf"), tool: Tool::LlamaCpp, bits: 4, args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q4_0"] },
-    Spec { name: "lcpp-q4_k_m-gguf", extension: "gguf", from: Some("f32-gguf"), tool: Tool::LlamaCpp, bits: 4, args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q4_k_m"] },
+    Spec {
+        name: "f32-gguf",
+        extension: "gguf",
+        from: None,
+        tool: Tool::Candle,
+        bits: 32,
+        args: &["export-gguf", "{in}", "--quant", "f32", "--out", "{out}"],
+    },
+    Spec {
+        name: "lcpp-q8_0-gguf",
+        extension: "gguf",
+        from: Some("f32-gguf"),
+        tool: Tool::LlamaCpp,
+        bits: 8,
+        args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q8_0"],
+    },
+    Spec {
+        name: "lcpp-q4_0-gguf",
+        extension: "gguf",
+        from: Some("f32-gguf"),
+        tool: Tool::LlamaCpp,
+        bits: 4,
+        args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q4_0"],
+    },
+    Spec {
+        name: "lcpp-q4_k_m-gguf",
+        extension: "gguf",
+        from: Some("f32-gguf"),
+        tool: Tool::LlamaCpp,
+        bits: 4,
+        args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q4_k_m"],
+    },
     // The roster's own GGUF (its bits are not used: it is not made from the reference).
     Spec { name: "native-gguf", extension: "gguf", from: None, tool: Tool::Source, bits: 0, args: &["link", "{in}", "{out}"] },
 ];
@@ -190,6 +268,27 @@ pub fn portable_recipe(name: &str) -> Option<String> {
     Some(format!("{program} {}", args.join(" ")))
 }
 
+/// `cargo xtask convert`: every artifact of every selected model.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Convert {
+    /// Only this model (a roster slug).
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+impl Convert {
+    /// 0 when every artifact is made (or not applicable), 1 when one failed or is blocked.
+    pub fn run(self, ctx: &Ctx) -> Result<i32> {
+        let harness = crate::check::Harness::new(ctx, None)?;
+        let mut blocked = false;
+        for m in ctx.roster.select(self.model.as_deref())? {
+            let artifacts = convert_model(ctx, m, &harness.tools)?;
+            blocked |= artifacts.values().any(|a| !matches!(a.state, ArtifactState::Ready(_) | ArtifactState::Skipped(_)));
+        }
+        Ok(i32::from(blocked))
+    }
+}
+
 pub fn convert_model(ctx: &Ctx, model: &Model, tools: &Tools) -> Result<Artifacts> {
     let mut artifacts = Artifacts::new();
     let reference = ctx.project.reference_dir(&model.slug);
@@ -200,7 +299,10 @@ pub fn convert_model(ctx: &Ctx, model: &Model, tools: &Tools) -> Result<Artifact
                 reason: format!("no reference checkpoint at {reference}"),
                 signature: "pull: the reference checkpoint is missing".into(),
             };
-            artifacts.insert(spec.name.into(), Converted { tool: spec.tool.name(), from: spec.from.unwrap_or("reference"), bits: spec.bits, state, invocation: None });
+            artifacts.insert(
+                spec.name.into(),
+                Converted { tool: spec.tool.name(), from: spec.from.unwrap_or("reference"), bits: spec.bits, state, invocation: None },
+            );
         }
         return Ok(artifacts);
     }
@@ -210,7 +312,13 @@ pub fn convert_model(ctx: &Ctx, model: &Model, tools: &Tools) -> Result<Artifact
         match &state {
             ArtifactState::Ready(_) => {}
             ArtifactState::Failed { error, invocation } => {
-                println!("{}: {} FAILED: {} ({})", model.slug, spec.name, judge::telling_line(error, invocation), judge::how_it_ended(invocation))
+                println!(
+                    "{}: {} FAILED: {} ({})",
+                    model.slug,
+                    spec.name,
+                    judge::telling_line(error, invocation),
+                    judge::how_it_ended(invocation)
+                )
             }
             ArtifactState::Blocked { step, reason, .. } => {
                 println!("{}: {} BLOCKED at {step}: {}", model.slug, spec.name, judge::first_line(reason))
@@ -253,7 +361,11 @@ fn convert_one(
                 return Ok((blocked, None));
             }
             None => {
-                let state = ArtifactState::Blocked { step: format!("convert {upstream}"), reason: "not built".into(), signature: format!("convert {upstream}: not built") };
+                let state = ArtifactState::Blocked {
+                    step: format!("convert {upstream}"),
+                    reason: "not built".into(),
+                    signature: format!("convert {upstream}: not built"),
+                };
                 return Ok((state, None));
             }
         },
@@ -262,7 +374,14 @@ fn convert_one(
         Tool::Apr => match &tools.apr {
             Ok(v) => (tools.apr_program.clone(), v.clone()),
             Err(why) => {
-                return Ok((ArtifactState::Blocked { step: "install-apr".into(), reason: why.clone(), signature: "apr is not installed here".into() }, None))
+                return Ok((
+                    ArtifactState::Blocked {
+                        step: "install-apr".into(),
+                        reason: why.clone(),
+                        signature: "apr is not installed here".into(),
+                    },
+                    None,
+                ))
             }
         },
         Tool::LlamaCpp => match &tools.llamacpp {
@@ -271,27 +390,28 @@ fn convert_one(
         },
         Tool::Source => ("link".to_string(), "hard link".to_string()),
         Tool::Candle => {
-            if model.arch == "gpt2" {
+            if model.arch == Arch::Gpt2 {
                 return Ok((ArtifactState::Skipped("candle has no quantized gpt2 model".into()), None));
             }
-            if model.arch == "gemma3" {
+            if model.arch == Arch::Gemma3 {
                 return Ok((ArtifactState::Skipped("the oracle's GGUF exporter writes llama and qwen2 only".into()), None));
             }
             match &tools.oracle_gen {
                 Some(bin) => (bin.to_string(), format!("oracle-gen {}", tools.oracle_source)),
                 None => {
-                    let state = ArtifactState::Blocked { step: "build oracle-gen".into(), reason: "oracle-gen not built".into(), signature: "oracle-gen not built".into() };
+                    let state = ArtifactState::Blocked {
+                        step: "build oracle-gen".into(),
+                        reason: "oracle-gen not built".into(),
+                        signature: "oracle-gen not built".into(),
+                    };
                     return Ok((state, None));
                 }
             }
         }
     };
     let out = artifact_path(ctx, &model.slug, spec.name);
-    let inputs = BTreeMap::from([
-        ("input".to_string(), input_key),
-        ("tool".to_string(), version),
-        ("args".to_string(), spec.args.join(" ")),
-    ]);
+    let inputs =
+        BTreeMap::from([("input".to_string(), input_key), ("tool".to_string(), version), ("args".to_string(), spec.args.join(" "))]);
     let model_dir = ctx.project.model_dir(&model.slug);
     let stamp = cache::stamp_path(&model_dir, &format!("convert-{}", spec.name));
     let recorded = stamp.with_extension("invocation.json");
@@ -325,7 +445,7 @@ fn convert_one(
     let _ = std::fs::remove_file(&failure_log);
     println!("{}: {step}: done in {:.1}s ({:.1} MB)", model.slug, inv.duration_s, std::fs::metadata(&out)?.len() as f64 / 1e6);
     crate::util::write_json(&recorded, &inv)?;
-    cache::record(&stamp, &format!("convert-{}", spec.name), &inputs, &[out.clone()], &ctx.cache)?;
+    cache::record(&stamp, &format!("convert-{}", spec.name), &inputs, std::slice::from_ref(&out), &ctx.cache)?;
     Ok((ArtifactState::Ready(out), Some(inv)))
 }
 

@@ -2,7 +2,7 @@
 //! what was fixed, what regressed, what is still failing, what is new or gone. Also
 //! how results files are named and which earlier run a retest compares against.
 
-use crate::judge::{Outcome, Status};
+use crate::judge::{Outcome, Verdict};
 use crate::report::RunResults;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -14,8 +14,8 @@ pub struct Change {
     pub case: String,
     /// Whom the check is about (the runtime under test, a comparator, …).
     pub subject: crate::judge::Subject,
-    pub before: Option<Status>,
-    pub after: Option<Status>,
+    pub before: Option<Verdict>,
+    pub after: Option<Verdict>,
     /// The current note (or the previous one for checks that are gone).
     pub note: String,
 }
@@ -60,8 +60,8 @@ pub fn delta(previous: &RunResults, current: &RunResults) -> Delta {
             Some(b) => {
                 let c = change(k, Some(b), Some(a));
                 match (b.status.is_problem(), b.status, a.status.is_problem(), a.status) {
-                    (true, _, false, Status::Pass) => d.fixed.push(c),
-                    (false, Status::Pass, true, _) => d.regressed.push(c),
+                    (true, _, false, Verdict::Pass) => d.fixed.push(c),
+                    (false, Verdict::Pass, true, _) => d.regressed.push(c),
                     (true, _, true, _) => d.still_failing.push(c),
                     _ if b.status != a.status => d.changed.push(c),
                     _ => {}
@@ -77,19 +77,13 @@ pub fn delta(previous: &RunResults, current: &RunResults) -> Delta {
     d
 }
 
-fn status_str(s: Option<Status>) -> &'static str {
-    s.map_or("—", Status::as_str)
+fn status_str(s: Option<Verdict>) -> &'static str {
+    s.map_or("—", Verdict::as_str)
 }
 
 /// The "retest update" a maintainer wants after an upgrade, markdown.
 pub fn render(previous: &RunResults, current: &RunResults, d: &Delta) -> String {
-    let mut s = format!(
-        "## Retest: {} ({}) → {} ({})\n\n",
-        previous.apr_label(),
-        previous.date(),
-        current.apr_label(),
-        current.date()
-    );
+    let mut s = format!("## Retest: {} ({}) → {} ({})\n\n", previous.apr_label(), previous.date(), current.apr_label(), current.date());
     s.push_str(&format!(
         "Fixed {}, regressed {}, still failing {}, new {}, gone {}, other changes {}.\n",
         d.fixed.len(),
@@ -130,11 +124,7 @@ pub fn render(previous: &RunResults, current: &RunResults, d: &Delta) -> String 
 /// File name a run's results are kept under: sortable by time, carrying the apr version.
 pub fn results_file_name(r: &RunResults) -> String {
     let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' }).collect::<String>();
-    format!(
-        "{}_apr-{}.json",
-        clean(&r.started_at),
-        clean(r.apr_version.as_deref().unwrap_or("unknown"))
-    )
+    format!("{}_apr-{}.json", clean(&r.started_at), clean(r.apr_version.as_deref().unwrap_or("unknown")))
 }
 
 /// The run a retest compares against: the latest earlier run with a different apr
@@ -158,12 +148,12 @@ mod tests {
         let mut cur = prev.clone();
         cur.started_at = "2026-12-01T00:00:00Z".into();
         cur.apr_version = Some("0.73.0".into());
-        let fail_i = cur.outcomes.iter().position(|o| o.status == Status::Fail).unwrap();
-        let pass_i = cur.outcomes.iter().position(|o| o.status == Status::Pass).unwrap();
-        let skip_i = cur.outcomes.iter().position(|o| o.status == Status::Skip).unwrap();
-        cur.outcomes[fail_i].status = Status::Pass;
-        cur.outcomes[pass_i].status = Status::Blocked;
-        cur.outcomes[skip_i].status = Status::Pass;
+        let fail_i = cur.outcomes.iter().position(|o| o.status == Verdict::Fail).unwrap();
+        let pass_i = cur.outcomes.iter().position(|o| o.status == Verdict::Pass).unwrap();
+        let skip_i = cur.outcomes.iter().position(|o| o.status == Verdict::Skip).unwrap();
+        cur.outcomes[fail_i].status = Verdict::Pass;
+        cur.outcomes[pass_i].status = Verdict::Blocked;
+        cur.outcomes[skip_i].status = Verdict::Pass;
         let gone = cur.outcomes.pop().unwrap();
         let mut extra = cur.outcomes[0].clone();
         extra.case = "brand-new".into();
@@ -173,7 +163,7 @@ mod tests {
         assert_eq!(d.fixed.len(), 1);
         assert_eq!(d.fixed[0].case, prev.outcomes[fail_i].case);
         assert_eq!(d.regressed.len(), 1);
-        assert_eq!(d.regressed[0].after, Some(Status::Blocked));
+        assert_eq!(d.regressed[0].after, Some(Verdict::Blocked));
         assert_eq!(d.changed.len(), 1);
         assert_eq!(d.new.len(), 1);
         assert_eq!(d.gone.len(), 1);
@@ -197,7 +187,8 @@ mod tests {
     #[test]
     fn previous_is_latest_with_other_apr_version() {
         let mk = |t: &str, v: &str| RunResults { started_at: t.into(), apr_version: Some(v.into()), outcomes: vec![], ..sample_results() };
-        let history = vec![mk("2026-01-01T00:00:00Z", "0.70.0"), mk("2026-02-01T00:00:00Z", "0.71.0"), mk("2026-03-01T00:00:00Z", "0.72.3")];
+        let history =
+            vec![mk("2026-01-01T00:00:00Z", "0.70.0"), mk("2026-02-01T00:00:00Z", "0.71.0"), mk("2026-03-01T00:00:00Z", "0.72.3")];
         let cur = mk("2026-04-01T00:00:00Z", "0.72.3");
         assert_eq!(pick_previous(&history, &cur).unwrap().apr_version.as_deref(), Some("0.71.0"));
         let same = vec![mk("2026-03-01T00:00:00Z", "0.72.3")];

@@ -27,21 +27,59 @@ pub enum OnDifference {
     Report,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Oracle {
+    /// Only this model (a roster slug).
+    #[arg(long)]
     pub model: Option<String>,
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16", "f16"])]
     pub dtype: String,
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
     pub device: String,
+    /// Replace committed goldens whose claims changed (showing what is replaced).
+    #[arg(long)]
     pub force: bool,
+    #[arg(skip)]
     pub on_difference: OnDifference,
+}
+
+/// `oracle-gpu`: the reduced-precision goldens on CUDA, with a CUDA build of oracle-gen.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OracleGpu {
+    /// Only this model (a roster slug).
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+impl OracleGpu {
+    pub fn run(self, ctx: &Ctx) -> Result<i32> {
+        if crate::check::detect_gpu().is_none() {
+            bail!("oracle-gpu needs a CUDA device: nvidia-smi found none");
+        }
+        let argv: Vec<String> = ["cargo", "build", "--release", "--package", "oracle-gen", "--features", "cuda"].map(String::from).to_vec();
+        crate::runner::run_live(&argv, Some(ctx.project.root.as_std_path()), std::time::Duration::from_secs(4 * 3600))?;
+        let bin = crate::util::target_dir(&ctx.project.root).join("release/oracle-gen");
+        let gpu_ctx = Ctx::new(ctx.project.clone(), ctx.roster_path.clone(), ctx.jobs, ctx.offline, ctx.no_cache)?.with_oracle_gen(bin);
+        for dtype in ["bf16", "f16"] {
+            Oracle {
+                model: self.model.clone(),
+                dtype: dtype.into(),
+                device: "cuda".into(),
+                force: false,
+                on_difference: OnDifference::Report,
+            }
+            .goldens(&gpu_ctx)?;
+        }
+        Ok(0)
+    }
 }
 
 /// The tolerance a golden of `dtype` is verified with: f32 allows no token flip.
 pub fn golden_tolerance(ctx: &Ctx, dtype: &str) -> Result<GoldenTolerance> {
     let tol: crate::judge::Tolerances = ctx.roster.tolerances()?;
-    let logprob = tol.golden_logprob_for(dtype).with_context(|| {
-        format!("{}: [tolerances] golden_logprob has no entry for {dtype:?}", ctx.project.roster_path())
-    })?;
+    let logprob = tol
+        .golden_logprob_for(dtype)
+        .with_context(|| format!("{}: [tolerances] golden_logprob has no entry for {dtype:?}", ctx.roster_path))?;
     Ok(GoldenTolerance { logprob, near_tie_flips: dtype != "f32" })
 }
 
@@ -49,9 +87,15 @@ pub fn golden_tolerance(ctx: &Ctx, dtype: &str) -> Result<GoldenTolerance> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum OracleOutcome {
     UpToDate,
-    Written { new: usize, verified: usize, replaced: usize },
+    Written {
+        new: usize,
+        verified: usize,
+        replaced: usize,
+    },
     /// Reduced-precision goldens that do not hold here, reported (not stopped on).
-    Differs { differing: usize },
+    Differs {
+        differing: usize,
+    },
     NoReference,
 }
 
@@ -67,13 +111,23 @@ pub fn oracle_source_hash(root: &Utf8Path, cache: &HashCache) -> Result<String> 
 }
 
 impl Oracle {
-    pub fn run(self, ctx: &Ctx) -> Result<()> {
+    pub fn run(self, ctx: &Ctx) -> Result<i32> {
+        self.goldens(ctx)?;
+        Ok(0)
+    }
+
+    /// Writes or verifies the goldens of every selected model.
+    pub fn goldens(&self, ctx: &Ctx) -> Result<()> {
         let mut failures = Vec::new();
         for model in ctx.roster.select(self.model.as_deref())? {
             match self.run_model(ctx, model) {
                 Ok(OracleOutcome::NoReference) => {
                     if self.model.is_some() {
-                        bail!("{}: no reference checkpoint at {}; run `cargo xtask pull` first", model.slug, ctx.project.reference_dir(&model.slug));
+                        bail!(
+                            "{}: no reference checkpoint at {}; run `cargo xtask pull` first",
+                            model.slug,
+                            ctx.project.reference_dir(&model.slug)
+                        );
                     }
                     println!("{}: no reference checkpoint (not pulled) — oracle skipped", model.slug);
                 }
@@ -105,7 +159,10 @@ impl Oracle {
         }
         inputs.insert("oracle-source".into(), oracle_source_hash(&ctx.project.root, &ctx.cache)?);
         let s = &ctx.roster.settings;
-        inputs.insert("settings".into(), format!("max_new_tokens={} top_k={} dtype={} device={}", s.max_new_tokens, s.top_k, self.dtype, self.device));
+        inputs.insert(
+            "settings".into(),
+            format!("max_new_tokens={} top_k={} dtype={} device={}", s.max_new_tokens, s.top_k, self.dtype, self.device),
+        );
         let tolerance = golden_tolerance(ctx, &self.dtype)?;
         inputs.insert("tolerance".into(), format!("{tolerance:?}"));
         if self.dtype != "f32" {
@@ -114,11 +171,9 @@ impl Oracle {
         }
         inputs.insert("model_id".into(), model.model_id.clone());
         let stamp = cache::stamp_path(&ctx.project.model_dir(&model.slug), &format!("oracle-{}", self.dtype));
-        let goldens: Vec<Utf8PathBuf> =
-            ctx.roster.prompts.iter().map(|p| golden_dir.join(format!("{}.json", p.name))).collect();
+        let goldens: Vec<Utf8PathBuf> = ctx.roster.prompts.iter().map(|p| golden_dir.join(format!("{}.json", p.name))).collect();
         let fresh_dir = fresh_golden_dir(ctx, &model.slug, &self.dtype);
-        let fresh_copies: Vec<Utf8PathBuf> =
-            ctx.roster.prompts.iter().map(|p| fresh_dir.join(format!("{}.json", p.name))).collect();
+        let fresh_copies: Vec<Utf8PathBuf> = ctx.roster.prompts.iter().map(|p| fresh_dir.join(format!("{}.json", p.name))).collect();
         let outputs: Vec<Utf8PathBuf> = goldens.iter().chain(&fresh_copies).cloned().collect();
         if !ctx.no_cache && !self.force && cache::is_fresh_by_content(&stamp, &inputs) {
             println!("{}: goldens ({}) up to date", model.slug, self.dtype);

@@ -20,14 +20,6 @@ impl Project {
         Ok(Project { root })
     }
 
-    /// roster.toml, or the roster named by `--roster` ($TMGT_ROSTER).
-    pub fn roster_path(&self) -> Utf8PathBuf {
-        match std::env::var("TMGT_ROSTER") {
-            Ok(path) => self.root.join(path),
-            Err(_) => self.root.join("roster.toml"),
-        }
-    }
-
     pub fn goldens(&self) -> Utf8PathBuf {
         self.root.join("goldens")
     }

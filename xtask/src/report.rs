@@ -4,7 +4,7 @@
 //! section), its splice into CLAUDE.md between two marker comments, JUnit XML,
 //! terminal lines and exit codes (about the runtime under test only).
 
-use crate::judge::{suites, Outcome, Section, Status, Tolerances};
+use crate::judge::{suites, Outcome, Section, Tolerances, Verdict};
 use anyhow::{bail, Context, Result};
 use comfy_table::{presets::ASCII_MARKDOWN, ContentArrangement, Table};
 use serde::{Deserialize, Serialize};
@@ -104,10 +104,10 @@ impl Counts {
         let mut c = Counts::default();
         for o in outcomes {
             match o.status {
-                Status::Pass => c.pass += 1,
-                Status::Fail => c.fail += 1,
-                Status::Blocked => c.blocked += 1,
-                Status::Skip => c.skip += 1,
+                Verdict::Pass => c.pass += 1,
+                Verdict::Fail => c.fail += 1,
+                Verdict::Blocked => c.blocked += 1,
+                Verdict::Skip => c.skip += 1,
             }
         }
         c
@@ -160,7 +160,7 @@ pub fn problem_groups<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Ve
         }
     }
     // Stable: FAIL groups before BLOCKED ones, then by size.
-    groups.sort_by_key(|(_, v)| (v.iter().all(|o| o.status == Status::Blocked), std::cmp::Reverse(v.len())));
+    groups.sort_by_key(|(_, v)| (v.iter().all(|o| o.status == Verdict::Blocked), std::cmp::Reverse(v.len())));
     groups
 }
 
@@ -408,10 +408,10 @@ pub fn junit(r: &RunResults) -> String {
                 xml_escape(&o.case)
             ));
             match o.status {
-                Status::Pass => x.push_str("/>\n"),
-                Status::Skip => x.push_str(&format!(">\n      <skipped message=\"{}\"/>\n    </testcase>\n", xml_escape(&o.note))),
-                Status::Fail | Status::Blocked => {
-                    let tag = if o.status == Status::Fail { "failure" } else { "error" };
+                Verdict::Pass => x.push_str("/>\n"),
+                Verdict::Skip => x.push_str(&format!(">\n      <skipped message=\"{}\"/>\n    </testcase>\n", xml_escape(&o.note))),
+                Verdict::Fail | Verdict::Blocked => {
+                    let tag = if o.status == Verdict::Fail { "failure" } else { "error" };
                     x.push_str(&format!(
                         ">\n      <{tag} type=\"{}\" message=\"{}\">{}</{tag}>\n    </testcase>\n",
                         o.status.as_str(),
@@ -432,10 +432,10 @@ pub fn outcome_line(o: &Outcome, color: bool) -> String {
     let tag = format!("{:<7}", o.status.as_str());
     let tag = if color {
         let code = match o.status {
-            Status::Pass => "32",
-            Status::Fail => "31",
-            Status::Blocked => "33",
-            Status::Skip => "90",
+            Verdict::Pass => "32",
+            Verdict::Fail => "31",
+            Verdict::Blocked => "33",
+            Verdict::Skip => "90",
         };
         format!("\x1b[{code}m{tag}\x1b[0m")
     } else {
@@ -451,7 +451,7 @@ pub fn outcome_line(o: &Outcome, color: bool) -> String {
 pub fn exit_code(r: &RunResults) -> i32 {
     let under_test: Vec<&Outcome> = r.outcomes.iter().filter(|o| o.subject.is_under_test()).collect();
     let harness_broken = r.outcomes.iter().any(|o| o.subject.section() == Section::Harness && o.status.is_problem());
-    if harness_broken || !under_test.iter().any(|o| o.status != Status::Skip) {
+    if harness_broken || !under_test.iter().any(|o| o.status != Verdict::Skip) {
         2
     } else if under_test.iter().any(|o| o.status.is_problem()) {
         1
@@ -484,7 +484,10 @@ pub mod tests {
             GenKey::new(APR, "int4", "greeting"),
             Observed::Failed {
                 error: "apr run printed no JSON".into(),
-                invocation: inv(&["apr", "run", "models/x/int4.apr", "-p", "Hello, my name is", "-n", "32", "--json"], "Hello, my name is Bob\n"),
+                invocation: inv(
+                    &["apr", "run", "models/x/int4.apr", "-p", "Hello, my name is", "-n", "32", "--json"],
+                    "Hello, my name is Bob\n",
+                ),
             },
         );
         for p in ["completion", "arithmetic"] {
@@ -510,7 +513,10 @@ pub mod tests {
         ev.structure.insert(StructureKey::new("lint", "int8"), real("lint-int8.json", &["apr", "lint", "int8.apr", "--json"]));
         ev.structure.insert(
             StructureKey::new("inspect", "int8"),
-            Observed::Ok { value: serde_json::json!({"weird": true}), invocation: inv(&["apr", "inspect", "int8.apr", "--json"], "{\"weird\":true}") },
+            Observed::Ok {
+                value: serde_json::json!({"weird": true}),
+                invocation: inv(&["apr", "inspect", "int8.apr", "--json"], "{\"weird\":true}"),
+            },
         );
         // The oracle's own ladder, falsified: bf16 drifts 2, f16 1 (a reference claim).
         for (dtype, k) in [("bf16", 2), ("f16", 1)] {
@@ -537,7 +543,10 @@ pub mod tests {
                 Provenance {
                     source: "a fixture".into(),
                     pull: "cargo xtask pull --model tiny-a".into(),
-                    made_by: BTreeMap::from([("int8".to_string(), "apr import reference --quantize int8 -o int8.apr --offline".to_string())]),
+                    made_by: BTreeMap::from([(
+                        "int8".to_string(),
+                        "apr import reference --quantize int8 -o int8.apr --offline".to_string(),
+                    )]),
                 },
             )]),
             matrices: BTreeMap::from([("tiny-a".to_string(), judge::attribution::matrix(&sample_evidence("tiny-a")))]),
@@ -552,9 +561,13 @@ pub mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, actual).unwrap();
         }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|_| panic!("{}: no snapshot (run with UPDATE_SNAPSHOTS=1)", path.display()));
-        assert!(expected == actual, "{} differs from the snapshot (judging or rendering changed; UPDATE_SNAPSHOTS=1 accepts it):\n{actual}", path.display());
+        let expected =
+            std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{}: no snapshot (run with UPDATE_SNAPSHOTS=1)", path.display()));
+        assert!(
+            expected == actual,
+            "{} differs from the snapshot (judging or rendering changed; UPDATE_SNAPSHOTS=1 accepts it):\n{actual}",
+            path.display()
+        );
     }
 
     #[test]
@@ -624,7 +637,13 @@ pub mod tests {
         let r = sample_results();
         let x = junit(&r);
         let c = Counts::of(&r.outcomes);
-        assert!(x.contains(&format!("tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\"", r.outcomes.len(), c.fail, c.blocked, c.skip)));
+        assert!(x.contains(&format!(
+            "tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\"",
+            r.outcomes.len(),
+            c.fail,
+            c.blocked,
+            c.skip
+        )));
         assert_eq!(x.matches("<testcase ").count(), r.outcomes.len());
         assert_eq!(x.matches("<failure ").count(), c.fail);
         assert_eq!(x.matches("<error ").count(), c.blocked);
@@ -640,14 +659,17 @@ pub mod tests {
         assert_eq!(exit_code(&r), 2, "observations the harness did not make: it could not judge everything");
         r.outcomes.retain(|o| o.subject != Subject::Harness || !o.status.is_problem());
         assert_eq!(exit_code(&r), 1);
-        r.outcomes.retain(|o| matches!(o.status, Status::Pass | Status::Skip) || !o.subject.is_under_test());
-        assert!(r.outcomes.iter().any(|o| o.subject == Subject::Reference && o.status == Status::Fail), "a falsified reference claim stays");
+        r.outcomes.retain(|o| matches!(o.status, Verdict::Pass | Verdict::Skip) || !o.subject.is_under_test());
+        assert!(
+            r.outcomes.iter().any(|o| o.subject == Subject::Reference && o.status == Verdict::Fail),
+            "a falsified reference claim stays"
+        );
         assert_eq!(exit_code(&r), 0, "a perfect runtime exits 0 whatever the reference claims");
         let mut harness = r.clone();
         harness.outcomes[0].subject = Subject::Harness;
-        harness.outcomes[0].status = Status::Blocked;
+        harness.outcomes[0].status = Verdict::Blocked;
         assert_eq!(exit_code(&harness), 2, "the harness could not judge everything");
-        r.outcomes.retain(|o| o.status == Status::Skip || !o.subject.is_under_test());
+        r.outcomes.retain(|o| o.status == Verdict::Skip || !o.subject.is_under_test());
         assert_eq!(exit_code(&r), 2, "nothing judged on the runtime under test: nothing was tested");
         r.outcomes.clear();
         assert_eq!(exit_code(&r), 2);

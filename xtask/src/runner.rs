@@ -191,11 +191,7 @@ pub fn strip_ansi(bytes: &[u8]) -> String {
 pub fn run(argv: &[String], opts: &RunOptions) -> Invocation {
     use std::os::unix::process::CommandExt;
     let started = Instant::now();
-    let mut inv = Invocation {
-        command: argv.to_vec(),
-        cwd: opts.cwd.as_ref().map(|d| d.display().to_string()),
-        ..Default::default()
-    };
+    let mut inv = Invocation { command: argv.to_vec(), cwd: opts.cwd.as_ref().map(|d| d.display().to_string()), ..Default::default() };
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     // The telling line of a panic is its message, not a backtrace.
@@ -303,9 +299,7 @@ pub fn check(inv: &Invocation) -> Result<(), RunFailure> {
         None if inv.stderr.ends_with("not found on PATH") || inv.stderr.ends_with(": no such file") => {
             Err(RunFailure::NotFound { program: inv.command[0].clone() })
         }
-        None if inv.duration_s == 0.0 => {
-            Err(RunFailure::SpawnFailed { program: inv.command[0].clone(), error: inv.stderr.clone() })
-        }
+        None if inv.duration_s == 0.0 => Err(RunFailure::SpawnFailed { program: inv.command[0].clone(), error: inv.stderr.clone() }),
         None => Err(RunFailure::Killed { command, stderr_tail }),
     }
 }

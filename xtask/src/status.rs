@@ -1,5 +1,5 @@
-//! `cargo xtask status` and `cargo xtask ticket`: read the last results file (rerun
-//! nothing) and print the parity table, JSON, the retest delta, or the ticket.
+//! `cargo xtask status`: reads the last results file (reruns nothing) and prints the
+//! parity table, JSON, or the retest delta; `--write` updates CLAUDE.md.
 
 use crate::context::Ctx;
 use crate::report::RunResults;
@@ -21,19 +21,25 @@ pub fn history(ctx: &Ctx) -> Vec<RunResults> {
     files.iter().filter_map(|p| RunResults::read(p.as_std_path()).ok()).collect()
 }
 
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Status {
+    /// Replace the table in CLAUDE.md (between its markers).
+    #[arg(long)]
     pub write: bool,
+    /// The results as JSON instead of the table.
+    #[arg(long)]
     pub json: bool,
-    /// A results file name (or path) to compare with; "auto" = last run with another apr.
+    /// Compare with an earlier results file ("auto": the last run with another apr).
+    #[arg(long)]
     pub since: Option<String>,
 }
 
 impl Status {
-    pub fn run(self, ctx: &Ctx) -> Result<()> {
+    pub fn run(self, ctx: &Ctx) -> Result<i32> {
         let current = latest(ctx)?;
         if self.json {
             print!("{}", current.to_json());
-            return Ok(());
+            return Ok(0);
         }
         let table = crate::report::status_table(&current);
         println!("{table}");
@@ -45,7 +51,7 @@ impl Status {
         if let Some(since) = self.since {
             print_delta(ctx, &current, Some(&since))?;
         }
-        Ok(())
+        Ok(0)
     }
 }
 
@@ -66,10 +72,5 @@ pub fn print_delta(ctx: &Ctx, current: &RunResults, since: Option<&str>) -> Resu
         }
         None => println!("retest delta: no earlier run to compare with"),
     }
-    Ok(())
-}
-
-pub fn ticket(ctx: &Ctx) -> Result<()> {
-    print!("{}", crate::ticket::ticket(&latest(ctx)?));
     Ok(())
 }

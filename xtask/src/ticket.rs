@@ -5,12 +5,24 @@
 //! expected vs actual, and a reproduction a maintainer can paste on their machine).
 //! Comparators, reference claims and harness health are not in it.
 
-use crate::judge::{truncate, Outcome, Part, Status, Subject};
+use crate::context::Ctx;
+use crate::judge::{truncate, Outcome, Part, Subject, Verdict};
 use crate::report::{Counts, Provenance, RunResults};
 use std::collections::BTreeMap;
 use tmgt_schema::observation::shell_quote;
 use tmgt_schema::Invocation;
 const EVIDENCE_CHARS: usize = 1500;
+
+/// `cargo xtask ticket`: the issue body, from the last results (reruns nothing).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Ticket {}
+
+impl Ticket {
+    pub fn run(self, ctx: &Ctx) -> anyhow::Result<i32> {
+        print!("{}", ticket(&crate::status::latest(ctx)?));
+        Ok(0)
+    }
+}
 
 /// A fenced block that cannot be closed early by the text inside it.
 fn fenced(lang: &str, body: &str) -> String {
@@ -43,8 +55,8 @@ pub fn groups(r: &RunResults) -> Vec<(String, Vec<&Outcome>)> {
         }
     }
     groups.sort_by_key(|(_, v)| {
-        let conversion_crash = v.iter().any(|o| o.suite == "convert" && o.status == Status::Fail);
-        let only_blocked = v.iter().all(|o| o.status == Status::Blocked);
+        let conversion_crash = v.iter().any(|o| o.suite == "convert" && o.status == Verdict::Fail);
+        let only_blocked = v.iter().all(|o| o.status == Verdict::Blocked);
         (!conversion_crash, only_blocked, std::cmp::Reverse(v.len()))
     });
     groups
@@ -70,7 +82,8 @@ fn attribution(outs: &[&Outcome]) -> String {
     } else {
         "apr (converter or runtime: no second engine reads APR files to tell them apart)"
     };
-    let blame: Vec<String> = outs.iter().filter_map(|o| o.evidence.details.get("blame").and_then(|b| b.as_str()).map(String::from)).collect();
+    let blame: Vec<String> =
+        outs.iter().filter_map(|o| o.evidence.details.get("blame").and_then(|b| b.as_str()).map(String::from)).collect();
     match blame.first() {
         Some(b) => format!("{who}; evidence: {b}"),
         None => who.to_string(),
@@ -121,7 +134,10 @@ fn repro(r: &RunResults, outs: &[&Outcome]) -> String {
     let (model, os) = by_model.iter().next().expect("a group has outcomes");
     let empty = Provenance::default();
     let p = r.provenance.get(*model).unwrap_or(&empty);
-    lines.push(format!("# in a clone of tiny-model-ground-truth: the model ({}), as the f32 HF checkpoint apr imports", if p.source.is_empty() { "see roster.toml" } else { &p.source }));
+    lines.push(format!(
+        "# in a clone of tiny-model-ground-truth: the model ({}), as the f32 HF checkpoint apr imports",
+        if p.source.is_empty() { "see roster.toml" } else { &p.source }
+    ));
     lines.push(if p.pull.is_empty() { format!("cargo xtask pull --model {model}") } else { p.pull.clone() });
     lines.push(format!("cd models/{model}"));
     let mut artifacts: Vec<&str> = os.iter().flat_map(|o| artifacts_of(o, &p.made_by)).collect();
@@ -150,8 +166,8 @@ fn repro(r: &RunResults, outs: &[&Outcome]) -> String {
 
 fn group_section(r: &RunResults, n: usize, sig: &str, outs: &[&Outcome]) -> String {
     let mut s = String::new();
-    let kind = if outs.iter().all(|o| o.status == Status::Blocked) { "blocked" } else { "failing" };
-    let fails = outs.iter().filter(|o| o.status == Status::Fail).count();
+    let kind = if outs.iter().all(|o| o.status == Verdict::Blocked) { "blocked" } else { "failing" };
+    let fails = outs.iter().filter(|o| o.status == Verdict::Fail).count();
     s.push_str(&format!("#### {n}. {sig}\n\n"));
     s.push_str(&format!(
         "**Impact: {} checks** {kind} ({} FAIL, {} BLOCKED by it; {})\n\n",
@@ -175,7 +191,7 @@ fn group_section(r: &RunResults, n: usize, sig: &str, outs: &[&Outcome]) -> Stri
     s.push('\n');
 
     // Evidence of the first FAIL (a BLOCKED one only points at it).
-    let ex = outs.iter().find(|o| o.status == Status::Fail).unwrap_or(&outs[0]);
+    let ex = outs.iter().find(|o| o.status == Verdict::Fail).unwrap_or(&outs[0]);
     s.push_str(&format!("Example: `{}/{}/{}`: {}\n\n", ex.suite, ex.model, ex.case, ex.note));
     if let Some(e) = &ex.evidence.expected {
         s.push_str("**Expected:**\n\n");
@@ -250,10 +266,7 @@ pub fn ticket(r: &RunResults) -> String {
         s.push('\n');
     }
     s.push_str("### Source\n\n");
-    s.push_str(&format!(
-        "- Harness: tiny-model-ground-truth xtask {} (greedy parity against a reference oracle)\n",
-        r.harness_version
-    ));
+    s.push_str(&format!("- Harness: tiny-model-ground-truth xtask {} (greedy parity against a reference oracle)\n", r.harness_version));
     s.push_str(&format!("- Run: {}\n", r.started_at));
     s.push_str(&format!(
         "- apr: {} (commit {})\n",
@@ -302,7 +315,7 @@ mod tests {
         assert!(t.contains(&format!("**Impact: {} checks**", outs.len())));
         assert_eq!(t.matches(&format!(". {sig}\n")).count(), 1);
         // groups with a FAIL before groups only BLOCKED, bigger first
-        let first_blocked_only = groups.iter().position(|(_, v)| v.iter().all(|o| o.status == Status::Blocked)).unwrap_or(groups.len());
+        let first_blocked_only = groups.iter().position(|(_, v)| v.iter().all(|o| o.status == Verdict::Blocked)).unwrap_or(groups.len());
         assert!(groups[..first_blocked_only].windows(2).all(|w| w[0].1.len() >= w[1].1.len()));
     }
 
@@ -337,7 +350,7 @@ mod tests {
     #[test]
     fn no_findings_says_so() {
         let mut r = sample_results();
-        r.outcomes.retain(|o| o.status == Status::Pass || !o.subject.is_under_test());
+        r.outcomes.retain(|o| o.status == Verdict::Pass || !o.subject.is_under_test());
         assert!(ticket(&r).ends_with("No findings.\n"));
     }
 }

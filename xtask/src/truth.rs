@@ -8,6 +8,7 @@ use camino::Utf8Path;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Read;
+use tmgt_schema::Arch;
 
 /// Tensor name → shape from a safetensors file's header (reads only the header).
 pub fn safetensors_header(path: &Utf8Path) -> Result<BTreeMap<String, Vec<usize>>> {
@@ -51,10 +52,9 @@ pub fn read(reference: &Utf8Path) -> Result<ModelTruth> {
     let config_path = reference.join("config.json");
     let config: Value = serde_json::from_slice(&std::fs::read(&config_path).with_context(|| format!("{config_path}: cannot read"))?)
         .with_context(|| format!("{config_path}: not valid JSON"))?;
-    let arch = config["model_type"].as_str().with_context(|| format!("{config_path}: no model_type"))?;
-    // transformers' text-only Gemma 3 is `gemma3_text`; the architecture is `gemma3`
-    // everywhere else (GGUF general.architecture, the roster).
-    let arch = if arch == "gemma3_text" { "gemma3" } else { arch }.to_string();
+    let model_type = config["model_type"].as_str().with_context(|| format!("{config_path}: no model_type"))?;
+    let arch = Arch::from_model_type(model_type)
+        .with_context(|| format!("{config_path}: model_type {model_type:?} is not an architecture the oracle implements"))?;
     let num_heads = field(&config, &["num_attention_heads", "n_head"], &config_path)?;
     let mut tensors = BTreeMap::new();
     for f in crate::util::files_under(reference, &["safetensors"]) {
@@ -65,19 +65,15 @@ pub fn read(reference: &Utf8Path) -> Result<ModelTruth> {
     }
     let param_count = tensors.values().map(|s| s.iter().product::<usize>() as u64).sum();
     let hidden_size = field(&config, &["hidden_size", "n_embd"], &config_path)?;
-    let intermediate_size = match arch.as_str() {
+    let intermediate_size = match arch {
         // GPT-2's MLP is 4 × n_embd unless n_inner says otherwise.
-        "gpt2" => Some(config.get("n_inner").and_then(Value::as_u64).map_or(4 * hidden_size, |v| v as usize)),
+        Arch::Gpt2 => Some(config.get("n_inner").and_then(Value::as_u64).map_or(4 * hidden_size, |v| v as usize)),
         _ => config.get("intermediate_size").and_then(Value::as_u64).map(|v| v as usize),
     };
-    let rope_theta = config
-        .get("rope_theta")
-        .and_then(Value::as_f64)
-        .or_else(|| config.pointer("/rope_parameters/rope_theta").and_then(Value::as_f64));
-    let generation_config: Value = std::fs::read(reference.join("generation_config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
+    let rope_theta =
+        config.get("rope_theta").and_then(Value::as_f64).or_else(|| config.pointer("/rope_parameters/rope_theta").and_then(Value::as_f64));
+    let generation_config: Value =
+        std::fs::read(reference.join("generation_config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
     Ok(ModelTruth {
         intermediate_size,
         rope_theta,
@@ -181,7 +177,7 @@ mod tests {
         bytes.extend_from_slice(&[0u8; 8]);
         std::fs::write(dir.join("model.safetensors"), &bytes).unwrap();
         let t = read(dir).unwrap();
-        assert_eq!((t.arch.as_str(), t.num_layers, t.num_kv_heads), ("gemma3", 18, 1));
+        assert_eq!((t.arch, t.num_layers, t.num_kv_heads), (Arch::Gemma3, 18, 1));
     }
 
     #[test]

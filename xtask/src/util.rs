@@ -39,12 +39,7 @@ pub fn run_tool(argv: &[String], cwd: Option<&Utf8Path>, echo: bool) -> Result<S
         print!("{}", inv.stdout);
     }
     if crate::runner::check(&inv).is_err() {
-        anyhow::bail!(
-            "`{}` failed ({}): {}",
-            inv.command_line(),
-            crate::judge::how_it_ended(&inv),
-            crate::judge::telling_line("", &inv)
-        );
+        anyhow::bail!("`{}` failed ({}): {}", inv.command_line(), crate::judge::how_it_ended(&inv), crate::judge::telling_line("", &inv));
     }
     Ok(inv.stdout)
 }
@@ -56,6 +51,20 @@ pub fn oracle_gen_bin(_sh: &xshell::Shell, root: &Utf8Path) -> Result<Utf8PathBu
     let bin = target_dir(root).join("debug").join("oracle-gen");
     anyhow::ensure!(bin.is_file(), "{bin}: oracle-gen was built but the binary is not there");
     Ok(bin)
+}
+
+/// The version Cargo.lock pins for `package` ("unknown" if it is not there).
+pub fn locked_version(root: &Utf8Path, package: &str) -> String {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default();
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == format!("name = \"{package}\"") {
+            if let Some(v) = lines.next().and_then(|l| l.trim().strip_prefix("version = ")) {
+                return v.trim_matches('"').to_string();
+            }
+        }
+    }
+    "unknown".into()
 }
 
 /// Progress of a long step: a live bar with counts and ETA on a terminal, plain

@@ -107,8 +107,7 @@ fn ci_from_nothing_then_warm_then_one_prompt_touched() {
     assert!(cold.stdout.contains("candle run q8_0-gguf completion: ok"), "candle must run the llama GGUF");
     assert!(cold.stdout.contains("q8_0-gguf skipped: candle has no quantized gpt2 model"));
     // Every suite produced outcomes; the apr ones are BLOCKED, never PASS.
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.join("models/results/latest.json")).unwrap()).unwrap();
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("models/results/latest.json")).unwrap()).unwrap();
     let outcomes = results["outcomes"].as_array().unwrap();
     let canary: Vec<&serde_json::Value> = outcomes.iter().filter(|o| o["suite"] == "canary").collect();
     assert!(!canary.is_empty());

@@ -19,7 +19,8 @@ fn workspace() -> PathBuf {
 fn sibling(name: &str, package: &str) -> PathBuf {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_xtask")).with_file_name(name);
     if !bin.is_file() {
-        let status = Command::new(env!("CARGO")).args(["build", "--quiet", "--package", package]).current_dir(workspace()).status().unwrap();
+        let status =
+            Command::new(env!("CARGO")).args(["build", "--quiet", "--package", package]).current_dir(workspace()).status().unwrap();
         assert!(status.success(), "building {package} failed");
     }
     bin
@@ -79,17 +80,18 @@ fn ci(root: &Path, defect: &str) -> Run {
             .env("FAKE_APR_ORACLE_GEN", &oracle_gen)
             // A hang is waited out briefly; anything else gets time to finish on a busy machine.
             .env("TMGT_TIMEOUT_S", if defect == "hang" { "4" } else { "300" })
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            // Candle is the only comparator here, so the harness is measured the same way
+            // whether or not this machine has built llama.cpp (its attribution has unit tests).
+            .env("TMGT_LLAMACPP", "off");
     };
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.args(["--offline", "--jobs", "2", "ci"]);
     env(&mut cmd);
     let out = cmd.output().unwrap();
     let output = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let results = std::fs::read(root.join("models/results/latest.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
+    let results =
+        std::fs::read(root.join("models/results/latest.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.arg("ticket");
     env(&mut cmd);
@@ -102,7 +104,10 @@ fn under_test(o: &Value) -> bool {
 }
 
 fn problems(r: &Run) -> Vec<&Value> {
-    r.results["outcomes"].as_array().map(|a| a.iter().filter(|o| under_test(o) && matches!(o["status"].as_str(), Some("FAIL" | "BLOCKED"))).collect()).unwrap_or_default()
+    r.results["outcomes"]
+        .as_array()
+        .map(|a| a.iter().filter(|o| under_test(o) && matches!(o["status"].as_str(), Some("FAIL" | "BLOCKED"))).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -110,7 +115,8 @@ fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
     // The perfect runtime on the whole fixture roster.
     let all = setup(&roster(&["tiny-llama", "tiny-qwen2", "tiny-gpt2"], &["arithmetic", "code", "completion", "greeting"]));
     let perfect = ci(all.path(), "perfect");
-    let bad: Vec<String> = problems(&perfect).iter().map(|o| format!("{}/{}/{}: {} {}", o["suite"], o["model"], o["case"], o["status"], o["note"])).collect();
+    let bad: Vec<String> =
+        problems(&perfect).iter().map(|o| format!("{}/{}/{}: {} {}", o["suite"], o["model"], o["case"], o["status"], o["note"])).collect();
     assert!(bad.is_empty(), "a perfect runtime got findings:\n{}\n{}", bad.join("\n"), perfect.output);
     assert_eq!(perfect.code, 0, "a perfect runtime exits 0:\n{}", perfect.output);
     assert!(perfect.ticket.contains("No findings."), "{}", perfect.ticket);
@@ -118,8 +124,19 @@ fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
     // One defect at a time, on one model and two prompts (the roundtrip's): each is
     // caught, as one ticket group.
     let defects = [
-        "wrong-token", "trim-text", "bos", "eos-then-more", "crash-import", "crash-run", "hang", "non-json", "json-nonzero",
-        "nan-ppl", "empty-stages", "renamed-tensor", "f32-export",
+        "wrong-token",
+        "trim-text",
+        "bos",
+        "eos-then-more",
+        "crash-import",
+        "crash-run",
+        "hang",
+        "non-json",
+        "json-nonzero",
+        "nan-ppl",
+        "empty-stages",
+        "renamed-tensor",
+        "f32-export",
     ];
     let one = setup(&roster(&["tiny-llama"], &["arithmetic", "completion"]));
     let mut matrix: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
@@ -144,7 +161,11 @@ fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
         }
     }
     let suites: BTreeSet<&String> = matrix.values().flat_map(|m| m.keys()).collect();
-    let mut table = format!("| defect | {} |\n|---|{}\n", suites.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" | "), "---|".repeat(suites.len()));
+    let mut table = format!(
+        "| defect | {} |\n|---|{}\n",
+        suites.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" | "),
+        "---|".repeat(suites.len())
+    );
     for defect in defects {
         let row = matrix.get(defect);
         let cells: Vec<String> = suites.iter().map(|s| row.and_then(|r| r.get(*s)).map_or(String::new(), |n| n.to_string())).collect();
@@ -165,7 +186,8 @@ fn processes_under(root: &Path) -> Vec<String> {
         if !pid.chars().all(|c| c.is_ascii_digit()) || pid == std::process::id().to_string() {
             continue;
         }
-        let cmdline = std::fs::read(entry.path().join("cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default();
+        let cmdline =
+            std::fs::read(entry.path().join("cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default();
         let cwd = std::fs::read_link(entry.path().join("cwd")).map(|p| p.to_string_lossy().to_string()).unwrap_or_default();
         if cmdline.contains(&root) || cwd.starts_with(&root) {
             found.push(format!("{pid}: {cmdline} (in {cwd})"));
@@ -204,6 +226,7 @@ fn sigterm_stops_every_child_and_leaves_no_temp_file() {
         .env("FAKE_APR_GOLDENS", root.join("goldens"))
         .env("FAKE_APR_ORACLE_GEN", &oracle_gen)
         .env("TMGT_TIMEOUT_S", "600")
+        .env("TMGT_LLAMACPP", "off")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -1,9 +1,9 @@
-//! The committed SmolLM2 goldens hold the facts SPEC §3 states about the real model
+//! The committed SmolLM2 goldens hold the facts docs/contract.md §3 states about the real model
 //! on its f32 reference: the four prompt encodings, ` Paris.` after `The capital of
 //! France is`, and EOS (id 2) at the first step of the arithmetic prompt; the Gemma 3
 //! 270M goldens hold issue 13's: its four prompt encodings (BOS 2 first) and a
 //! newline and an indented `if n == 0:` after `def fibonacci(n):`. These numbers come
-//! from the SPEC and the issue, not from the code that wrote the goldens.
+//! from the contract and the issue, not from the code that wrote the goldens.
 
 use tmgt_schema::{Golden, StopReason};
 

@@ -79,10 +79,8 @@ fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
         return Ok(vec![single]);
     }
     let index = dir.join("model.safetensors.index.json");
-    let text = std::fs::read_to_string(&index)
-        .with_context(|| format!("{}: no model.safetensors and no readable index", dir.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", index.display()))?;
+    let text = std::fs::read_to_string(&index).with_context(|| format!("{}: no model.safetensors and no readable index", dir.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", index.display()))?;
     let files: BTreeSet<&str> = value
         .get("weight_map")
         .and_then(|m| m.as_object())
@@ -130,10 +128,8 @@ pub fn export_gguf(model_dir: &Path, out: &Path, quant: Quant) -> Result<()> {
     let tied = cfg.tie_word_embeddings;
 
     let tok_path = model_dir.join("tokenizer.json");
-    let tok_text =
-        std::fs::read_to_string(&tok_path).with_context(|| format!("{}: cannot read", tok_path.display()))?;
-    let tok_json: serde_json::Value =
-        serde_json::from_str(&tok_text).with_context(|| format!("{}: not valid JSON", tok_path.display()))?;
+    let tok_text = std::fs::read_to_string(&tok_path).with_context(|| format!("{}: cannot read", tok_path.display()))?;
+    let tok_json: serde_json::Value = serde_json::from_str(&tok_text).with_context(|| format!("{}: not valid JSON", tok_path.display()))?;
     let eos = match generation_eos_ids(&model_dir.join("generation_config.json"))? {
         Some(ids) if !ids.is_empty() => ids,
         _ => cfg.eos_token_id.as_ref().map(ids_of).unwrap_or_default(),
@@ -147,10 +143,9 @@ pub fn export_gguf(model_dir: &Path, out: &Path, quant: Quant) -> Result<()> {
             }
         }
     }
-    let raw_config: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(&config_path).with_context(|| format!("{}: cannot read", config_path.display()))?,
-    )
-    .with_context(|| format!("{}: not valid JSON", config_path.display()))?;
+    let raw_config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).with_context(|| format!("{}: cannot read", config_path.display()))?)
+            .with_context(|| format!("{}: not valid JSON", config_path.display()))?;
     if let Some(pad) = raw_config.get("pad_token_id").and_then(|v| v.as_u64()) {
         tok_md.push(("tokenizer.ggml.padding_token_id".into(), gguf_file::Value::U32(pad as u32)));
     }
@@ -236,10 +231,7 @@ pub fn export_gguf(model_dir: &Path, out: &Path, quant: Quant) -> Result<()> {
 }
 
 /// Writes through `<dir>/.<name>.<pid>.tmp`, fsyncs, renames onto `path`.
-pub(crate) fn write_file_atomic(
-    path: &Path,
-    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>,
-) -> Result<()> {
+pub(crate) fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create folder", dir.display()))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

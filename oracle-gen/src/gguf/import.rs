@@ -96,10 +96,7 @@ fn hparams(meta: &Meta, embed_rows: Option<usize>) -> Result<Hparams> {
     }
     if let Some(rope_dim) = meta.opt_u64(&k("rope.dimension_count"))? {
         if rope_dim as usize != head_dim {
-            bail!(
-                "{}: partial rotary ({p}.rope.dimension_count {rope_dim} ≠ head dim {head_dim}) is not supported",
-                path.display()
-            );
+            bail!("{}: partial rotary ({p}.rope.dimension_count {rope_dim} ≠ head dim {head_dim}) is not supported", path.display());
         }
     }
     if let Some(v) = meta.get(&k("rope.scaling.type")) {
@@ -125,9 +122,9 @@ fn hparams(meta: &Meta, embed_rows: Option<usize>) -> Result<Hparams> {
         head_dim,
         // llama.cpp's default when the key is absent (GGUF spec: optional, 10000).
         rope_theta: meta.opt_f64(&k("rope.freq_base"))?.unwrap_or(10000.0),
-        rms_eps: meta.opt_f64(&k("attention.layer_norm_rms_epsilon"))?.with_context(|| {
-            format!("{}: GGUF metadata has no `{p}.attention.layer_norm_rms_epsilon`", path.display())
-        })?,
+        rms_eps: meta
+            .opt_f64(&k("attention.layer_norm_rms_epsilon"))?
+            .with_context(|| format!("{}: GGUF metadata has no `{p}.attention.layer_norm_rms_epsilon`", path.display()))?,
         context: meta.usize(&k("context_length"))?,
         vocab,
         bos: meta.opt_u64("tokenizer.ggml.bos_token_id")?,
@@ -231,9 +228,8 @@ fn insert_special_ids(obj: &mut serde_json::Map<String, serde_json::Value>, h: &
 /// and layer pattern, the query scale (1/√head_dim except for the 62-layer 27B:
 /// 1/√(hidden/heads)), no logit soft-capping.
 fn gemma3_config_json(h: &Hparams, tied: bool) -> serde_json::Value {
-    let layer_types: Vec<&str> = (0..h.layers)
-        .map(|i| if (i + 1) % GEMMA3_SLIDING_WINDOW_PATTERN == 0 { "full_attention" } else { "sliding_attention" })
-        .collect();
+    let layer_types: Vec<&str> =
+        (0..h.layers).map(|i| if (i + 1) % GEMMA3_SLIDING_WINDOW_PATTERN == 0 { "full_attention" } else { "sliding_attention" }).collect();
     let query_pre_attn_scalar = if h.layers == 62 { h.hidden / h.heads } else { h.head_dim };
     let mut c = json!({
         "architectures": ["Gemma3ForCausalLM"],
@@ -296,8 +292,7 @@ pub fn import_gguf(gguf: &Path, out_dir: &Path) -> Result<ImportReport> {
     // Names first, so a foreign or incomplete file fails before any dequantization.
     let mut names: Vec<(&String, String)> = Vec::new();
     for name in content.tensor_infos.keys() {
-        let hf = hf_name_for(h.arch.prefix(), name)
-            .with_context(|| format!("{}: unexpected tensor {name:?}", gguf.display()))?;
+        let hf = hf_name_for(h.arch.prefix(), name).with_context(|| format!("{}: unexpected tensor {name:?}", gguf.display()))?;
         if !expected.contains_key(&hf) {
             bail!("{}: tensor {name:?} does not belong to a {} model of this shape", gguf.display(), h.arch.prefix());
         }
@@ -391,11 +386,7 @@ pub fn import_gguf(gguf: &Path, out_dir: &Path) -> Result<ImportReport> {
         tie_word_embeddings: tied,
         vocab_size: h.vocab,
         parameters,
-        tokenizer_pre: meta
-            .get("tokenizer.ggml.pre")
-            .and_then(|v| v.to_string().ok())
-            .cloned()
-            .unwrap_or_else(|| "gpt2".into()),
+        tokenizer_pre: meta.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).cloned().unwrap_or_else(|| "gpt2".into()),
         add_bos_token: meta.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false),
         added_tokens,
         files,

@@ -1,5 +1,5 @@
 //! GGUF in both directions and as a runtime: import a GGUF (llama, qwen2, gemma3) into
-//! an f32 HF model directory (the reference checkpoint of SPEC §3), export an HF
+//! an f32 HF model directory (the reference checkpoint of docs/contract.md §3), export an HF
 //! llama/qwen2 directory to GGUF (the project's second converter, independent of apr),
 //! and run a GGUF on candle's quantized llama/qwen2/gemma3 models behind the
 //! `CausalLm` trait.
@@ -32,8 +32,8 @@ pub struct GgufFile {
 pub fn open_gguf(path: &Path) -> Result<GgufFile> {
     let file = File::open(path).with_context(|| format!("{}: cannot open GGUF", path.display()))?;
     let mut reader = BufReader::new(file);
-    let content = gguf_file::Content::read(&mut reader)
-        .map_err(|e| anyhow::anyhow!("{}: not a readable GGUF file: {e}", path.display()))?;
+    let content =
+        gguf_file::Content::read(&mut reader).map_err(|e| anyhow::anyhow!("{}: not a readable GGUF file: {e}", path.display()))?;
     Ok(GgufFile { content, reader })
 }
 
@@ -208,7 +208,7 @@ pub fn unpermute_qk(w: &Tensor, n_head: usize) -> Result<Tensor> {
 fn reorder_rows(w: &Tensor, n_head: usize, forward: bool) -> Result<Tensor> {
     let dims = w.dims().to_vec();
     let rows = dims[0];
-    if n_head == 0 || rows % (2 * n_head) != 0 {
+    if n_head == 0 || !rows.is_multiple_of(2 * n_head) {
         bail!("cannot rotary-permute {rows} rows over {n_head} heads (rows must be a multiple of 2 × heads)");
     }
     let cols: usize = dims[1..].iter().product();

@@ -82,14 +82,12 @@ pub fn load_gguf_model(gguf: &Path) -> Result<GgufModel> {
     let (content, mut reader) = (file.content, file.reader);
     let meta = Meta { content: &content, path: gguf };
     let arch_name = meta.string("general.architecture")?.to_string();
-    let arch = SourceArch::parse(&arch_name).with_context(|| {
-        format!("{}: the candle GGUF runtime runs llama, qwen2 and gemma3, not {arch_name:?}", gguf.display())
-    })?;
+    let arch = SourceArch::parse(&arch_name)
+        .with_context(|| format!("{}: the candle GGUF runtime runs llama, qwen2 and gemma3, not {arch_name:?}", gguf.display()))?;
     let tokenizer = tokenizer_from_gguf(&content, gguf)?;
     let eos_ids: Vec<u32> = meta.opt_u64("tokenizer.ggml.eos_token_id")?.map(|id| vec![id as u32]).unwrap_or_default();
     let device = Device::Cpu;
-    let load_err =
-        |e: candle_core::Error| anyhow::anyhow!("{}: candle cannot load the {arch_name} GGUF: {e}", gguf.display());
+    let load_err = |e: candle_core::Error| anyhow::anyhow!("{}: candle cannot load the {arch_name} GGUF: {e}", gguf.display());
     let weights = match arch {
         SourceArch::Family(GgufArch::Llama) => {
             Weights::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut reader, &device).map_err(load_err)?)
@@ -97,9 +95,7 @@ pub fn load_gguf_model(gguf: &Path) -> Result<GgufModel> {
         SourceArch::Family(GgufArch::Qwen2) => {
             Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device).map_err(load_err)?)
         }
-        SourceArch::Gemma3 => {
-            Weights::Gemma3(quantized_gemma3::ModelWeights::from_gguf(content, &mut reader, &device).map_err(load_err)?)
-        }
+        SourceArch::Gemma3 => Weights::Gemma3(quantized_gemma3::ModelWeights::from_gguf(content, &mut reader, &device).map_err(load_err)?),
     };
     Ok(GgufModel { weights, tokenizer, eos_ids, arch, device })
 }
@@ -140,9 +136,5 @@ pub fn score_gguf(gguf: &Path, text: &str) -> Result<Score> {
     let mut model = load_gguf_model(gguf)?;
     let ids = model.encode(text)?;
     let scored = score(&mut model, &ids).with_context(|| format!("{}: scoring failed", gguf.display()))?;
-    Ok(Score {
-        perplexity: scored.perplexity,
-        token_count: Some(scored.token_logprobs.len()),
-        mean_nll: Some(scored.mean_nll),
-    })
+    Ok(Score { perplexity: scored.perplexity, token_count: Some(scored.token_logprobs.len()), mean_nll: Some(scored.mean_nll) })
 }

@@ -55,9 +55,7 @@ pub fn merges(tokens: &[&str], scores: &[f32]) -> Vec<(String, String)> {
         local.sort_by_key(|(l, r)| (ids[l], ids[r]));
         all.extend(local.into_iter().map(|(l, r)| (l, r, score, l.chars().count(), r.chars().count())));
     }
-    all.sort_by(|a, b| {
-        b.2.partial_cmp(&a.2).unwrap_or(std::cmp::Ordering::Equal).then(b.3.cmp(&a.3)).then(b.4.cmp(&a.4))
-    });
+    all.sort_by(|a, b| b.2.partial_cmp(&a.2).unwrap_or(std::cmp::Ordering::Equal).then(b.3.cmp(&a.3)).then(b.4.cmp(&a.4)));
     all.into_iter().map(|(l, r, ..)| (l.to_string(), r.to_string())).collect()
 }
 

@@ -20,9 +20,9 @@ pub const TOKEN_CONTROL: u32 = 3;
 pub const TOKEN_USER_DEFINED: u32 = 4;
 pub const TOKEN_UNUSED: u32 = 5;
 
-const REGEX_QWEN2: &str =
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-const REGEX_LLAMA3: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const REGEX_QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const REGEX_LLAMA3: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 fn byte_level(add_prefix_space: bool, trim_offsets: bool, use_regex: bool) -> Json {
     json!({"type": "ByteLevel", "add_prefix_space": add_prefix_space, "trim_offsets": trim_offsets, "use_regex": use_regex})
@@ -91,10 +91,9 @@ pub fn tokenizer_json_from_gguf(content: &Content, path: &Path) -> Result<Json> 
     match meta.string("tokenizer.ggml.model")? {
         "gpt2" => byte_level_json(&meta),
         "llama" => super::spm::tokenizer_json(&meta),
-        model => bail!(
-            "{}: tokenizer.ggml.model is {model:?}; supported: byte-level BPE (\"gpt2\"), SentencePiece (\"llama\")",
-            path.display()
-        ),
+        model => {
+            bail!("{}: tokenizer.ggml.model is {model:?}; supported: byte-level BPE (\"gpt2\"), SentencePiece (\"llama\")", path.display())
+        }
     }
 }
 
@@ -162,11 +161,7 @@ pub(crate) fn added_tokens(tokens: &[&str], types: &[u32]) -> Vec<Json> {
 
 /// The unknown token named by `tokenizer.ggml.unknown_token_id`, or null.
 pub(crate) fn unk_token(meta: &Meta, tokens: &[&str]) -> Result<Json> {
-    Ok(meta
-        .opt_u64("tokenizer.ggml.unknown_token_id")?
-        .and_then(|id| tokens.get(id as usize))
-        .map(|t| json!(t))
-        .unwrap_or(Json::Null))
+    Ok(meta.opt_u64("tokenizer.ggml.unknown_token_id")?.and_then(|id| tokens.get(id as usize)).map(|t| json!(t)).unwrap_or(Json::Null))
 }
 
 /// `base` followed by a TemplateProcessing that adds BOS/EOS as
@@ -181,9 +176,9 @@ pub(crate) fn with_special_template(meta: &Meta, tokens: &[&str], base: Json) ->
     }
     let named = |key: &str| -> Result<(u64, String)> {
         let id = meta.u64(key)?;
-        let tok = tokens.get(id as usize).with_context(|| {
-            format!("{}: {key} = {id} is outside the {}-token vocabulary", path.display(), tokens.len())
-        })?;
+        let tok = tokens
+            .get(id as usize)
+            .with_context(|| format!("{}: {key} = {id} is outside the {}-token vocabulary", path.display(), tokens.len()))?;
         Ok((id, tok.to_string()))
     };
     let mut single = Vec::new();
@@ -218,9 +213,8 @@ pub(crate) fn with_special_template(meta: &Meta, tokens: &[&str], base: Json) ->
 fn byte_level_json(meta: &Meta) -> Result<Json> {
     let path = meta.path;
     let pre = meta.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(|s| s.as_str()).unwrap_or("gpt2");
-    let pipe = pipeline(pre).with_context(|| {
-        format!("{}: tokenizer.ggml.pre {pre:?} is not supported (supported: {SUPPORTED_PRE})", path.display())
-    })?;
+    let pipe = pipeline(pre)
+        .with_context(|| format!("{}: tokenizer.ggml.pre {pre:?} is not supported (supported: {SUPPORTED_PRE})", path.display()))?;
     let tokens = gguf_tokens(meta)?;
     let types = gguf_token_types(meta, tokens.len())?;
     let merges: Vec<Json> = meta
@@ -228,12 +222,9 @@ fn byte_level_json(meta: &Meta) -> Result<Json> {
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let m = v
-                .to_string()
-                .map_err(|_| anyhow::anyhow!("{}: tokenizer.ggml.merges[{i}] is not a string", path.display()))?;
-            let (a, b) = m
-                .split_once(' ')
-                .with_context(|| format!("{}: tokenizer.ggml.merges[{i}] = {m:?} is not \"a b\"", path.display()))?;
+            let m = v.to_string().map_err(|_| anyhow::anyhow!("{}: tokenizer.ggml.merges[{i}] is not a string", path.display()))?;
+            let (a, b) =
+                m.split_once(' ').with_context(|| format!("{}: tokenizer.ggml.merges[{i}] = {m:?} is not \"a b\"", path.display()))?;
             Ok(json!([a, b]))
         })
         .collect::<Result<_>>()?;
@@ -285,11 +276,7 @@ pub fn detect_pre(tokenizer: &Json, path: &Path) -> Result<&'static str> {
             return Ok(name);
         }
     }
-    bail!(
-        "{}: pre_tokenizer {} matches none of the GGUF pre-tokenizers this exporter knows ({SUPPORTED_PRE})",
-        path.display(),
-        pre
-    )
+    bail!("{}: pre_tokenizer {} matches none of the GGUF pre-tokenizers this exporter knows ({SUPPORTED_PRE})", path.display(), pre)
 }
 
 /// Structural equality on the fields that change tokenization (trim_offsets and
@@ -304,9 +291,7 @@ fn same_pre_tokenizer(a: &Json, b: &Json) -> bool {
                 _ => false,
             })
         }
-        (Json::Array(x), Json::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_pre_tokenizer(p, q))
-        }
+        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_pre_tokenizer(p, q)),
         _ => a == b,
     }
 }
@@ -348,32 +333,26 @@ pub fn gguf_tokenizer_metadata(
     let mut tokens: Vec<Option<String>> = vec![None; vocab_size];
     let mut types = vec![TOKEN_UNUSED as i32; vocab_size];
     let mut place = |tok: &str, id: u64, ty: u32| -> Result<()> {
-        let slot = tokens.get_mut(id as usize).with_context(|| {
-            format!("{}: token {tok:?} has id {id}, outside vocab_size {vocab_size}", path.display())
-        })?;
+        let slot = tokens
+            .get_mut(id as usize)
+            .with_context(|| format!("{}: token {tok:?} has id {id}, outside vocab_size {vocab_size}", path.display()))?;
         *slot = Some(tok.to_string());
         types[id as usize] = ty as i32;
         Ok(())
     };
-    let vocab = model
-        .get("vocab")
-        .and_then(|v| v.as_object())
-        .with_context(|| format!("{}: model.vocab is not an object", path.display()))?;
+    let vocab =
+        model.get("vocab").and_then(|v| v.as_object()).with_context(|| format!("{}: model.vocab is not an object", path.display()))?;
     for (tok, id) in vocab {
         let id = id.as_u64().with_context(|| format!("{}: vocab id of {tok:?} is not an integer", path.display()))?;
         place(tok, id, TOKEN_NORMAL)?;
     }
     for added in tokenizer.get("added_tokens").and_then(|a| a.as_array()).into_iter().flatten() {
         let tok = added.get("content").and_then(|c| c.as_str()).unwrap_or_default();
-        let id = added
-            .get("id")
-            .and_then(|i| i.as_u64())
-            .with_context(|| format!("{}: added token without id", path.display()))?;
+        let id = added.get("id").and_then(|i| i.as_u64()).with_context(|| format!("{}: added token without id", path.display()))?;
         let special = added.get("special").and_then(|s| s.as_bool()).unwrap_or(false);
         place(tok, id, if special { TOKEN_CONTROL } else { TOKEN_USER_DEFINED })?;
     }
-    let tokens: Vec<Value> =
-        tokens.into_iter().enumerate().map(|(i, t)| Value::String(t.unwrap_or_else(|| format!("[PAD{i}]")))).collect();
+    let tokens: Vec<Value> = tokens.into_iter().enumerate().map(|(i, t)| Value::String(t.unwrap_or_else(|| format!("[PAD{i}]")))).collect();
     let mut merges = Vec::new();
     for m in model.get("merges").and_then(|m| m.as_array()).into_iter().flatten() {
         let text = match m {

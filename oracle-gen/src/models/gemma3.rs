@@ -58,9 +58,8 @@ impl Gemma3 {
         let (hidden, inter) = (cfg.hidden_size, cfg.intermediate_size);
         let (heads, kv_heads, head_dim) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
         let eps = cfg.rms_norm_eps;
-        let lin = |name: &str, out: usize, inp: usize| -> Result<Linear> {
-            Linear::new(w.get(&format!("{name}.weight"), &[out, inp])?, None)
-        };
+        let lin =
+            |name: &str, out: usize, inp: usize| -> Result<Linear> { Linear::new(w.get(&format!("{name}.weight"), &[out, inp])?, None) };
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{i}");

@@ -91,9 +91,8 @@ impl CausalLm for Gpt2 {
         for block in &mut self.blocks {
             let h = block.ln_1.forward(&x)?;
             let qkv = block.c_attn.forward(&h)?; // [t, 3e]
-            let split = |i: usize| -> Result<Tensor> {
-                Ok(qkv.narrow(1, i * e, e)?.reshape((t, heads, hd))?.transpose(0, 1)?.contiguous()?)
-            };
+            let split =
+                |i: usize| -> Result<Tensor> { Ok(qkv.narrow(1, i * e, e)?.reshape((t, heads, hd))?.transpose(0, 1)?.contiguous()?) };
             let (q, k, v) = (split(0)?, split(1)?, split(2)?);
             let past = block.cache.len();
             ensure!(past == pos, "KV cache holds {past} positions, forward asked for position {pos}");

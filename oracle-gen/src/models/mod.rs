@@ -36,17 +36,8 @@ impl Weights {
     }
 
     pub fn get_as(&self, name: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
-        let t = self
-            .tensors
-            .get(name)
-            .with_context(|| format!("{}: tensor {name} is missing", self.source))?;
-        anyhow::ensure!(
-            t.dims() == shape,
-            "{}: tensor {name} has shape {:?}, expected {:?}",
-            self.source,
-            t.dims(),
-            shape
-        );
+        let t = self.tensors.get(name).with_context(|| format!("{}: tensor {name} is missing", self.source))?;
+        anyhow::ensure!(t.dims() == shape, "{}: tensor {name} has shape {:?}, expected {:?}", self.source, t.dims(), shape);
         Ok(t.to_dtype(dtype)?.to_device(&self.device)?)
     }
 }
@@ -232,6 +223,10 @@ impl LayerCache {
         Ok((k, v))
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn len(&self) -> usize {
         self.k.as_ref().map(|k| k.dim(1).unwrap_or(0)).unwrap_or(0)
     }
@@ -252,14 +247,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, past: usize) -> Result<Tens
 /// [`attention`] with an explicit score scale and an optional sliding window: the
 /// query at position p sees key j when j ≤ p and, with a window w, p − j < w
 /// (transformers' `kv_idx > q_idx - sliding_window`, llama.cpp's `p1 - p0 < n_swa`).
-pub fn attention_windowed(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    past: usize,
-    scale: f64,
-    window: Option<usize>,
-) -> Result<Tensor> {
+pub fn attention_windowed(q: &Tensor, k: &Tensor, v: &Tensor, past: usize, scale: f64, window: Option<usize>) -> Result<Tensor> {
     let (h, t, d) = q.dims3()?;
     let (kv_h, total, _) = k.dims3()?;
     let groups = h / kv_h;
@@ -273,7 +261,11 @@ pub fn attention_windowed(
                 let p = past + row % t;
                 (0..total).map(move |j| {
                     let visible = j <= p && window.is_none_or(|w| p - j < w);
-                    if visible { 0.0 } else { f32::NEG_INFINITY }
+                    if visible {
+                        0.0
+                    } else {
+                        f32::NEG_INFINITY
+                    }
                 })
             })
             .collect();
@@ -302,8 +294,7 @@ pub struct Rope {
 /// cos/sin for positions 0..n as transformers computes them (f32).
 fn rope_tables(theta: f64, head_dim: usize, n: usize, device: &Device) -> Result<(Tensor, Tensor)> {
     let half = head_dim / 2;
-    let inv_freq: Vec<f32> =
-        (0..half).map(|i| 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32)).collect();
+    let inv_freq: Vec<f32> = (0..half).map(|i| 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32)).collect();
     let mut cos = Vec::with_capacity(n * half);
     let mut sin = Vec::with_capacity(n * half);
     for p in 0..n {

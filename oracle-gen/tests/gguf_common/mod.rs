@@ -43,8 +43,7 @@ pub struct Spec {
     pub qwen2: bool,
 }
 
-pub const SPEC: Spec =
-    Spec { layers: 2, hidden: 64, heads: 4, kv_heads: 2, intermediate: 128, tied: true, qwen2: false };
+pub const SPEC: Spec = Spec { layers: 2, hidden: 64, heads: 4, kv_heads: 2, intermediate: 128, tied: true, qwen2: false };
 
 /// GPT-2's byte → printable char table.
 pub fn bytes_to_unicode() -> Vec<char> {
@@ -142,8 +141,7 @@ pub fn hf_weights(spec: &Spec, seed: u64) -> Vec<Weight> {
         .map(|(name, shape)| {
             let n: usize = shape.iter().product();
             let is_norm = name.contains("norm");
-            let values =
-                (0..n).map(|_| if is_norm { 1.0 + 0.1 * rng.next_f32() } else { 0.5 * rng.next_f32() }).collect();
+            let values = (0..n).map(|_| if is_norm { 1.0 + 0.1 * rng.next_f32() } else { 0.5 * rng.next_f32() }).collect();
             Weight { name, shape, values }
         })
         .collect()

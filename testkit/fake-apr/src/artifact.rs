@@ -48,11 +48,8 @@ impl Config {
         let c = read_json(&path)?;
         let u = |keys: &[&str]| keys.iter().find_map(|k| c.get(*k).and_then(Value::as_u64));
         let need = |keys: &[&str]| u(keys).with_context(|| format!("{}: no {} (a whole number)", path.display(), keys.join(" / ")));
-        let model_type = c
-            .get("model_type")
-            .and_then(Value::as_str)
-            .with_context(|| format!("{}: no string model_type", path.display()))?
-            .to_string();
+        let model_type =
+            c.get("model_type").and_then(Value::as_str).with_context(|| format!("{}: no string model_type", path.display()))?.to_string();
         let num_heads = need(&["num_attention_heads", "n_head"])?;
         let hidden_size = need(&["hidden_size", "n_embd", "d_model"])?;
         let rope_theta = c
@@ -386,12 +383,7 @@ pub fn align64(n: u64) -> u64 {
 
 impl View {
     pub fn open(path: &Path, label: &str) -> Result<View> {
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-            .trim_start_matches(".tmp-")
-            .to_string();
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default().trim_start_matches(".tmp-").to_string();
         Ok(match open(path)? {
             Artifact::Apr(rec) => {
                 let mut tensors: Vec<ViewTensor> = rec

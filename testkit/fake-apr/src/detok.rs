@@ -91,7 +91,8 @@ impl Decoder {
                         None => bytes.extend_from_slice(c.to_string().as_bytes()),
                     }
                 }
-            } else if let Some(b) = piece.strip_prefix("<0x").and_then(|h| h.strip_suffix('>')).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            } else if let Some(b) = piece.strip_prefix("<0x").and_then(|h| h.strip_suffix('>')).and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 bytes.push(b);
             } else {
                 bytes.extend_from_slice(piece.replace('▁', " ").as_bytes());

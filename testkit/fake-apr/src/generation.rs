@@ -253,7 +253,14 @@ mod tests {
     }
 
     fn meta(k: Option<usize>) -> RunMeta {
-        RunMeta { model: "int8.apr".into(), max_tokens: 32, logprobs_k: k, context_length: None, digest: "d".into(), commit: "fake-perfect".into() }
+        RunMeta {
+            model: "int8.apr".into(),
+            max_tokens: 32,
+            logprobs_k: k,
+            context_length: None,
+            digest: "d".into(),
+            commit: "fake-perfect".into(),
+        }
     }
 
     #[test]

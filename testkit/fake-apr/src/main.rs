@@ -133,8 +133,8 @@ fn real_main(argv: &[String]) -> Result<i32> {
         "export" => export(&args, defect),
         "run" => run(&args, defect),
         "eval" => eval(&args, defect),
-        "inspect" | "validate" | "tensors" | "lint" | "check" | "tree" | "oracle" | "hex" | "debug" | "bench" | "qa" | "list"
-        | "diff" | "rosetta" | "parity" => {
+        "inspect" | "validate" | "tensors" | "lint" | "check" | "tree" | "oracle" | "hex" | "debug" | "bench" | "qa" | "list" | "diff"
+        | "rosetta" | "parity" => {
             let v = structure_command(command, &args, defect)?;
             match command.as_str() {
                 "tensors" | "tree" | "hex" | "diff" => println!("{}", serde_json::to_string(&v)?),
@@ -253,7 +253,14 @@ fn write_own_gguf(reference: &Path, c: &Config, quant: &str, out: &Path) -> Resu
     let mut md: Vec<(String, V)> = vec![
         ("general.architecture".into(), V::String(a.clone())),
         ("general.name".into(), V::String(reference.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())),
-        ("general.file_type".into(), V::U32(match quant { "q8_0" => 7, "q4_0" => 2, _ => 0 })),
+        (
+            "general.file_type".into(),
+            V::U32(match quant {
+                "q8_0" => 7,
+                "q4_0" => 2,
+                _ => 0,
+            }),
+        ),
         ("general.quantization_version".into(), V::U32(2)),
         (format!("{a}.block_count"), V::U32(c.num_layers as u32)),
         (format!("{a}.embedding_length"), V::U32(c.hidden_size as u32)),
@@ -293,18 +300,14 @@ fn golden_replay(reference: &Path, prompt: &str) -> Result<Replay> {
 
 fn run(args: &Args, defect: Defect) -> Result<i32> {
     let file = args.positional(0, "FILE")?.to_string();
-    let prompt = args
-        .value(&["-p", "--prompt"])
-        .or(args.positionals.get(1).map(String::as_str))
-        .context("run needs -p PROMPT")?
-        .to_string();
+    let prompt =
+        args.value(&["-p", "--prompt"]).or(args.positionals.get(1).map(String::as_str)).context("run needs -p PROMPT")?.to_string();
     let n = args.usize_value(&["-n", "--max-tokens"])?;
     let k = args.usize_value(&["--logprobs"])?;
     match defect {
-        Defect::CrashRun => crash(
-            "src/apr_transformer/mod_project_apr_transformer.rs:105:24",
-            "range end index 576 out of range for slice of length 240",
-        ),
+        Defect::CrashRun => {
+            crash("src/apr_transformer/mod_project_apr_transformer.rs:105:24", "range end index 576 out of range for slice of length 240")
+        }
         Defect::Hang => loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         },
@@ -368,10 +371,7 @@ fn run(args: &Args, defect: Defect) -> Result<i32> {
 fn eval(args: &Args, defect: Defect) -> Result<i32> {
     let file = args.positional(0, "FILE")?.to_string();
     if defect == Defect::CrashRun {
-        crash(
-            "src/apr_transformer/mod_project_apr_transformer.rs:105:24",
-            "range end index 576 out of range for slice of length 240",
-        );
+        crash("src/apr_transformer/mod_project_apr_transformer.rs:105:24", "range end index 576 out of range for slice of length 240");
     }
     let threshold: f64 = match args.value(&["--threshold"]) {
         Some(t) => t.parse().with_context(|| format!("--threshold {t:?} is not a number"))?,
@@ -503,7 +503,13 @@ fn structure_command(command: &str, args: &Args, defect: Defect) -> Result<Value
                 let label = f.strip_prefix(".").unwrap_or(&f).display().to_string();
                 let v = View::open(&f, &label)?;
                 let quant = v.apr.as_ref().map(|r| r.quant.clone()).unwrap_or_default();
-                listed.push(structure::Listed { name: v.name.clone(), path: label, size_bytes: v.size_bytes, format: "APR".into(), quantization: quant });
+                listed.push(structure::Listed {
+                    name: v.name.clone(),
+                    path: label,
+                    size_bytes: v.size_bytes,
+                    format: "APR".into(),
+                    quantization: quant,
+                });
             }
             structure::list(&listed)
         }

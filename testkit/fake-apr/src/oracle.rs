@@ -12,7 +12,8 @@ pub fn program() -> Option<PathBuf> {
 
 /// The oracle-gen binary, or an error saying what needed it.
 pub fn require(what: &str) -> Result<PathBuf> {
-    program().with_context(|| format!("FAKE_APR_ORACLE_GEN is not set: {what} needs oracle-gen (the correct engine this fake delegates to)"))
+    program()
+        .with_context(|| format!("FAKE_APR_ORACLE_GEN is not set: {what} needs oracle-gen (the correct engine this fake delegates to)"))
 }
 
 /// Architectures oracle-gen runs and exports as GGUF.
@@ -32,7 +33,8 @@ fn call(args: &[String], about: &Path) -> Result<String> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(stdout: &str, what: &str, about: &Path) -> Result<T> {
-    serde_json::from_str(stdout.trim()).with_context(|| format!("{}: oracle-gen {what} printed no JSON: {:?}", about.display(), stdout.trim()))
+    serde_json::from_str(stdout.trim())
+        .with_context(|| format!("{}: oracle-gen {what} printed no JSON: {:?}", about.display(), stdout.trim()))
 }
 
 pub fn run_gguf(gguf: &Path, prompt: &str, max_new: usize, top_k: usize) -> Result<Generation> {
@@ -50,7 +52,8 @@ pub fn run_gguf(gguf: &Path, prompt: &str, max_new: usize, top_k: usize) -> Resu
 }
 
 pub fn score(reference: &Path, text_file: &Path) -> Result<Score> {
-    let args = vec!["score".into(), "--model-dir".into(), reference.display().to_string(), "--text-file".into(), text_file.display().to_string()];
+    let args =
+        vec!["score".into(), "--model-dir".into(), reference.display().to_string(), "--text-file".into(), text_file.display().to_string()];
     parse(&call(&args, reference)?, "score", reference)
 }
 
@@ -61,7 +64,13 @@ pub fn score_gguf(gguf: &Path, text_file: &Path) -> Result<Score> {
 
 /// `quant`: f32, q8_0, q4_0.
 pub fn export_gguf(reference: &Path, quant: &str, out: &Path) -> Result<()> {
-    let args =
-        vec!["export-gguf".into(), reference.display().to_string(), "--quant".into(), quant.into(), "--out".into(), out.display().to_string()];
+    let args = vec![
+        "export-gguf".into(),
+        reference.display().to_string(),
+        "--quant".into(),
+        quant.into(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
     call(&args, reference).map(|_| ())
 }

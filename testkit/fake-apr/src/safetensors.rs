@@ -29,8 +29,8 @@ pub struct Header {
 
 /// Parses the header bytes (without the 8-byte length prefix).
 pub fn parse_header(json: &[u8], file: &Path) -> Result<BTreeMap<String, TensorInfo>> {
-    let value: serde_json::Value = serde_json::from_slice(json)
-        .with_context(|| format!("{}: safetensors header is not JSON", file.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(json).with_context(|| format!("{}: safetensors header is not JSON", file.display()))?;
     let obj = value.as_object().with_context(|| format!("{}: safetensors header is not a JSON object", file.display()))?;
     let mut tensors = BTreeMap::new();
     for (name, entry) in obj {
@@ -130,10 +130,7 @@ pub fn write_f32(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Resul
         for v in values {
             data.extend_from_slice(&v.to_le_bytes());
         }
-        header.insert(
-            name.to_string(),
-            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
-        );
+        header.insert(name.to_string(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}));
     }
     let mut json = serde_json::to_vec(&serde_json::Value::Object(header))?;
     while json.len() % 8 != 0 {

@@ -76,11 +76,8 @@ pub fn inspect(v: &View) -> Value {
 
 /// `apr tensors --json`.
 pub fn tensors(v: &View) -> Value {
-    let list: Vec<Value> = v
-        .tensors
-        .iter()
-        .map(|t| json!({"name": t.name, "shape": t.shape, "dtype": t.dtype.short(), "size_bytes": t.size_bytes}))
-        .collect();
+    let list: Vec<Value> =
+        v.tensors.iter().map(|t| json!({"name": t.name, "shape": t.shape, "dtype": t.dtype.short(), "size_bytes": t.size_bytes})).collect();
     json!({
         "file": v.label,
         "format_version": match &v.gguf { Some(g) => format!("GGUF v{}", g.version), None => "v2".into() },
@@ -151,8 +148,10 @@ pub fn hex(v: &View, limit: usize) -> Value {
             } else {
                 (0.05 + 0.5 * h, 1.0 + h, 0.5 + h / 2.0, 0.02 + 0.05 * h)
             };
-            let samples: Vec<f64> =
-                (0..limit.min(t.elements as usize)).map(|i| lo + (hi - lo) * unit_hash(&t.name, 2 + i as u64)).map(|x| (x * 1e6).round() / 1e6).collect();
+            let samples: Vec<f64> = (0..limit.min(t.elements as usize))
+                .map(|i| lo + (hi - lo) * unit_hash(&t.name, 2 + i as u64))
+                .map(|x| (x * 1e6).round() / 1e6)
+                .collect();
             let item = json!({
                 "name": t.name,
                 "shape": t.shape,
@@ -328,9 +327,7 @@ pub fn bench(v: &View, b: &BenchInfo) -> Value {
 pub fn qa(v: &View, skip: &dyn Fn(&str) -> bool, timestamp: &str) -> Value {
     let c = &v.config;
     let skipped = |name: &str, why: &str| json!({"name": name, "passed": false, "message": format!("Skipped: {why}"), "duration_ms": 0, "skipped": true});
-    let ran = |name: &str, msg: String, value: f64, threshold: f64| {
-        json!({"name": name, "passed": true, "message": msg, "value": value, "threshold": threshold, "duration_ms": 1, "skipped": false})
-    };
+    let ran = |name: &str, msg: String, value: f64, threshold: f64| json!({"name": name, "passed": true, "message": msg, "value": value, "threshold": threshold, "duration_ms": 1, "skipped": false});
     let optional = |name: &str, flag: &str, msg: &str| {
         if skip(flag) {
             skipped(name, &format!("Skipped by {flag}"))
@@ -405,9 +402,7 @@ fn mb(bytes: u64) -> String {
 /// `apr diff A B --json`.
 pub fn diff(a: &View, b: &View) -> Value {
     let mut diffs: Vec<Value> = Vec::new();
-    let d = |field: String, v1: Value, v2: Value, category: &str, kind: &str| {
-        json!({"field": field, "file1_value": v1, "file2_value": v2, "category": category, "type": kind})
-    };
+    let d = |field: String, v1: Value, v2: Value, category: &str, kind: &str| json!({"field": field, "file1_value": v1, "file2_value": v2, "category": category, "type": kind});
     if a.format != b.format {
         diffs.push(d("format".into(), json!(format_name(a)), json!(format_name(b)), "format", "format"));
     }
@@ -493,7 +488,6 @@ pub fn parity(v: &View) -> Value {
     json!({"model": v.label, "passed": true, "tokens_compared": 8, "mismatches": 0, "max_abs_logit_diff": 0.0, "backend": "cpu"})
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,7 +533,14 @@ mod tests {
         assert_shape("debug-int8.json", &debug(&i8), &[]);
         assert_shape("diff-int8-int4.json", &diff(&i8, &i4), &[]);
         assert_shape("rosetta-int8-int4.json", &rosetta(&i8, &i4), &[]);
-        let b = BenchInfo { max_tokens: 8, iterations: 1, binary_path: "/x".into(), binary_sha256: "s".into(), model_sha256: "m".into(), commit: "c".into() };
+        let b = BenchInfo {
+            max_tokens: 8,
+            iterations: 1,
+            binary_path: "/x".into(),
+            binary_sha256: "s".into(),
+            model_sha256: "m".into(),
+            commit: "c".into(),
+        };
         assert_shape("bench-gguf.json", &bench(&i8, &b), &[]);
         // Gates differ by outcome (a passed gate carries value/threshold); compare the frame.
         assert_shape("qa-gguf.json", &qa(&i8, &|f| f.starts_with("--skip-"), "2026-01-01T00:00:00+00:00"), &[".gates[0]"]);
@@ -577,7 +578,10 @@ mod tests {
         let (i8, i4) = (imported(&root, "int8", Defect::Perfect), imported(&root, "int4", Defect::Perfect));
         let v = inspect(&i8);
         assert_eq!((v["architecture"].clone(), v["num_layers"].clone(), v["num_heads"].clone()), (json!("llama"), json!(2), json!(4)));
-        assert_eq!((v["metadata"]["num_kv_heads"].clone(), v["vocab_size"].clone(), v["hidden_size"].clone()), (json!(2), json!(64), json!(32)));
+        assert_eq!(
+            (v["metadata"]["num_kv_heads"].clone(), v["vocab_size"].clone(), v["hidden_size"].clone()),
+            (json!(2), json!(64), json!(32))
+        );
         assert_eq!(v["metadata"]["param_count"], json!(i8_params()));
         assert_eq!(v["tensor_count"], 20);
         assert_eq!(v["flags"]["quantized"], true);
@@ -607,7 +611,22 @@ mod tests {
         assert_eq!(d["category_counts"]["quantization"], 2 * 7 + 1, "7 matrices per layer and the embedding");
         assert_eq!(rosetta(&i8, &i4)["layout_mismatches"], 0);
         assert!(qa(&i8, &|_| false, "t")["gates"].as_array().unwrap().iter().all(|g| g["skipped"] == true || g["passed"] == true));
-        assert!(bench(&i8, &BenchInfo { max_tokens: 8, iterations: 1, binary_path: String::new(), binary_sha256: String::new(), model_sha256: String::new(), commit: String::new() })["tokens_per_second"].as_f64().unwrap() > 0.0);
+        assert!(
+            bench(
+                &i8,
+                &BenchInfo {
+                    max_tokens: 8,
+                    iterations: 1,
+                    binary_path: String::new(),
+                    binary_sha256: String::new(),
+                    model_sha256: String::new(),
+                    commit: String::new()
+                }
+            )["tokens_per_second"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
         assert_eq!(parity(&i8)["passed"], true);
     }
 

@@ -33,7 +33,13 @@ pub fn temp_dir(name: &str) -> TempDir {
 /// A golden for `prompt` with prompt ids [1, 2] and a top-2 list for step 0 only.
 pub fn sample_golden(prompt: &str, tokens: Vec<u32>, text: &str, eos: bool) -> Golden {
     let settings = Settings { max_new_tokens: 32, ignore_eos: false, top_k: 2, dtype: "f32".into(), device: "cpu".into() };
-    let oracle = OracleInfo { name: "oracle-gen".into(), version: "0.1.0".into(), candle_version: "0.11.1".into(), dtype: "f32".into(), device: "cpu".into() };
+    let oracle = OracleInfo {
+        name: "oracle-gen".into(),
+        version: "0.1.0".into(),
+        candle_version: "0.11.1".into(),
+        dtype: "f32".into(),
+        device: "cpu".into(),
+    };
     let first = tokens.first().copied().unwrap_or(0);
     Golden {
         schema_version: tmgt_schema::golden::SCHEMA_VERSION,
@@ -53,6 +59,7 @@ pub fn sample_golden(prompt: &str, tokens: Vec<u32>, text: &str, eos: bool) -> G
         top_logprobs: vec![vec![TokenLogprob { id: first, logprob: -0.1 }, TokenLogprob { id: 7, logprob: -2.5 }]],
         oracle,
         inputs: GoldenInputs { files: BTreeMap::new(), prompt_sha256: "p".into(), settings, cache_key: "k".into() },
+        host: None,
     }
 }
 
@@ -68,7 +75,8 @@ pub fn tiny_reference(root: &std::path::Path) -> PathBuf {
             "tie_word_embeddings":true,"bos_token_id":1,"eos_token_id":2}"#,
     )
     .unwrap();
-    let mut shapes: Vec<(String, Vec<usize>)> = vec![("model.embed_tokens.weight".into(), vec![64, 32]), ("model.norm.weight".into(), vec![32])];
+    let mut shapes: Vec<(String, Vec<usize>)> =
+        vec![("model.embed_tokens.weight".into(), vec![64, 32]), ("model.norm.weight".into(), vec![32])];
     for i in 0..2 {
         for (part, shape) in [
             ("input_layernorm", vec![32]),

@@ -47,7 +47,7 @@ fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>)]) {
         header.insert(name.clone(), json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}));
     }
     let mut h = serde_json::to_vec(&Value::Object(header)).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut bytes = (h.len() as u64).to_le_bytes().to_vec();
@@ -58,7 +58,13 @@ fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>)]) {
 
 fn golden(prompt: &str, name: &str, tokens: Vec<u32>, text: &str, stop: StopReason) -> Golden {
     let settings = Settings { max_new_tokens: tokens.len(), ignore_eos: false, top_k: 2, dtype: "f32".into(), device: "cpu".into() };
-    let oracle = OracleInfo { name: "oracle-gen".into(), version: "0.1.0".into(), candle_version: "0.11.1".into(), dtype: "f32".into(), device: "cpu".into() };
+    let oracle = OracleInfo {
+        name: "oracle-gen".into(),
+        version: "0.1.0".into(),
+        candle_version: "0.11.1".into(),
+        dtype: "f32".into(),
+        device: "cpu".into(),
+    };
     Golden {
         schema_version: 1,
         model: "hand-made".into(),
@@ -77,6 +83,7 @@ fn golden(prompt: &str, name: &str, tokens: Vec<u32>, text: &str, stop: StopReas
         stop_reason: stop,
         oracle,
         inputs: GoldenInputs { files: BTreeMap::new(), prompt_sha256: "p".into(), settings, cache_key: "k".into() },
+        host: None,
     }
 }
 
@@ -139,7 +146,13 @@ fn apr_env(w: &World, defect: &str, args: &[&str], env: &[(&str, &Path)]) -> Out
 }
 
 fn ok_json(out: &Output) -> Value {
-    assert!(out.status.success(), "exit {:?}\nstdout {}\nstderr {}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout {}\nstderr {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
@@ -183,7 +196,10 @@ fn perfect_import_run_inspect_export_roundtrip() {
     assert_eq!((r["finish_reason"].clone(), r["prompt_tokens"].clone(), r["logprobs"].clone()), (json!("eos"), json!(3), Value::Null));
     assert_eq!((r["status"].clone(), r["error"].clone()), (json!("ok"), Value::Null));
     let r = ok_json(&run(&w, "perfect", "int4.apr", HELLO, 4));
-    assert_eq!((r["tokens"].clone(), r["text"].clone(), r["finish_reason"].clone()), (json!([8, 8, 8, 8]), json!(" is is is is"), json!("length")));
+    assert_eq!(
+        (r["tokens"].clone(), r["text"].clone(), r["finish_reason"].clone()),
+        (json!([8, 8, 8, 8]), json!(" is is is is"), json!("length"))
+    );
 
     let i = ok_json(&apr(&w, "perfect", &["inspect", "int4.apr", "--json"]));
     assert_eq!((i["architecture"].clone(), i["num_layers"].clone(), i["tensor_count"].clone()), (json!("llama"), json!(2), json!(20)));
@@ -198,7 +214,22 @@ fn perfect_import_run_inspect_export_roundtrip() {
         &["hex", "int8.apr", "--stats", "--limit", "4", "--json"],
         &["debug", "int8.apr", "--json"],
         &["bench", "int8.apr", "--json", "--iterations", "1", "--warmup", "0", "--max-tokens", "8"],
-        &["qa", "int8.apr", "--json", "--skip-ollama", "--skip-gpu-speedup", "--skip-ptx-parity", "--skip-gpu-state", "--skip-capability", "--iterations", "1", "--warmup", "0", "--max-tokens", "8"],
+        &[
+            "qa",
+            "int8.apr",
+            "--json",
+            "--skip-ollama",
+            "--skip-gpu-speedup",
+            "--skip-ptx-parity",
+            "--skip-gpu-state",
+            "--skip-capability",
+            "--iterations",
+            "1",
+            "--warmup",
+            "0",
+            "--max-tokens",
+            "8",
+        ],
         &["diff", "int8.apr", "int4.apr", "--json"],
         &["rosetta", "diff-tensors", "int8.apr", "int4.apr", "--json"],
         &["parity", "int8.apr", "--assert", "--json", "--some-future-flag"],
@@ -337,7 +368,10 @@ fn eval_and_gguf_run_delegate_to_oracle_gen() {
     let env = [("FAKE_APR_ORACLE_GEN", oracle.as_path())];
     let eval_args = ["eval", "int8.apr", "--dataset", "custom", "--text", "Some text.", "--threshold", "1000000", "--json", "--offline"];
     let e = ok_json(&apr_env(&w, "perfect", &eval_args, &env));
-    assert_eq!((e["perplexity"].clone(), e["cross_entropy"].clone(), e["tokens_evaluated"].clone()), (json!(12.5), json!(2.5257), json!(10)));
+    assert_eq!(
+        (e["perplexity"].clone(), e["cross_entropy"].clone(), e["tokens_evaluated"].clone()),
+        (json!(12.5), json!(2.5257), json!(10))
+    );
     let nan = ok_json(&apr_env(&w, "nan-ppl", &eval_args, &env));
     assert_eq!(nan["perplexity"], Value::Null);
     let crash = apr_env(&w, "crash-run", &eval_args, &env);
@@ -372,7 +406,10 @@ fn errors_name_the_file_and_the_reason() {
     assert!(import(&w, "perfect", "int8").status.success());
     let out = run(&w, "perfect", "int8.apr", "an unknown prompt", 32);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("no golden for the prompt \"an unknown prompt\"") && err.contains("goldens/tiny"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("no golden for the prompt \"an unknown prompt\"") && err.contains("goldens/tiny"),
+        "{err}"
+    );
     let out = apr(&w, "perfect", &["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -48,7 +48,7 @@ pub fn equivalents<'a>(ev: &'a ModelEvidence, artifact: &str) -> Vec<&'a str> {
     let Some(bits) = ev.conversions.get(artifact).map(|c| c.bits) else { return Vec::new() };
     ev.conversions
         .iter()
-        .filter(|(name, c)| name.as_str() != artifact && c.bits == bits && name.ends_with("gguf") && correctly_made(ev, name))
+        .filter(|(name, c)| name.as_str() != artifact && c.bits == bits && is_gguf(name) && correctly_made(ev, name))
         .map(|(name, _)| name.as_str())
         .collect()
 }
@@ -70,7 +70,11 @@ pub struct EngineResult {
 
 /// Every comparator's result on every equivalent of `artifact`, by `measure(runtime,
 /// artifact)` = Some((holds, measure)) where observed.
-pub fn engines_on_equivalents(ev: &ModelEvidence, artifact: &str, measure: impl Fn(&str, &str) -> Option<(bool, f64)>) -> Vec<EngineResult> {
+pub fn engines_on_equivalents(
+    ev: &ModelEvidence,
+    artifact: &str,
+    measure: impl Fn(&str, &str) -> Option<(bool, f64)>,
+) -> Vec<EngineResult> {
     let mut out = Vec::new();
     for e in equivalents(ev, artifact) {
         for c in comparators_on(ev, e) {
@@ -87,11 +91,17 @@ pub fn engines_on_equivalents(ev: &ModelEvidence, artifact: &str, measure: impl 
 /// (within `slack`), the claim is what fails — the reference's FAIL, not apr's.
 /// Otherwise apr's FAIL stands, with the engines' results attached.
 pub fn versus_engines(failed: Outcome, case: &Case, apr_measure: f64, engines: &[EngineResult], slack: f64) -> Outcome {
-    let shown: Vec<String> = engines.iter().map(|e| format!("{} on {}: {} ({})", e.runtime, e.artifact, e.measure, if e.holds { "meets it" } else { "fails it" })).collect();
+    let shown: Vec<String> = engines
+        .iter()
+        .map(|e| format!("{} on {}: {} ({})", e.runtime, e.artifact, e.measure, if e.holds { "meets it" } else { "fails it" }))
+        .collect();
     let no_worse = engines.iter().find(|e| !e.holds && apr_measure <= e.measure + slack);
     let mut o = match no_worse {
         Some(e) => case.about(Subject::Reference).fail(
-            format!("claim fails for correct engines too ({}): apr {apr_measure}, {} on {} {}", failed.note, e.runtime, e.artifact, e.measure),
+            format!(
+                "claim fails for correct engines too ({}): apr {apr_measure}, {} on {} {}",
+                failed.note, e.runtime, e.artifact, e.measure
+            ),
             format!("{}: the claim fails for correct engines on equivalent quantizations", case.suite),
             failed.evidence,
         ),
@@ -140,9 +150,9 @@ pub fn blame(
     }
     match equivalents(ev, artifact).into_iter().find(|e| holds(c, e).is_some()).or_else(|| equivalent(ev, artifact)) {
         Some(e) => match holds(c, e) {
-            Some(false) => Blame::File(format!(
-                "{c} agrees with apr on this file, and fails the claim on {e} (a correct converter's equivalent) too"
-            )),
+            Some(false) => {
+                Blame::File(format!("{c} agrees with apr on this file, and fails the claim on {e} (a correct converter's equivalent) too"))
+            }
             Some(true) => Blame::Converter(format!(
                 "{c} agrees with apr on this file, but meets the claim on {e} (a correct converter's equivalent): apr's file is worse"
             )),
@@ -167,7 +177,11 @@ pub fn apply(blame: Blame, case: &Case, failed: Outcome, artifact: &str) -> Outc
             o.evidence.details["blame"] = serde_json::json!(why);
             o
         }
-        Blame::Undecided(why) => case.blocked(format!("{} — blame undecided: {why}", failed.note), format!("attribution on {artifact} needs the comparator's result on its equivalent"), failed.evidence),
+        Blame::Undecided(why) => case.blocked(
+            format!("{} — blame undecided: {why}", failed.note),
+            format!("attribution on {artifact} needs the comparator's result on its equivalent"),
+            failed.evidence,
+        ),
         Blame::File(why) => {
             let mut o = case.about(Subject::Reference).fail(
                 format!("claim fails for correct engines too ({}): {why}", failed.note),
@@ -229,10 +243,10 @@ mod tests {
         let failed = case.fail("step 0: likely bug site", "apr runtime on int4-gguf: wrong tokens", Evidence::default());
         assert_eq!(apply(Blame::Runtime, &case, failed.clone(), "int4-gguf"), failed);
         let c = apply(Blame::Converter("worse".into()), &case, failed.clone(), "int4-gguf");
-        assert_eq!((c.status, &c.subject), (Status::Fail, &subject::CONVERTER));
+        assert_eq!((c.status, &c.subject), (Verdict::Fail, &subject::CONVERTER));
         assert!(c.note.contains("worse") && c.signature.contains("int4-gguf"));
         let f = apply(Blame::File("same".into()), &case, failed, "int4-gguf");
-        assert_eq!((f.status, &f.subject), (Status::Fail, &Subject::Reference));
+        assert_eq!((f.status, &f.subject), (Verdict::Fail, &Subject::Reference));
         assert!(f.note.contains("step 0") && f.note.contains("same"));
     }
 }
@@ -338,7 +352,7 @@ mod engine_tests {
         let engine = |holds, measure| EngineResult { runtime: "llama.cpp".into(), artifact: "lcpp-q8_0-gguf".into(), holds, measure };
         // a correct engine fails too, with more mismatches: the claim's
         let o = versus_engines(failed.clone(), &case, 5.0, &[engine(false, 13.0)], 0.0);
-        assert_eq!((o.status, &o.subject), (Status::Fail, &Subject::Reference));
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &Subject::Reference));
         assert!(o.note.contains("claim fails for correct engines too"), "{}", o.note);
         // apr clearly worse than a failing engine, or an engine meets the claim: apr's
         let o = versus_engines(failed.clone(), &case, 14.0, &[engine(false, 13.0)], 0.0);
@@ -361,7 +375,7 @@ mod engine_tests {
         assert_eq!(find(&outs, "int8/code").subject, Subject::Reference, "llama.cpp's own Q8_0 is worse: the bound is what fails");
         ev.generations.insert(GenKey::new("llama.cpp", "lcpp-q8_0-gguf", "code"), ok(gen(with_mismatches(&seq(32), 1))));
         let o = find(&inference::token_parity(&ev, &Tolerances::spec()), "int8/code").clone();
-        assert_eq!((o.status, &o.subject), (Status::Fail, &subject::EITHER), "a correct engine meets it: apr's finding");
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &subject::EITHER), "a correct engine meets it: apr's finding");
     }
 
     #[test]

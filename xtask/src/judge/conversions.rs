@@ -53,7 +53,12 @@ pub fn judge(ev: &ModelEvidence) -> Vec<Outcome> {
             match take(Some(&c.observed), &case, &what, true) {
                 Ok((made, inv)) => case.pass(
                     format!("{artifact}: {} ({:.1} MB) in {:.1}s", made.file, made.bytes as f64 / 1e6, inv.duration_s),
-                    evidence_from(inv, None, Some(format!("{} sha256 {}", made.file, made.sha256)), serde_json::to_value(made).unwrap_or_default()),
+                    evidence_from(
+                        inv,
+                        None,
+                        Some(format!("{} sha256 {}", made.file, made.sha256)),
+                        serde_json::to_value(made).unwrap_or_default(),
+                    ),
                 ),
                 Err(outcome) => outcome,
             }
@@ -76,13 +81,20 @@ mod tests {
     #[test]
     fn a_crash_fails_the_converter_and_names_the_panic() {
         let mut ev = evidence();
-        ev.conversions.insert("int8".into(), Conversion { tool: APR.into(), from: "reference".into(), bits: 8, observed: made("int8.apr") });
+        ev.conversions
+            .insert("int8".into(), Conversion { tool: APR.into(), from: "reference".into(), bits: 8, observed: made("int8.apr") });
         let mut crash = inv(&["apr", "import", "reference", "--quantize", "int4", "-o", ".tmp-int4.apr"], "");
         crash.exit_code = Some(101);
-        crash.stderr = "thread 'main' panicked at src/q4.rs:9:1:\nblock size 17 is not a multiple of 32\nnote: run with RUST_BACKTRACE".into();
+        crash.stderr =
+            "thread 'main' panicked at src/q4.rs:9:1:\nblock size 17 is not a multiple of 32\nnote: run with RUST_BACKTRACE".into();
         ev.conversions.insert(
             "int4".into(),
-            Conversion { tool: APR.into(), from: "reference".into(), bits: 4, observed: Observed::Failed { error: "exit 101".into(), invocation: crash } },
+            Conversion {
+                tool: APR.into(),
+                from: "reference".into(),
+                bits: 4,
+                observed: Observed::Failed { error: "exit 101".into(), invocation: crash },
+            },
         );
         ev.conversions.insert(
             "q8_0-gguf".into(),
@@ -94,19 +106,23 @@ mod tests {
                 tool: APR.into(),
                 from: "int4-gguf".into(),
                 bits: 4,
-                observed: Observed::Blocked { step: "convert int4".into(), reason: "x".into(), signature: "apr: panic: block size # is not a multiple of #".into() },
+                observed: Observed::Blocked {
+                    step: "convert int4".into(),
+                    reason: "x".into(),
+                    signature: "apr: panic: block size # is not a multiple of #".into(),
+                },
             },
         );
         let outs = judge(&ev);
         assert_eq!(outs.len(), 4);
         let ok = find(&outs, "int8");
-        assert_eq!((ok.status, &ok.subject), (Status::Pass, &CONVERTER));
+        assert_eq!((ok.status, &ok.subject), (Verdict::Pass, &CONVERTER));
         let f = find(&outs, "int4");
-        assert_eq!((f.status, &f.subject), (Status::Fail, &CONVERTER));
+        assert_eq!((f.status, &f.subject), (Verdict::Fail, &CONVERTER));
         assert!(f.note.contains("panic: block size 17 is not a multiple of 32") && f.note.contains("exit 101"), "{}", f.note);
         assert_eq!(f.signature, "apr: panic: block size # is not a multiple of #");
         let b = find(&outs, "roundtrip");
-        assert_eq!(b.status, Status::Blocked);
+        assert_eq!(b.status, Verdict::Blocked);
         assert_eq!(b.signature, f.signature, "blocked outcomes join the failure that blocked them");
         assert_eq!(find(&outs, "q8_0-gguf").subject, Subject::comparator("candle"));
         assert_eq!(judge(&ModelEvidence::new("m"))[0].subject, Subject::Harness);

@@ -6,10 +6,6 @@
 
 use super::*;
 
-pub fn is_gguf(artifact: &str) -> bool {
-    artifact.ends_with("gguf")
-}
-
 /// The gap, in one runtime's own logprobs at `step`, between its top-1 and the other
 /// runtime's token, when that token is in its top-k.
 fn own_gap(gen: &Generation, step: usize, other_token: u32) -> Option<f32> {
@@ -32,7 +28,9 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     let mut outs = Vec::new();
     for (artifact, mut runtimes) in by_artifact {
         if runtimes.len() < 2 {
-            outs.push(Case::new("cross-runtime", &ev.slug, artifact, Subject::Harness).skip(format!("only {} ran {artifact}", runtimes[0])));
+            outs.push(
+                Case::new("cross-runtime", &ev.slug, artifact, Subject::Harness).skip(format!("only {} ran {artifact}", runtimes[0])),
+            );
             continue;
         }
         // apr first: every other runtime is compared to it.
@@ -54,7 +52,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 let ((ga, ia), (gb, ib)) = match (a, b) {
                     (Ok(a), Ok(b)) => (a, b),
                     // A runtime that is not here: nothing to compare, never a finding.
-                    (_, Err(o)) | (Err(o), _) if o.status == Status::Skip => {
+                    (_, Err(o)) | (Err(o), _) if o.status == Verdict::Skip => {
                         outs.push(o);
                         continue;
                     }
@@ -134,13 +132,13 @@ mod tests {
         );
         set_all(&mut ev, APR, "q4_0-gguf", &seq(32));
         let outs = judge(&ev, &Tolerances::spec());
-        assert_eq!(find(&outs, "q8_0-gguf/completion apr~llama.cpp").status, Status::Pass);
-        assert_eq!(find(&outs, "q8_0-gguf/code apr~llama.cpp").status, Status::Fail);
-        assert_eq!(find(&outs, "q8_0-gguf/code apr~candle").status, Status::Pass);
-        assert_eq!(find(&outs, "q8_0-gguf/greeting apr~candle").status, Status::Blocked);
-        assert_eq!(find(&outs, "q4_0-gguf").status, Status::Skip);
+        assert_eq!(find(&outs, "q8_0-gguf/completion apr~llama.cpp").status, Verdict::Pass);
+        assert_eq!(find(&outs, "q8_0-gguf/code apr~llama.cpp").status, Verdict::Fail);
+        assert_eq!(find(&outs, "q8_0-gguf/code apr~candle").status, Verdict::Pass);
+        assert_eq!(find(&outs, "q8_0-gguf/greeting apr~candle").status, Verdict::Blocked);
+        assert_eq!(find(&outs, "q4_0-gguf").status, Verdict::Skip);
         let tol = Tolerances { cross_runtime_max_mismatches: 1, ..Tolerances::spec() };
-        assert_eq!(find(&judge(&ev, &tol), "q8_0-gguf/code apr~llama.cpp").status, Status::Pass);
+        assert_eq!(find(&judge(&ev, &tol), "q8_0-gguf/code apr~llama.cpp").status, Verdict::Pass);
     }
 
     #[test]
@@ -149,6 +147,6 @@ mod tests {
         set_all(&mut ev, APR, "int8", &seq(32));
         let outs = judge(&ev, &Tolerances::spec());
         assert_eq!(outs.len(), 1);
-        assert_eq!(outs[0].status, Status::Skip);
+        assert_eq!(outs[0].status, Verdict::Skip);
     }
 }

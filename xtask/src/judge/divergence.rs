@@ -10,19 +10,27 @@ use tmgt_schema::TokenLogprob;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Verdict {
+pub enum DivergenceKind {
     Identical,
     /// The runtime's token was in the oracle's top-k, `gap` nats below its top-1.
-    NearTie { gap: f32 },
+    NearTie {
+        gap: f32,
+    },
     /// The runtime's token was `gap` nats below the oracle's top-1, or outside its
     /// top-k (`gap` is then a lower bound: top-1 minus the k-th logprob).
-    Confident { gap: Option<f32>, in_top_k: bool },
+    Confident {
+        gap: Option<f32>,
+        in_top_k: bool,
+    },
     /// The runtime stopped before the oracle did.
     StoppedEarly,
     /// The runtime generated past the oracle's end (EOS or max tokens).
     RanLong,
     /// The runtime listed an EOS and went on generating.
-    PastEos { eos_step: usize, extra: usize },
+    PastEos {
+        eos_step: usize,
+        extra: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,7 +44,7 @@ pub struct Divergence {
     pub oracle_top1_logprob: Option<f32>,
     /// The oracle's logprob of the runtime's token, when in the golden's top-k.
     pub oracle_logprob_of_actual: Option<f32>,
-    pub verdict: Verdict,
+    pub kind: DivergenceKind,
 }
 
 /// Where and how `actual` first leaves the golden's tokens. None when identical (a
@@ -45,7 +53,7 @@ pub fn diagnose(g: &Golden, actual: &[u32], vocab: &BTreeMap<u32, String>, margi
     let first = first_difference(g, actual, vocab, margin);
     match past_eos(actual, eos_ids) {
         // Generating after its own EOS is the finding unless the run went wrong before it.
-        Some((eos_step, extra)) if first.as_ref().map_or(true, |d| d.step >= eos_step) => Some(Divergence {
+        Some((eos_step, extra)) if first.as_ref().is_none_or(|d| d.step >= eos_step) => Some(Divergence {
             step: eos_step + 1,
             expected: None,
             actual: actual.get(eos_step + 1).copied(),
@@ -53,7 +61,7 @@ pub fn diagnose(g: &Golden, actual: &[u32], vocab: &BTreeMap<u32, String>, margi
             actual_text: actual.get(eos_step + 1).and_then(|id| vocab.get(id)).map(|s| display_piece(s)),
             oracle_top1_logprob: None,
             oracle_logprob_of_actual: None,
-            verdict: Verdict::PastEos { eos_step, extra },
+            kind: DivergenceKind::PastEos { eos_step, extra },
         }),
         _ => first,
     }
@@ -71,18 +79,18 @@ fn first_difference(g: &Golden, actual: &[u32], vocab: &BTreeMap<u32, String>, m
     let top: &[TokenLogprob] = g.top_logprobs.get(step).map(Vec::as_slice).unwrap_or(&[]);
     let top1 = top.iter().map(|t| t.logprob).fold(None, |m: Option<f32>, x| Some(m.map_or(x, |m| m.max(x))));
     let of_actual = actual_tok.and_then(|id| top.iter().find(|t| t.id == id)).map(|t| t.logprob);
-    let verdict = match (expected, actual_tok) {
-        (Some(_), None) => Verdict::StoppedEarly,
-        (None, Some(_)) => Verdict::RanLong,
-        (None, None) => Verdict::Identical,
+    let kind = match (expected, actual_tok) {
+        (Some(_), None) => DivergenceKind::StoppedEarly,
+        (None, Some(_)) => DivergenceKind::RanLong,
+        (None, None) => DivergenceKind::Identical,
         (Some(_), Some(_)) => match (top1, of_actual) {
-            (Some(t1), Some(la)) if t1 - la <= margin => Verdict::NearTie { gap: t1 - la },
-            (Some(t1), Some(la)) => Verdict::Confident { gap: Some(t1 - la), in_top_k: true },
+            (Some(t1), Some(la)) if t1 - la <= margin => DivergenceKind::NearTie { gap: t1 - la },
+            (Some(t1), Some(la)) => DivergenceKind::Confident { gap: Some(t1 - la), in_top_k: true },
             (Some(t1), None) => {
                 let kth = top.iter().map(|t| t.logprob).fold(f32::INFINITY, f32::min);
-                Verdict::Confident { gap: Some(t1 - kth), in_top_k: false }
+                DivergenceKind::Confident { gap: Some(t1 - kth), in_top_k: false }
             }
-            (None, _) => Verdict::Confident { gap: None, in_top_k: false },
+            (None, _) => DivergenceKind::Confident { gap: None, in_top_k: false },
         },
     };
     Some(Divergence {
@@ -93,7 +101,7 @@ fn first_difference(g: &Golden, actual: &[u32], vocab: &BTreeMap<u32, String>, m
         actual_text: actual_tok.and_then(|id| vocab.get(&id)).map(|s| display_piece(s)),
         oracle_top1_logprob: top1,
         oracle_logprob_of_actual: of_actual,
-        verdict,
+        kind,
     })
 }
 
@@ -101,24 +109,23 @@ fn first_difference(g: &Golden, actual: &[u32], vocab: &BTreeMap<u32, String>, m
 pub fn describe(d: &Divergence, vocab: &BTreeMap<u32, String>) -> String {
     let e = show_token(d.expected, vocab);
     let a = show_token(d.actual, vocab);
-    match &d.verdict {
-        Verdict::Identical => "identical".into(),
-        Verdict::NearTie { gap } => {
+    match &d.kind {
+        DivergenceKind::Identical => "identical".into(),
+        DivergenceKind::NearTie { gap } => {
             format!("step {}: oracle {e}, runtime {a}: near-tie in the oracle (Δ {gap:.2} nats)", d.step)
         }
-        Verdict::Confident { gap: Some(gap), in_top_k: true } => {
+        DivergenceKind::Confident { gap: Some(gap), in_top_k: true } => {
             format!("step {}: oracle {e}, runtime {a}: oracle confident (Δ {gap:.2} nats): likely bug site", d.step)
         }
-        Verdict::Confident { gap: Some(gap), in_top_k: false } => format!(
-            "step {}: oracle {e}, runtime {a} not in the oracle's top-k (Δ > {gap:.2} nats): likely bug site",
-            d.step
-        ),
-        Verdict::Confident { gap: None, .. } => {
+        DivergenceKind::Confident { gap: Some(gap), in_top_k: false } => {
+            format!("step {}: oracle {e}, runtime {a} not in the oracle's top-k (Δ > {gap:.2} nats): likely bug site", d.step)
+        }
+        DivergenceKind::Confident { gap: None, .. } => {
             format!("step {}: oracle {e}, runtime {a} (golden has no top-k here)", d.step)
         }
-        Verdict::StoppedEarly => format!("step {}: runtime stopped, oracle went on with {e}", d.step),
-        Verdict::RanLong => format!("step {}: runtime went on with {a} after the oracle's end", d.step),
-        Verdict::PastEos { eos_step, extra } => {
+        DivergenceKind::StoppedEarly => format!("step {}: runtime stopped, oracle went on with {e}", d.step),
+        DivergenceKind::RanLong => format!("step {}: runtime went on with {a} after the oracle's end", d.step),
+        DivergenceKind::PastEos { eos_step, extra } => {
             format!("step {eos_step}: runtime listed EOS, then generated {extra} more token(s)")
         }
     }
@@ -135,11 +142,11 @@ fn confident(ev: &ModelEvidence, tol: &Tolerances, runtime: &str, artifact: &str
     let g = ev.goldens.get(prompt)?;
     let Some(Observed::Ok { value, .. }) = ev.generations.get(&GenKey::new(runtime, artifact, prompt)) else { return None };
     let tokens = value.tokens.as_ref()?;
-    Some(diagnose(g, tokens, &ev.vocab, tol.near_tie_margin, &eos_ids(ev, g)).is_some_and(|d| is_failure(&d.verdict)))
+    Some(diagnose(g, tokens, &ev.vocab, tol.near_tie_margin, &eos_ids(ev, g)).is_some_and(|d| is_failure(&d.kind)))
 }
 
-fn is_failure(v: &Verdict) -> bool {
-    !matches!(v, Verdict::Identical | Verdict::NearTie { .. })
+fn is_failure(v: &DivergenceKind) -> bool {
+    !matches!(v, DivergenceKind::Identical | DivergenceKind::NearTie { .. })
 }
 
 pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
@@ -149,7 +156,12 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     let mut outs = Vec::new();
     for (key, obs) in &ev.generations {
         let Some(g) = ev.goldens.get(&key.prompt) else { continue };
-        let case = Case::new("divergence", &ev.slug, format!("{}/{}/{}", key.runtime, key.artifact, key.prompt), Subject::of_runtime(&key.runtime));
+        let case = Case::new(
+            "divergence",
+            &ev.slug,
+            format!("{}/{}/{}", key.runtime, key.artifact, key.prompt),
+            Subject::of_runtime(&key.runtime),
+        );
         let owner = generation_owner(&key.runtime, &key.artifact) == "divergence";
         let (gen, inv) = match take(Some(obs), &case, &format!("{} on {}", key.runtime, key.artifact), owner) {
             Ok(x) => x,
@@ -161,7 +173,12 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
         let Some(tokens) = &gen.tokens else {
             let cmp = Comparison::to_golden(g, gen);
             let (expected, actual) = cmp.expected_actual();
-            let evidence = Evidence { expected: Some(expected), actual: Some(actual), details: cmp.details(), ..evidence_from(inv, None, None, serde_json::Value::Null) };
+            let evidence = Evidence {
+                expected: Some(expected),
+                actual: Some(actual),
+                details: cmp.details(),
+                ..evidence_from(inv, None, None, serde_json::Value::Null)
+            };
             outs.push(match cmp {
                 Comparison::TextOnly { equal: true, .. } => case.pass("text identical (no token ids reported; text compared)", evidence),
                 _ => wrong_output(
@@ -197,16 +214,16 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             continue;
         };
         let line = describe(&d, &ev.vocab);
-        if !is_failure(&d.verdict) {
+        if !is_failure(&d.kind) {
             outs.push(case.pass(line, evidence));
             continue;
         }
-        if matches!(d.verdict, Verdict::PastEos { .. }) {
+        if matches!(d.kind, DivergenceKind::PastEos { .. }) {
             outs.push(case.fail(line, past_eos_signature(&key.runtime), evidence));
             continue;
         }
         let failed = wrong_output(ev, &case, key, line, evidence);
-        if key.runtime == APR && !key.artifact.ends_with("gguf") && failed.signature == wrong_output_signature(APR) {
+        if key.runtime == APR && !is_gguf(&key.artifact) && failed.signature == wrong_output_signature(APR) {
             // apr's own file: do correct engines on equivalent quantizations diverge too?
             let engines = attribution::engines_on_equivalents(ev, &key.artifact, |rt, a| {
                 let bad = confident(ev, tol, rt, a, &key.prompt)?;
@@ -216,7 +233,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             outs.push(attribution::versus_engines(failed, &case, m, &engines, 0.0));
             continue;
         }
-        if key.runtime != APR || !key.artifact.ends_with("gguf") || failed.signature != wrong_output_signature(APR) {
+        if key.runtime != APR || !is_gguf(&key.artifact) || failed.signature != wrong_output_signature(APR) {
             outs.push(failed);
             continue;
         }
@@ -257,7 +274,7 @@ mod tests {
         actual[3] = 903;
         let d = diagnose(&g, &actual, &vocab(), 0.5, &[EOS]).unwrap();
         assert_eq!(d.step, 3);
-        assert!(matches!(d.verdict, Verdict::NearTie { gap } if (gap - 0.3).abs() < 1e-5));
+        assert!(matches!(d.kind, DivergenceKind::NearTie { gap } if (gap - 0.3).abs() < 1e-5));
         assert_eq!(d.expected_text.as_deref(), Some(" Paris"));
         assert_eq!(d.actual_text.as_deref(), Some(" the"));
         let line = describe(&d, &vocab());
@@ -268,7 +285,7 @@ mod tests {
         ev.goldens.insert("completion".into(), g);
         ev.generations.insert(GenKey::new(APR, "int8", "completion"), ok(gen(actual)));
         let outs = judge(&ev, &Tolerances::spec());
-        assert_eq!(find(&outs, "apr/int8/completion").status, Status::Pass);
+        assert_eq!(find(&outs, "apr/int8/completion").status, Verdict::Pass);
     }
 
     #[test]
@@ -276,11 +293,11 @@ mod tests {
         let g = golden_with("completion", seq(32), StopReason::Length, |_| 0.5);
         let mut actual = seq(32);
         actual[0] = 900;
-        assert!(matches!(diagnose(&g, &actual, &BTreeMap::new(), 0.5, &[EOS]).unwrap().verdict, Verdict::NearTie { .. }));
+        assert!(matches!(diagnose(&g, &actual, &BTreeMap::new(), 0.5, &[EOS]).unwrap().kind, DivergenceKind::NearTie { .. }));
         let g = golden_with("completion", seq(32), StopReason::Length, |_| 0.51);
         assert!(matches!(
-            diagnose(&g, &actual, &BTreeMap::new(), 0.5, &[EOS]).unwrap().verdict,
-            Verdict::Confident { in_top_k: true, .. }
+            diagnose(&g, &actual, &BTreeMap::new(), 0.5, &[EOS]).unwrap().kind,
+            DivergenceKind::Confident { in_top_k: true, .. }
         ));
     }
 
@@ -292,7 +309,7 @@ mod tests {
         ev.generations.insert(GenKey::new("llama.cpp", "q4_0-gguf", "code"), ok(gen(actual)));
         let outs = judge(&ev, &Tolerances::spec());
         let f = find(&outs, "llama.cpp/q4_0-gguf/code");
-        assert_eq!(f.status, Status::Fail);
+        assert_eq!(f.status, Verdict::Fail);
         assert!(f.note.contains("step 7") && f.note.contains("likely bug site"), "{}", f.note);
     }
 
@@ -306,19 +323,17 @@ mod tests {
         assert_eq!(d.step, 4);
         assert_eq!(d.expected, Some(EOS));
         let d = diagnose(&g, &seq(2), &BTreeMap::new(), 0.5, &[EOS]).unwrap();
-        assert_eq!(d.verdict, Verdict::StoppedEarly);
+        assert_eq!(d.kind, DivergenceKind::StoppedEarly);
         let g = golden("x", seq(3));
-        assert_eq!(diagnose(&g, &seq(4), &BTreeMap::new(), 0.5, &[EOS]).unwrap().verdict, Verdict::RanLong);
+        assert_eq!(diagnose(&g, &seq(4), &BTreeMap::new(), 0.5, &[EOS]).unwrap().kind, DivergenceKind::RanLong);
     }
 
     #[test]
     fn missing_and_failed_generations_are_not_passed() {
         let mut ev = evidence();
-        assert_eq!(judge(&ev, &Tolerances::spec())[0].status, Status::Blocked);
-        ev.generations.insert(
-            GenKey::new(APR, "int8", "code"),
-            Observed::Failed { error: "bad json".into(), invocation: inv(&["apr"], "{") },
-        );
-        assert_eq!(judge(&ev, &Tolerances::spec())[0].status, Status::Blocked);
+        assert_eq!(judge(&ev, &Tolerances::spec())[0].status, Verdict::Blocked);
+        ev.generations
+            .insert(GenKey::new(APR, "int8", "code"), Observed::Failed { error: "bad json".into(), invocation: inv(&["apr"], "{") });
+        assert_eq!(judge(&ev, &Tolerances::spec())[0].status, Verdict::Blocked);
     }
 }

@@ -17,7 +17,12 @@ fn gen_obs<'a>(ev: &'a ModelEvidence, runtime: &str, artifact: &str, prompt: &st
 }
 
 /// A generation of apr, or the outcome saying why it cannot be judged here.
-fn apr_generation<'a>(ev: &'a ModelEvidence, case: &Case, artifact: &str, prompt: &str) -> Result<(&'a Generation, &'a Invocation), Outcome> {
+fn apr_generation<'a>(
+    ev: &'a ModelEvidence,
+    case: &Case,
+    artifact: &str,
+    prompt: &str,
+) -> Result<(&'a Generation, &'a Invocation), Outcome> {
     let owner = generation_owner(APR, artifact) == case.suite;
     take(gen_obs(ev, APR, artifact, prompt), case, &format!("apr run on {artifact}"), owner)
 }
@@ -67,7 +72,13 @@ pub fn canary(ev: &ModelEvidence) -> Vec<Outcome> {
             let from = at.saturating_sub(8);
             let got: String = ac[from.min(ac.len())..].iter().take(32).collect();
             let want: String = ec[from.min(ec.len())..].iter().take(32).collect();
-            let failed = wrong_output(ev, &case, &GenKey::new(APR, "int8", prompt), format!("text differs at char {at}: expected {want:?}, got {got:?}"), evidence);
+            let failed = wrong_output(
+                ev,
+                &case,
+                &GenKey::new(APR, "int8", prompt),
+                format!("text differs at char {at}: expected {want:?}, got {got:?}"),
+                evidence,
+            );
             // Does a correct 8-bit engine reproduce the oracle's text exactly? (measure: mismatches)
             let engines = attribution::engines_on_equivalents(ev, "int8", |rt, a| {
                 let Some(Observed::Ok { value, .. }) = gen_obs(ev, rt, a, prompt) else { return None };
@@ -92,7 +103,8 @@ fn bounded(ev: &ModelEvidence, case: &Case, key: &GenKey, g: &Golden, gen: &Gene
                 case.pass(format!("{mismatches}/{n} mismatches (≤ {bound})"), evidence)
             } else {
                 let first = first_divergence.map(|d| d.to_string()).unwrap_or_default();
-                let failed = wrong_output(ev, case, key, format!("{mismatches}/{n} mismatches > {bound} (first at step {first})"), evidence);
+                let failed =
+                    wrong_output(ev, case, key, format!("{mismatches}/{n} mismatches > {bound} (first at step {first})"), evidence);
                 // Correct engines on equivalent quantizations: do they meet the bound?
                 let engines = attribution::engines_on_equivalents(ev, &key.artifact, |rt, a| {
                     let m = mismatches_vs_golden(ev, rt, a, &key.prompt)?;
@@ -197,7 +209,9 @@ pub fn quant_drift(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 for e8 in attribution::equivalents(ev, "int8") {
                     for e4 in attribution::equivalents(ev, "int4") {
                         for rt in attribution::comparators_on(ev, e8) {
-                            if let (Some(c8), Some(c4)) = (mismatches_vs_golden(ev, rt, e8, prompt), mismatches_vs_golden(ev, rt, e4, prompt)) {
+                            if let (Some(c8), Some(c4)) =
+                                (mismatches_vs_golden(ev, rt, e8, prompt), mismatches_vs_golden(ev, rt, e4, prompt))
+                            {
                                 engines.push(attribution::EngineResult {
                                     runtime: rt.to_string(),
                                     artifact: format!("{e8}~{e4}"),
@@ -315,7 +329,8 @@ pub fn ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
         if ppl < ev.ppl_ceiling {
             outs.push(case.pass(format!("PPL={ppl:.2} < {}", ev.ppl_ceiling), evidence));
         } else {
-            let failed = case.fail(format!("PPL={ppl:.2} exceeds ceiling {}", ev.ppl_ceiling), "apr: PPL exceeds the model's ceiling", evidence);
+            let failed =
+                case.fail(format!("PPL={ppl:.2} exceeds ceiling {}", ev.ppl_ceiling), "apr: PPL exceeds the model's ceiling", evidence);
             let engines = attribution::engines_on_equivalents(ev, artifact, |rt, a| {
                 let Some(Observed::Ok { value, .. }) = score_obs(ev, rt, a) else { return None };
                 Some((value.perplexity < ev.ppl_ceiling, value.perplexity))
@@ -357,8 +372,12 @@ pub fn ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
 fn count_note(runtime_count: usize, oracle_count: usize) -> Option<String> {
     match runtime_count as i64 - oracle_count as i64 {
         0 => None,
-        1 => Some(format!("scored {runtime_count} tokens, the oracle {oracle_count}: one more prediction (a BOS prepended, or the first token scored)")),
-        -1 => Some(format!("scored {runtime_count} tokens, the oracle {oracle_count}: one prediction fewer (the first or last token not scored)")),
+        1 => Some(format!(
+            "scored {runtime_count} tokens, the oracle {oracle_count}: one more prediction (a BOS prepended, or the first token scored)"
+        )),
+        -1 => Some(format!(
+            "scored {runtime_count} tokens, the oracle {oracle_count}: one prediction fewer (the first or last token not scored)"
+        )),
         _ => None,
     }
 }
@@ -393,10 +412,18 @@ pub fn reference_ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 Err(o) => return o,
             };
             let Some(reference) = &ev.reference_score else {
-                return case.about(Subject::Harness).blocked("no oracle PPL over the reference text", "the oracle could not score the reference text", Evidence::default());
+                return case.about(Subject::Harness).blocked(
+                    "no oracle PPL over the reference text",
+                    "the oracle could not score the reference text",
+                    Evidence::default(),
+                );
             };
             let Some(r) = tol.ref_ppl_ratio_for(artifact) else {
-                return case.about(Subject::Harness).blocked("no ref_ppl_max_ratio for this artifact and no default", "tolerance missing", Evidence::default());
+                return case.about(Subject::Harness).blocked(
+                    "no ref_ppl_max_ratio for this artifact and no default",
+                    "tolerance missing",
+                    Evidence::default(),
+                );
             };
             let (ratio, within) = within_ratio(score.perplexity, reference.perplexity, r);
             let evidence = evidence_from(
@@ -415,7 +442,10 @@ pub fn reference_ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                     Some(note) => counted = format!("; {note}"),
                     None if n != m => {
                         return case.fail(
-                            format!("scored {n} tokens, the oracle {m}: not the same text (PPL {:.2} vs {:.2})", score.perplexity, reference.perplexity),
+                            format!(
+                                "scored {n} tokens, the oracle {m}: not the same text (PPL {:.2} vs {:.2})",
+                                score.perplexity, reference.perplexity
+                            ),
                             format!("{runtime}: scores another token count than the oracle"),
                             evidence,
                         )
@@ -440,7 +470,7 @@ pub fn reference_ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 return case.pass(note, evidence);
             }
             let failed = case.fail(format!("{note} outside ×{r}"), sig_runtime, evidence);
-            if runtime == APR && !artifact.ends_with("gguf") {
+            if runtime == APR && !is_gguf(artifact) {
                 // apr's own file: correct engines on equivalents, against the same bound.
                 let engines = attribution::engines_on_equivalents(ev, artifact, |rt, a| {
                     let Some(Observed::Ok { value, .. }) = score_obs(ev, rt, a) else { return None };
@@ -449,7 +479,7 @@ pub fn reference_ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 });
                 return attribution::versus_engines(failed, &case, ratio, &engines, ratio * (tol.cross_runtime_ppl_max_ratio - 1.0));
             }
-            if runtime != APR || !artifact.ends_with("gguf") {
+            if runtime != APR || !is_gguf(artifact) {
                 return failed;
             }
             // apr on a GGUF: a correct engine's PPL on the same file says whose fault it is.
@@ -477,9 +507,9 @@ mod tests {
         ev.generations.insert(GenKey::new(APR, "int8", "code"), ok(g));
         let outs = canary(&ev);
         assert_eq!(outs.len(), 4);
-        assert_eq!(find(&outs, "int8/completion").status, Status::Pass);
+        assert_eq!(find(&outs, "int8/completion").status, Verdict::Pass);
         let f = find(&outs, "int8/code");
-        assert_eq!((f.status, f.signature.as_str()), (Status::Fail, "apr: generates other tokens than the oracle"));
+        assert_eq!((f.status, f.signature.as_str()), (Verdict::Fail, "apr: generates other tokens than the oracle"));
         assert!(f.note.contains("char 0"), "{}", f.note);
     }
 
@@ -492,7 +522,7 @@ mod tests {
         set_all(&mut ev, APR, "int8", &seq(32));
         let outs = canary(&ev);
         for o in &outs {
-            assert_eq!((o.status, o.signature.as_str()), (Status::Fail, TRIM_SIGNATURE), "{o:#?}");
+            assert_eq!((o.status, o.signature.as_str()), (Verdict::Fail, TRIM_SIGNATURE), "{o:#?}");
             assert!(o.note.contains("tokens identical"), "{}", o.note);
             assert_eq!(o.subject, subject::RUNTIME);
         }
@@ -508,8 +538,8 @@ mod tests {
         let canary_out = find(&canary(&ev), "int8/code").clone();
         let parity = token_parity(&ev, &Tolerances::spec());
         let owner = find(&parity, "int8/code");
-        assert_eq!(owner.status, Status::Fail, "token-parity owns apr's int8 runs");
-        assert_eq!(canary_out.status, Status::Blocked, "canary waits on the same failure");
+        assert_eq!(owner.status, Verdict::Fail, "token-parity owns apr's int8 runs");
+        assert_eq!(canary_out.status, Verdict::Blocked, "canary waits on the same failure");
         assert_eq!(canary_out.signature, owner.signature);
         assert_eq!(owner.signature, "apr: panic: index out of bounds: the len is # but the index is #");
         assert_eq!(find(&parity, "int4/greeting").subject, Subject::Harness, "not observed: the harness's own fault");
@@ -525,13 +555,13 @@ mod tests {
         ev.generations.insert(GenKey::new(APR, "int4", "completion"), ok(gen(with_mismatches(&base, 6))));
         let outs = token_parity(&ev, &Tolerances::spec());
         assert_eq!(outs.len(), 8);
-        assert_eq!(find(&outs, "int8/code").status, Status::Pass);
+        assert_eq!(find(&outs, "int8/code").status, Verdict::Pass);
         let f = find(&outs, "int8/completion");
-        assert_eq!(f.status, Status::Fail);
+        assert_eq!(f.status, Verdict::Fail);
         assert!(f.note.starts_with("4/32 mismatches > 3"), "counted over max_new_tokens: {}", f.note);
-        assert_eq!(find(&outs, "int4/code").status, Status::Pass);
-        assert_eq!(find(&outs, "int4/completion").status, Status::Fail);
-        assert_eq!(find(&outs, "int4/greeting").status, Status::Blocked);
+        assert_eq!(find(&outs, "int4/code").status, Verdict::Pass);
+        assert_eq!(find(&outs, "int4/completion").status, Verdict::Fail);
+        assert_eq!(find(&outs, "int4/greeting").status, Verdict::Blocked);
     }
 
     #[test]
@@ -545,9 +575,9 @@ mod tests {
         // runs on past EOS: 27 extra tokens
         ev.generations.insert(GenKey::new(APR, "int4", "arithmetic"), ok(gen(seq(32))));
         let outs = token_parity(&ev, &Tolerances::spec());
-        assert_eq!(find(&outs, "int8/arithmetic").status, Status::Pass);
+        assert_eq!(find(&outs, "int8/arithmetic").status, Verdict::Pass);
         let f = find(&outs, "int4/arithmetic");
-        assert_eq!(f.status, Status::Fail);
+        assert_eq!(f.status, Verdict::Fail);
         assert!(f.note.starts_with("27/"), "{}", f.note);
     }
 
@@ -560,10 +590,10 @@ mod tests {
         ev.generations.insert(GenKey::new(APR, "int8", "completion"), ok(other));
         let outs = token_parity(&ev, &Tolerances::spec());
         let p = find(&outs, "int8/code");
-        assert_eq!(p.status, Status::Pass);
+        assert_eq!(p.status, Verdict::Pass);
         assert!(p.note.contains("no token ids"));
         let f = find(&outs, "int8/completion");
-        assert_eq!(f.status, Status::Fail, "nothing upstream failed: a differing text is a finding");
+        assert_eq!(f.status, Verdict::Fail, "nothing upstream failed: a differing text is a finding");
         assert!(f.note.contains("cannot be counted"), "{}", f.note);
     }
 
@@ -575,20 +605,18 @@ mod tests {
             ev.generations.insert(GenKey::new(APR, "int4", p), ok(gen(with_mismatches(&base, m4))));
             ev.generations.insert(GenKey::new(APR, "int8", p), ok(gen(with_mismatches(&base, m8))));
         }
-        ev.generations.insert(
-            GenKey::new(APR, "int4", "arithmetic"),
-            Observed::Failed { error: "segfault".into(), invocation: inv(&["apr"], "") },
-        );
+        ev.generations
+            .insert(GenKey::new(APR, "int4", "arithmetic"), Observed::Failed { error: "segfault".into(), invocation: inv(&["apr"], "") });
         ev.generations.insert(GenKey::new(APR, "int8", "arithmetic"), ok(gen(base.clone())));
         let outs = quant_drift(&ev, &Tolerances::spec());
-        assert_eq!(find(&outs, "code").status, Status::Pass);
-        assert_eq!(find(&outs, "completion").status, Status::Fail);
+        assert_eq!(find(&outs, "code").status, Verdict::Pass);
+        assert_eq!(find(&outs, "completion").status, Verdict::Fail);
         let both = find(&outs, "greeting");
-        assert_eq!(both.status, Status::Pass);
+        assert_eq!(both.status, Verdict::Pass);
         assert!(both.note.contains("both beyond"), "{}", both.note);
         assert!(!find(&outs, "code").note.contains("both beyond"));
         let b = find(&outs, "arithmetic");
-        assert_eq!(b.status, Status::Blocked);
+        assert_eq!(b.status, Verdict::Blocked);
         assert_eq!(b.signature, "apr: segfault");
     }
 
@@ -600,9 +628,9 @@ mod tests {
         ev.generations.insert(GenKey::new(APR, "roundtrip", "arithmetic"), ok(gen(with_mismatches(&seq(32), 1))));
         let outs = roundtrip(&ev);
         assert_eq!(outs.len(), 2);
-        assert_eq!(find(&outs, "completion").status, Status::Pass);
+        assert_eq!(find(&outs, "completion").status, Verdict::Pass);
         let f = find(&outs, "arithmetic");
-        assert_eq!((f.status, &f.subject), (Status::Fail, &subject::CONVERTER));
+        assert_eq!((f.status, &f.subject), (Verdict::Fail, &subject::CONVERTER));
 
         let sig = "apr: unsupported tensor type #";
         ev.generations.insert(
@@ -610,7 +638,7 @@ mod tests {
             Observed::Blocked { step: "convert roundtrip".into(), reason: "unsupported tensor type 3".into(), signature: sig.into() },
         );
         let b = find(&roundtrip(&ev), "arithmetic").clone();
-        assert_eq!((b.status, b.signature.as_str()), (Status::Blocked, sig), "the convert suite FAILs the crash");
+        assert_eq!((b.status, b.signature.as_str()), (Verdict::Blocked, sig), "the convert suite FAILs the crash");
         // an export that is not quantized makes the roundtrip prove nothing
         ev.truth = Some(super::super::structure::tests::smollm2_truth());
         ev.conversions.insert(
@@ -619,7 +647,10 @@ mod tests {
                 tool: APR.into(),
                 from: "int4".into(),
                 bits: 4,
-                observed: Observed::Ok { value: Made { file: "int4.gguf".into(), bytes: 1, sha256: String::new() }, invocation: inv(&["apr"], "") },
+                observed: Observed::Ok {
+                    value: Made { file: "int4.gguf".into(), bytes: 1, sha256: String::new() },
+                    invocation: inv(&["apr"], ""),
+                },
             },
         );
         ev.structure.insert(
@@ -627,7 +658,7 @@ mod tests {
             Observed::Ok { value: super::super::structure::tests::json("inspect-gguf.json"), invocation: inv(&["apr", "inspect"], "") },
         );
         let outs = roundtrip(&ev);
-        assert!(outs.iter().all(|o| o.status == Status::Blocked && o.signature == structure::F32_EXPORT_SIGNATURE), "{outs:#?}");
+        assert!(outs.iter().all(|o| o.status == Verdict::Blocked && o.signature == structure::F32_EXPORT_SIGNATURE), "{outs:#?}");
     }
 
     fn score(p: f64) -> Observed<Score> {
@@ -641,19 +672,19 @@ mod tests {
         ev.scores.insert((APR.into(), "int8".into()), score(12.0));
         let outs = ppl(&ev, &Tolerances::spec());
         assert_eq!(outs.len(), 3);
-        assert!(outs.iter().all(|o| o.status == Status::Pass), "{outs:#?}");
+        assert!(outs.iter().all(|o| o.status == Verdict::Pass), "{outs:#?}");
         ev.scores.insert((APR.into(), "int4".into()), score(12.5));
-        assert_eq!(find(&ppl(&ev, &Tolerances::spec()), "int4~int8").status, Status::Fail, "0.5 is not < 0.5");
+        assert_eq!(find(&ppl(&ev, &Tolerances::spec()), "int4~int8").status, Verdict::Fail, "0.5 is not < 0.5");
         ev.scores.insert((APR.into(), "int4".into()), score(20.0));
-        assert_eq!(find(&ppl(&ev, &Tolerances::spec()), "int4").status, Status::Fail, "20 is not < 20");
+        assert_eq!(find(&ppl(&ev, &Tolerances::spec()), "int4").status, Verdict::Fail, "20 is not < 20");
         ev.scores.insert((APR.into(), "int4".into()), score(f64::NAN));
         let outs = ppl(&ev, &Tolerances::spec());
-        assert_eq!(find(&outs, "int4").status, Status::Fail);
+        assert_eq!(find(&outs, "int4").status, Verdict::Fail);
         let pair = find(&outs, "int4~int8");
-        assert_eq!(pair.status, Status::Blocked);
+        assert_eq!(pair.status, Verdict::Blocked);
         assert_eq!(pair.signature, find(&outs, "int4").signature, "the pair joins the failure that kept a PPL out");
         ev.scores.clear();
-        assert!(ppl(&ev, &Tolerances::spec()).iter().all(|o| o.status == Status::Blocked));
+        assert!(ppl(&ev, &Tolerances::spec()).iter().all(|o| o.status == Verdict::Blocked));
     }
 
     #[test]
@@ -665,17 +696,17 @@ mod tests {
         ev.scores.insert(("llama.cpp".into(), "q8_0-gguf".into()), ok(Score { perplexity: 10.0, token_count: Some(90), mean_nll: None }));
         ev.scores.insert(("candle".into(), "q4_0-gguf".into()), ok(Score { perplexity: 10.2, token_count: Some(101), mean_nll: None }));
         let outs = reference_ppl(&ev, &Tolerances::spec());
-        assert_eq!(find(&outs, "apr/int8").status, Status::Pass);
-        assert_eq!(find(&outs, "apr/int4").status, Status::Fail);
+        assert_eq!(find(&outs, "apr/int8").status, Verdict::Pass);
+        assert_eq!(find(&outs, "apr/int4").status, Verdict::Fail);
         let f = find(&outs, "llama.cpp/q8_0-gguf");
-        assert_eq!((f.status, &f.subject), (Status::Fail, &Subject::comparator("llama.cpp")));
+        assert_eq!((f.status, &f.subject), (Verdict::Fail, &Subject::comparator("llama.cpp")));
         assert!(f.note.contains("not the same text"));
         // one token more: named, and the ratio is still judged
         let one = find(&outs, "candle/q4_0-gguf");
-        assert_eq!(one.status, Status::Pass);
+        assert_eq!(one.status, Verdict::Pass);
         assert!(one.note.contains("one more prediction") && one.note.contains("ratio 1.020"), "{}", one.note);
         ev.reference_score = None;
-        assert_eq!(find(&reference_ppl(&ev, &Tolerances::spec()), "apr/int8").status, Status::Blocked);
+        assert_eq!(find(&reference_ppl(&ev, &Tolerances::spec()), "apr/int8").status, Verdict::Blocked);
     }
 
     #[test]
@@ -695,14 +726,14 @@ mod tests {
         ev.scores.insert(("candle".into(), "int4-gguf".into()), score(13.5));
         ev.scores.insert(("candle".into(), "q4_0-gguf".into()), score(13.4));
         let o = find(&reference_ppl(&ev, &Tolerances::spec()), "apr/int4-gguf").clone();
-        assert_eq!((o.status, &o.subject), (Status::Fail, &Subject::Reference), "{o:#?}");
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &Subject::Reference), "{o:#?}");
         // candle meets the bound on its own q4_0: apr's file is worse, its converter is to blame
         ev.scores.insert(("candle".into(), "q4_0-gguf".into()), score(11.0));
         let o = find(&reference_ppl(&ev, &Tolerances::spec()), "apr/int4-gguf").clone();
-        assert_eq!((o.status, &o.subject), (Status::Fail, &subject::CONVERTER));
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &subject::CONVERTER));
         // candle disagrees with apr on the same file: apr's runtime
         ev.scores.insert(("candle".into(), "int4-gguf".into()), score(10.5));
         let o = find(&reference_ppl(&ev, &Tolerances::spec()), "apr/int4-gguf").clone();
-        assert_eq!((o.status, &o.subject), (Status::Fail, &subject::RUNTIME));
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &subject::RUNTIME));
     }
 }

@@ -32,10 +32,8 @@ fn top1(step: &[TokenLogprob]) -> Option<&TokenLogprob> {
 /// KL(p ‖ q) over the ids both top-k lists hold, each renormalised over that support.
 /// None under two shared ids: renormalised over one id, any two distributions agree.
 pub fn shared_support_kl(oracle: &[TokenLogprob], runtime: &[TokenLogprob]) -> Option<f32> {
-    let pairs: Vec<(f64, f64)> = oracle
-        .iter()
-        .filter_map(|o| runtime.iter().find(|r| r.id == o.id).map(|r| (o.logprob as f64, r.logprob as f64)))
-        .collect();
+    let pairs: Vec<(f64, f64)> =
+        oracle.iter().filter_map(|o| runtime.iter().find(|r| r.id == o.id).map(|r| (o.logprob as f64, r.logprob as f64))).collect();
     if pairs.len() < 2 {
         return None;
     }
@@ -139,10 +137,11 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     };
     for (key, obs) in &ev.generations {
         let Some(g) = ev.goldens.get(&key.prompt) else { continue };
-        let case = Case::new("logprobs", &ev.slug, format!("{}/{}/{}", key.runtime, key.artifact, key.prompt), Subject::of_runtime(&key.runtime));
+        let case =
+            Case::new("logprobs", &ev.slug, format!("{}/{}/{}", key.runtime, key.artifact, key.prompt), Subject::of_runtime(&key.runtime));
         let (gen, inv) = match take(Some(obs), &case, &format!("{} on {}", key.runtime, key.artifact), false) {
             Ok(x) => x,
-            Err(o) if o.status == Status::Skip => continue,
+            Err(o) if o.status == Verdict::Skip => continue,
             Err(o) => {
                 outs.push(o);
                 continue;
@@ -183,7 +182,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             Some((sig, why)) => case.fail(format!("{note} ({why})"), sig, evidence),
             None => case.fail(note, format!("{}: logprobs disagree with the oracle", key.runtime), evidence),
         };
-        if key.runtime != APR || !key.artifact.ends_with("gguf") || run_cause(ev, key).is_some() {
+        if key.runtime != APR || !is_gguf(&key.artifact) || run_cause(ev, key).is_some() {
             outs.push(failed);
             continue;
         }
@@ -229,9 +228,7 @@ mod tests {
 
     fn with_top(tokens: Vec<u32>, shift: f32, g: &Golden) -> Generation {
         let mut gen = gen(tokens);
-        gen.top_logprobs = Some(
-            g.top_logprobs.iter().map(|s| s.iter().map(|t| tl(t.id, t.logprob - shift)).collect()).collect(),
-        );
+        gen.top_logprobs = Some(g.top_logprobs.iter().map(|s| s.iter().map(|t| tl(t.id, t.logprob - shift)).collect()).collect());
         gen
     }
 
@@ -250,8 +247,8 @@ mod tests {
         ev.generations.insert(GenKey::new(APR, "int4-gguf", "completion"), ok(with_top(seq(32), 0.51, &g)));
         let outs = judge(&ev, &Tolerances::spec());
         assert_eq!(outs.len(), 2);
-        assert_eq!(find(&outs, "apr/int4-gguf/code").status, Status::Pass, "{outs:#?}");
-        assert_eq!(find(&outs, "apr/int4-gguf/completion").status, Status::Fail);
+        assert_eq!(find(&outs, "apr/int4-gguf/code").status, Verdict::Pass, "{outs:#?}");
+        assert_eq!(find(&outs, "apr/int4-gguf/completion").status, Verdict::Fail);
     }
 
     #[test]
@@ -275,6 +272,6 @@ mod tests {
         set_all(&mut ev, APR, "int8", &seq(32));
         let outs = judge(&ev, &Tolerances::spec());
         assert_eq!(outs.len(), 1);
-        assert_eq!(outs[0].status, Status::Skip);
+        assert_eq!(outs[0].status, Verdict::Skip);
     }
 }

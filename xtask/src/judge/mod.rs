@@ -29,28 +29,35 @@ use tmgt_schema::{Generation, Golden, Invocation, Score, StopReason};
 /// The runtime under test; other runtimes (candle, llama.cpp) are comparators.
 pub const APR: &str = "apr";
 
+/// Is this artifact (a name like "int4-gguf", or a file name like "int4.gguf") a GGUF?
+/// The one test for it.
+pub fn is_gguf(artifact: &str) -> bool {
+    artifact.ends_with("gguf")
+}
+
+/// What an outcome says of its claim (contract §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
-pub enum Status {
+pub enum Verdict {
     Pass,
     Fail,
     Blocked,
     Skip,
 }
 
-impl Status {
+impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Pass => "PASS",
-            Status::Fail => "FAIL",
-            Status::Blocked => "BLOCKED",
-            Status::Skip => "SKIP",
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Blocked => "BLOCKED",
+            Verdict::Skip => "SKIP",
         }
     }
 
     /// FAIL and BLOCKED make a run unsuccessful; SKIP does not.
     pub fn is_problem(self) -> bool {
-        matches!(self, Status::Fail | Status::Blocked)
+        matches!(self, Verdict::Fail | Verdict::Blocked)
     }
 }
 
@@ -76,7 +83,7 @@ pub struct Outcome {
     pub case: String,
     /// Whom the claim is about.
     pub subject: Subject,
-    pub status: Status,
+    pub status: Verdict,
     /// Short, one line.
     pub note: String,
     /// Root-cause signature for FAIL/BLOCKED (suite-, model- and prompt-independent
@@ -112,7 +119,7 @@ impl Case {
         Case { subject, ..self.clone() }
     }
 
-    fn outcome(&self, status: Status, note: String, signature: String, evidence: Evidence) -> Outcome {
+    fn outcome(&self, status: Verdict, note: String, signature: String, evidence: Evidence) -> Outcome {
         Outcome {
             suite: self.suite.clone(),
             model: self.model.clone(),
@@ -126,20 +133,20 @@ impl Case {
     }
 
     pub fn pass(&self, note: impl Into<String>, evidence: Evidence) -> Outcome {
-        self.outcome(Status::Pass, note.into(), String::new(), evidence)
+        self.outcome(Verdict::Pass, note.into(), String::new(), evidence)
     }
 
     /// A FAIL; `signature` is the root-cause key the ticket groups by.
     pub fn fail(&self, note: impl Into<String>, signature: impl Into<String>, evidence: Evidence) -> Outcome {
-        self.outcome(Status::Fail, note.into(), signature.into(), evidence)
+        self.outcome(Verdict::Fail, note.into(), signature.into(), evidence)
     }
 
     pub fn blocked(&self, note: impl Into<String>, signature: impl Into<String>, evidence: Evidence) -> Outcome {
-        self.outcome(Status::Blocked, note.into(), signature.into(), evidence)
+        self.outcome(Verdict::Blocked, note.into(), signature.into(), evidence)
     }
 
     pub fn skip(&self, note: impl Into<String>) -> Outcome {
-        self.outcome(Status::Skip, note.into(), String::new(), Evidence::default())
+        self.outcome(Verdict::Skip, note.into(), String::new(), Evidence::default())
     }
 }
 
@@ -147,9 +154,15 @@ impl Case {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Observed<T> {
-    Ok { value: T, invocation: Invocation },
+    Ok {
+        value: T,
+        invocation: Invocation,
+    },
     /// The runtime crashed, timed out, or printed what did not parse: FAIL with evidence.
-    Failed { error: String, invocation: Invocation },
+    Failed {
+        error: String,
+        invocation: Invocation,
+    },
     /// An upstream step failed (e.g. the conversion that makes the artifact):
     /// `signature` is that failure's, so the blocked checks join its ticket group.
     Blocked {
@@ -158,7 +171,9 @@ pub enum Observed<T> {
         #[serde(default)]
         signature: String,
     },
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -191,8 +206,8 @@ impl StructureKey {
 /// The source model's facts, read from config.json and the safetensors header.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelTruth {
-    /// config.json `model_type`: llama, qwen2, gpt2.
-    pub arch: String,
+    /// config.json `model_type`.
+    pub arch: tmgt_schema::Arch,
     pub num_layers: usize,
     pub num_heads: usize,
     pub num_kv_heads: usize,
@@ -255,7 +270,7 @@ impl ModelEvidence {
     }
 }
 
-/// Pre-registered bounds (SPEC §4) plus the bounds of our own suites, read from the
+/// Pre-registered bounds (docs/contract.md §4) plus the bounds of our own suites, read from the
 /// roster only: every field is required there (no code defaults), unknown keys are
 /// refused, and `validate` refuses NaN, negative and empty values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -290,7 +305,7 @@ pub struct Tolerances {
 }
 
 impl Tolerances {
-    /// SPEC §4's values and ours, as in roster.toml: for the judges' unit tests.
+    /// contract §4 values and ours, as in roster.toml: for the judges' unit tests.
     #[cfg(test)]
     pub fn spec() -> Tolerances {
         Tolerances {
@@ -304,18 +319,10 @@ impl Tolerances {
             near_tie_margin: 0.5,
             logprob_mean_abs_max: 0.5,
             logprob_kl_max: 0.25,
-            ref_ppl_max_ratio: BTreeMap::from([
-                ("int8".to_string(), 1.10),
-                ("int4".to_string(), 1.30),
-                ("default".to_string(), 1.30),
-            ]),
+            ref_ppl_max_ratio: BTreeMap::from([("int8".to_string(), 1.10), ("int4".to_string(), 1.30), ("default".to_string(), 1.30)]),
             cross_runtime_max_mismatches: 0,
             cross_runtime_ppl_max_ratio: 1.01,
-            golden_logprob: BTreeMap::from([
-                ("f32".to_string(), 1e-3),
-                ("bf16".to_string(), 0.5),
-                ("f16".to_string(), 0.0625),
-            ]),
+            golden_logprob: BTreeMap::from([("f32".to_string(), 1e-3), ("bf16".to_string(), 0.5), ("f16".to_string(), 0.0625)]),
         }
     }
 
@@ -390,7 +397,7 @@ pub fn judge_suite(name: &str, ev: &ModelEvidence, tol: &Tolerances) -> Result<V
 
 // ---------------------------------------------------------------- counting rules
 
-/// SPEC §4: position-by-position differences plus the length difference.
+/// contract §4: position-by-position differences plus the length difference.
 pub fn count_mismatches(a: &[u32], b: &[u32]) -> usize {
     let positional = a.iter().zip(b).filter(|(x, y)| x != y).count();
     positional + a.len().abs_diff(b.len())
@@ -537,11 +544,7 @@ pub fn failed_outcome(case: &Case, what: &str, error: &str, inv: &Invocation) ->
 /// the output).
 pub fn failure_signature(error: &str, inv: &Invocation) -> String {
     let program = inv.command.first().map(|p| p.rsplit('/').next().unwrap_or(p)).unwrap_or("?");
-    let what = if inv.timed_out {
-        "timed out".to_string()
-    } else {
-        normalize_error(&telling_line(error, inv))
-    };
+    let what = if inv.timed_out { "timed out".to_string() } else { normalize_error(&telling_line(error, inv)) };
     format!("{program}: {what}")
 }
 
@@ -831,7 +834,7 @@ mod tests {
         let case = Case::new("canary", "m", "int8/completion", subject::EITHER);
         let none: Option<&Observed<Generation>> = None;
         let out = take(none, &case, "apr on int8", true).unwrap_err();
-        assert_eq!((out.status, &out.subject), (Status::Blocked, &Subject::Harness));
+        assert_eq!((out.status, &out.subject), (Verdict::Blocked, &Subject::Harness));
         assert!(out.note.contains("no observation"));
     }
 
@@ -847,17 +850,19 @@ mod tests {
     #[test]
     fn one_failure_one_signature_owner_fails_others_block() {
         let inv = crashed();
-        let obs: Observed<Generation> = Observed::Failed { error: "`apr run …` exited with code 101; stderr tail:".into(), invocation: inv.clone() };
+        let obs: Observed<Generation> =
+            Observed::Failed { error: "`apr run …` exited with code 101; stderr tail:".into(), invocation: inv.clone() };
         let case = Case::new("token-parity", "m", "int8/greeting", subject::EITHER);
         let owner = take(Some(&obs), &case, "apr run on int8", true).unwrap_err();
-        assert_eq!(owner.status, Status::Fail);
+        assert_eq!(owner.status, Verdict::Fail);
         assert_eq!(owner.signature, "apr: panic: range end index # out of range for slice of length #");
         assert!(owner.note.contains("panic: range end index 576") && owner.note.contains("exit 101"), "{}", owner.note);
         let other = take(Some(&obs), &Case::new("canary", "m2", "int8/code", subject::EITHER), "apr run on int8", false).unwrap_err();
-        assert_eq!((other.status, &other.signature), (Status::Blocked, &owner.signature), "no prompt, path or model in the signature");
+        assert_eq!((other.status, &other.signature), (Verdict::Blocked, &owner.signature), "no prompt, path or model in the signature");
         // with RUST_BACKTRACE set, the panic message is still the telling line, not a frame
         let mut noisy = inv.clone();
-        noisy.stderr = "thread 'main' panicked at src/a.rs:1:2:\nboom 7\nstack backtrace:\n   4: core::result::unwrap_failed_error\n".into();
+        noisy.stderr =
+            "thread 'main' panicked at src/a.rs:1:2:\nboom 7\nstack backtrace:\n   4: core::result::unwrap_failed_error\n".into();
         assert_eq!(telling_line("", &noisy), "panic: boom 7");
         let mut plain = inv.clone();
         plain.stderr = "Error: model file is truncated\n   0: backtrace frame error\n".into();
@@ -869,9 +874,10 @@ mod tests {
         silent.exit_code = None;
         assert_eq!(failure_signature("x", &silent), "apr: timed out");
         // a blocked observation carries the blocking failure's signature
-        let blocked: Observed<Generation> = Observed::Blocked { step: "convert int8".into(), reason: "crash".into(), signature: "apr: panic: x".into() };
+        let blocked: Observed<Generation> =
+            Observed::Blocked { step: "convert int8".into(), reason: "crash".into(), signature: "apr: panic: x".into() };
         let b = take(Some(&blocked), &case, "apr run on int8", true).unwrap_err();
-        assert_eq!((b.status, b.signature.as_str()), (Status::Blocked, "apr: panic: x"));
+        assert_eq!((b.status, b.signature.as_str()), (Verdict::Blocked, "apr: panic: x"));
     }
 
     #[test]
@@ -879,7 +885,7 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("roster.toml");
         let roster: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let t: Tolerances = roster["tolerances"].clone().try_into().unwrap();
-        assert_eq!(t, Tolerances::spec(), "the roster's bounds are SPEC §4's and ours");
+        assert_eq!(t, Tolerances::spec(), "the roster's bounds are contract §4's and ours");
         assert!(t.validate().is_ok());
         let err = toml::from_str::<Tolerances>("int4_max_mismatches = 6").unwrap_err().to_string();
         assert!(err.contains("missing field"), "no code defaults: {err}");
@@ -897,10 +903,7 @@ mod tests {
     #[test]
     fn model_evidence_round_trips_through_json() {
         let mut ev = testutil::evidence();
-        ev.scores.insert(
-            (APR.into(), "int8".into()),
-            Observed::Failed { error: "bad".into(), invocation: Invocation::default() },
-        );
+        ev.scores.insert((APR.into(), "int8".into()), Observed::Failed { error: "bad".into(), invocation: Invocation::default() });
         ev.structure.insert(
             StructureKey::new("hex", "int4"),
             Observed::Blocked { step: "convert int4".into(), reason: "r".into(), signature: "s".into() },
@@ -918,7 +921,7 @@ mod tests {
         for suite in SUITES.iter().filter(|s| s.name != "list") {
             assert!(outs.iter().any(|o| o.suite == suite.name), "no outcome for {}", suite.name);
         }
-        assert!(outs.iter().all(|o| o.status != Status::Pass), "{:#?}", outs.iter().find(|o| o.status == Status::Pass));
+        assert!(outs.iter().all(|o| o.status != Verdict::Pass), "{:#?}", outs.iter().find(|o| o.status == Verdict::Pass));
         assert!(judge_suite("nope", &ev, &Tolerances::spec()).is_err());
     }
 

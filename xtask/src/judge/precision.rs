@@ -159,15 +159,15 @@ mod tests {
         with(&mut ev, "bf16", "completion", 4);
         with(&mut ev, "f16", "completion", 6);
         let outs = judge(&ev, &Tolerances::spec());
-        assert_eq!(find(&outs, "bf16/code").status, Status::Pass);
-        assert_eq!(find(&outs, "f16/code").status, Status::Pass);
-        assert_eq!(find(&outs, "bf16/completion").status, Status::Fail);
-        assert_eq!(find(&outs, "f16/completion").status, Status::Fail);
+        assert_eq!(find(&outs, "bf16/code").status, Verdict::Pass);
+        assert_eq!(find(&outs, "f16/code").status, Verdict::Pass);
+        assert_eq!(find(&outs, "bf16/completion").status, Verdict::Fail);
+        assert_eq!(find(&outs, "f16/completion").status, Verdict::Fail);
         // with_mismatches replaces a prefix, so bf16 (3) vs f16 (5) differ in 2 positions
-        assert_eq!(find(&outs, "bf16~f16/code").status, Status::Pass);
-        assert_eq!(find(&outs, "ladder/code").status, Status::Pass);
-        assert_eq!(find(&outs, "bf16/greeting").status, Status::Blocked);
-        assert_eq!(find(&outs, "ladder/greeting").status, Status::Blocked);
+        assert_eq!(find(&outs, "bf16~f16/code").status, Verdict::Pass);
+        assert_eq!(find(&outs, "ladder/code").status, Verdict::Pass);
+        assert_eq!(find(&outs, "bf16/greeting").status, Verdict::Blocked);
+        assert_eq!(find(&outs, "ladder/greeting").status, Verdict::Blocked);
     }
 
     #[test]
@@ -176,7 +176,7 @@ mod tests {
         with(&mut ev, "bf16", "code", 2);
         with(&mut ev, "f16", "code", 1);
         let outs = judge(&ev, &Tolerances::spec());
-        assert_eq!(find(&outs, "ladder/code").status, Status::Fail);
+        assert_eq!(find(&outs, "ladder/code").status, Verdict::Fail);
     }
 
     #[test]
@@ -193,14 +193,14 @@ mod tests {
         ev.host_goldens.insert("bf16".into(), here);
         let outs = judge(&ev, &Tolerances::spec());
         let ok = find(&outs, "verify-bf16/code");
-        assert_eq!(ok.status, Status::Pass, "{ok:#?}");
+        assert_eq!(ok.status, Verdict::Pass, "{ok:#?}");
         assert!(ok.note.contains("within 0.5 nats"), "{}", ok.note);
         let bad = find(&outs, "verify-bf16/greeting");
-        assert_eq!(bad.status, Status::Fail);
+        assert_eq!(bad.status, Verdict::Fail);
         assert!(bad.note.contains("step 4"), "{}", bad.note);
         // nothing recomputed here: not verified, never a pass
         ev.host_goldens.clear();
-        assert_eq!(find(&judge(&ev, &Tolerances::spec()), "verify-bf16/code").status, Status::Blocked);
+        assert_eq!(find(&judge(&ev, &Tolerances::spec()), "verify-bf16/code").status, Verdict::Blocked);
         // a tighter tolerance refuses the same move
         let tight = Tolerances { golden_logprob: BTreeMap::from([("bf16".to_string(), 0.1)]), ..Tolerances::spec() };
         let mut ev2 = ev.clone();
@@ -209,13 +209,13 @@ mod tests {
             step[0].logprob -= 0.25;
         }
         ev2.host_goldens.insert("bf16".into(), here);
-        assert_eq!(find(&judge(&ev2, &tight), "verify-bf16/code").status, Status::Fail);
+        assert_eq!(find(&judge(&ev2, &tight), "verify-bf16/code").status, Verdict::Fail);
     }
 
     #[test]
     fn no_precision_goldens_is_skip() {
         let outs = judge(&evidence(), &Tolerances::spec());
         assert_eq!(outs.len(), 1);
-        assert_eq!(outs[0].status, Status::Skip);
+        assert_eq!(outs[0].status, Verdict::Skip);
     }
 }

@@ -147,10 +147,7 @@ pub static SUITES: &[Suite] = &[
         name: "logprobs",
         about: About::EachRuntime,
         claim: |t| {
-            format!(
-                "Top-1 agrees off near-ties; mean |Δlogprob| ≤ {}; mean top-k KL ≤ {}",
-                t.logprob_mean_abs_max, t.logprob_kl_max
-            )
+            format!("Top-1 agrees off near-ties; mean |Δlogprob| ≤ {}; mean top-k KL ≤ {}", t.logprob_mean_abs_max, t.logprob_kl_max)
         },
         needs: &[Need::Goldens, Need::Generations],
         judge: logprobs::judge,

@@ -42,12 +42,7 @@ pub fn golden_with(prompt: &str, tokens: Vec<u32>, stop: StopReason, gap: impl F
         stop_reason: stop,
         top_logprobs: top,
         oracle,
-        inputs: GoldenInputs {
-            files: BTreeMap::new(),
-            prompt_sha256: String::new(),
-            settings,
-            cache_key: String::new(),
-        },
+        inputs: GoldenInputs { files: BTreeMap::new(), prompt_sha256: String::new(), settings, cache_key: String::new() },
         host: None,
     }
 }

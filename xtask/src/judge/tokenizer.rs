@@ -8,7 +8,7 @@
 use super::*;
 
 /// What kind of difference two prompt encodings show.
-pub fn diagnose(expected: &[u32], actual: &[u32]) -> String {
+pub fn encoding_difference(expected: &[u32], actual: &[u32]) -> String {
     if actual.len() == expected.len() + 1 && actual.ends_with(expected) {
         return format!("runtime prepends token {} (BOS?)", actual[0]);
     }
@@ -25,7 +25,7 @@ pub fn diagnose(expected: &[u32], actual: &[u32]) -> String {
 }
 
 /// What a count of prompt tokens says against the golden's ids.
-pub fn diagnose_count(expected: usize, actual: usize) -> String {
+pub fn count_difference(expected: usize, actual: usize) -> String {
     match actual.checked_sub(expected) {
         Some(1) => "runtime counts 1 more prompt token (BOS prepended?)".into(),
         Some(n) if n > 1 => format!("runtime counts {n} more prompt tokens (chat template?)"),
@@ -36,8 +36,8 @@ pub fn diagnose_count(expected: usize, actual: usize) -> String {
 /// The difference between the golden's prompt ids and what a run reports, if any.
 pub fn difference(expected: &[u32], gen: &Generation) -> Option<String> {
     match (&gen.prompt_tokens, gen.prompt_token_count) {
-        (Some(ids), _) if ids != expected => Some(diagnose(expected, ids)),
-        (None, Some(n)) if n != expected.len() => Some(diagnose_count(expected.len(), n)),
+        (Some(ids), _) if ids != expected => Some(encoding_difference(expected, ids)),
+        (None, Some(n)) if n != expected.len() => Some(count_difference(expected.len(), n)),
         _ => None,
     }
 }
@@ -64,11 +64,12 @@ pub fn judge(ev: &ModelEvidence) -> Vec<Outcome> {
     let mut outs = Vec::new();
     for (key, obs) in &ev.generations {
         let Some(g) = ev.goldens.get(&key.prompt) else { continue };
-        let case = Case::new("tokenizer", &ev.slug, format!("{}/{}/{}", key.runtime, key.artifact, key.prompt), Subject::of_runtime(&key.runtime));
+        let case =
+            Case::new("tokenizer", &ev.slug, format!("{}/{}/{}", key.runtime, key.artifact, key.prompt), Subject::of_runtime(&key.runtime));
         let (gen, inv) = match take(Some(obs), &case, &format!("{} on {}", key.runtime, key.artifact), false) {
             Ok(x) => x,
             // Skipped runtimes (not installed, not applicable) say nothing here.
-            Err(o) if o.status == Status::Skip => continue,
+            Err(o) if o.status == Verdict::Skip => continue,
             Err(o) => {
                 outs.push(o);
                 continue;
@@ -114,17 +115,17 @@ mod tests {
         ev.generations.insert(GenKey::new(APR, "int4-gguf", "completion"), ok(chat));
         let outs = judge(&ev);
         assert_eq!(outs.len(), 4);
-        assert_eq!(find(&outs, "apr/int4-gguf/greeting").status, Status::Pass);
+        assert_eq!(find(&outs, "apr/int4-gguf/greeting").status, Verdict::Pass);
         let b = find(&outs, "apr/int4-gguf/code");
-        assert_eq!(b.status, Status::Fail);
+        assert_eq!(b.status, Verdict::Fail);
         assert!(b.note.contains("prepends token 1"), "{}", b.note);
         assert_eq!(b.signature, "apr: prepends BOS");
         assert!(b.evidence.actual.as_deref() == Some("[1, 10, 11, 12]"));
         let c = find(&outs, "apr/int4-gguf/completion");
         assert!(c.note.contains("chat template"), "{}", c.note);
         assert_eq!(c.signature, "apr: wraps the prompt (chat template?)");
-        assert_eq!(diagnose(&[1, 2, 3], &[1, 5, 3]), "encodings differ from position 1 (3 vs 3 ids)");
-        assert_eq!(diagnose(&[1, 2], &[1, 2, 9]), "runtime appends token 9");
+        assert_eq!(encoding_difference(&[1, 2, 3], &[1, 5, 3]), "encodings differ from position 1 (3 vs 3 ids)");
+        assert_eq!(encoding_difference(&[1, 2], &[1, 2, 9]), "runtime appends token 9");
     }
 
     #[test]
@@ -141,9 +142,9 @@ mod tests {
         chat.prompt_token_count = Some(36);
         ev.generations.insert(GenKey::new(APR, "int8", "greeting"), ok(chat));
         let outs = judge(&ev);
-        assert_eq!(find(&outs, "apr/int8/code").status, Status::Pass);
+        assert_eq!(find(&outs, "apr/int8/code").status, Verdict::Pass);
         let b = find(&outs, "apr/int8/completion");
-        assert_eq!((b.status, b.signature.as_str()), (Status::Fail, "apr: prepends BOS"));
+        assert_eq!((b.status, b.signature.as_str()), (Verdict::Fail, "apr: prepends BOS"));
         let c = find(&outs, "apr/int8/greeting");
         assert!(c.note.contains("33 more prompt tokens"), "{}", c.note);
     }
@@ -156,13 +157,13 @@ mod tests {
         ev.generations.insert(GenKey::new(APR, "int8", "code"), ok(g));
         let outs = judge(&ev);
         assert_eq!(outs.len(), 1);
-        assert_eq!((outs[0].status, &outs[0].subject), (Status::Skip, &Subject::Harness));
+        assert_eq!((outs[0].status, &outs[0].subject), (Verdict::Skip, &Subject::Harness));
         ev.generations.insert(
             GenKey::new(APR, "int4-gguf", "code"),
             Observed::Blocked { step: "convert int4-gguf".into(), reason: "crash".into(), signature: "apr: panic: x".into() },
         );
         let outs = judge(&ev);
         let b = find(&outs, "apr/int4-gguf/code");
-        assert_eq!((b.status, b.signature.as_str()), (Status::Blocked, "apr: panic: x"));
+        assert_eq!((b.status, b.signature.as_str()), (Verdict::Blocked, "apr: panic: x"));
     }
 }

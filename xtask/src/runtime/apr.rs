@@ -23,6 +23,14 @@ impl Default for Apr {
     }
 }
 
+/// The identity observations are keyed by: "apr 0.72.3 (9c34b9a91)".
+pub fn version_line(version: &str, commit: Option<&str>) -> String {
+    match commit {
+        Some(c) => format!("apr {version} ({c})"),
+        None => format!("apr {version}"),
+    }
+}
+
 /// (version, commit) from `apr --version`: "apr 0.72.3 (9c34b9a91)".
 pub fn parse_version(stdout: &str) -> Option<(String, Option<String>)> {
     let line = stdout.lines().find(|l| l.starts_with("apr "))?;
@@ -38,10 +46,6 @@ impl Apr {
         runner::check(&inv).map_err(|e| e.to_string())?;
         parse_version(&inv.stdout).ok_or_else(|| format!("`{} --version` printed {:?}", self.program, inv.stdout.trim()))
     }
-
-    fn is_gguf(artifact: &Utf8Path) -> bool {
-        artifact.extension() == Some("gguf")
-    }
 }
 
 impl Runtime for Apr {
@@ -50,10 +54,7 @@ impl Runtime for Apr {
     }
 
     fn version(&self) -> Result<String, String> {
-        self.version_info().map(|(v, c)| match c {
-            Some(c) => format!("apr {v} ({c})"),
-            None => format!("apr {v}"),
-        })
+        self.version_info().map(|(v, c)| version_line(&v, c.as_deref()))
     }
 
     fn accepts(&self, _artifact: &str) -> bool {
@@ -77,7 +78,7 @@ impl Runtime for Apr {
             "--offline".into(),
         ];
         // apr records per-step logprobs (and the prompt ids it encoded) only on GGUF.
-        if Self::is_gguf(artifact) {
+        if crate::judge::is_gguf(artifact.as_str()) {
             argv.extend(["--logprobs".into(), top_k.to_string()]);
         }
         argv
@@ -124,8 +125,20 @@ pub fn inspection_argv(program: &str, inspection: Inspection, files: &[&str]) ->
         Inspection::Debug => &["debug", "{}", "--json"],
         Inspection::Bench => &["bench", "{}", "--json", "--iterations", "1", "--warmup", "0", "--max-tokens", "8"],
         Inspection::Qa => &[
-            "qa", "{}", "--json", "--skip-ollama", "--skip-gpu-speedup", "--skip-ptx-parity", "--skip-gpu-state", "--skip-capability",
-            "--iterations", "1", "--warmup", "0", "--max-tokens", "8",
+            "qa",
+            "{}",
+            "--json",
+            "--skip-ollama",
+            "--skip-gpu-speedup",
+            "--skip-ptx-parity",
+            "--skip-gpu-state",
+            "--skip-capability",
+            "--iterations",
+            "1",
+            "--warmup",
+            "0",
+            "--max-tokens",
+            "8",
         ],
         Inspection::List => &["list", "--json"],
         Inspection::Diff => &["diff", "{}", "{}", "--json"],
@@ -140,10 +153,7 @@ pub fn inspection_argv(program: &str, inspection: Inspection, files: &[&str]) ->
 
 fn ids(value: &Value, what: &str) -> Result<Vec<u32>, String> {
     let items = value.as_array().ok_or_else(|| format!("{what} is not an array: {value}"))?;
-    items
-        .iter()
-        .map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| format!("{what} holds a non-id {v}")))
-        .collect()
+    items.iter().map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| format!("{what} holds a non-id {v}"))).collect()
 }
 
 /// `apr run --json` → Generation. Requires `text`; refuses a reported error.

@@ -4,12 +4,15 @@
 
 use super::{strict_json, Runtime};
 use camino::{Utf8Path, Utf8PathBuf};
+use tmgt_schema::Arch;
 use tmgt_schema::{Generation, Score};
 
 pub struct Candle {
     pub oracle_gen: Utf8PathBuf,
     /// Identity for content hashes: oracle-gen's source hash.
     pub source_hash: String,
+    /// candle's version, as Cargo.lock pins it.
+    pub candle: String,
 }
 
 impl Runtime for Candle {
@@ -18,16 +21,21 @@ impl Runtime for Candle {
     }
 
     fn version(&self) -> Result<String, String> {
-        Ok(format!("oracle-gen {} candle 0.11.1 (source {})", env!("CARGO_PKG_VERSION"), &self.source_hash[..12.min(self.source_hash.len())]))
+        Ok(format!(
+            "oracle-gen {} candle {} (source {})",
+            env!("CARGO_PKG_VERSION"),
+            self.candle,
+            &self.source_hash[..12.min(self.source_hash.len())]
+        ))
     }
 
     fn accepts(&self, artifact: &str) -> bool {
-        artifact.ends_with("gguf")
+        crate::judge::is_gguf(artifact)
     }
 
-    fn supports(&self, arch: &str) -> Result<(), String> {
+    fn supports(&self, arch: Arch) -> Result<(), String> {
         match arch {
-            "gpt2" => Err("candle has no quantized gpt2 model".into()),
+            Arch::Gpt2 => Err("candle has no quantized gpt2 model".into()),
             _ => Ok(()),
         }
     }

@@ -53,7 +53,7 @@ impl Runtime for LlamaCpp {
     }
 
     fn accepts(&self, artifact: &str) -> bool {
-        artifact.ends_with("gguf")
+        crate::judge::is_gguf(artifact)
     }
 
     fn generate_argv(&self, artifact: &Utf8Path, prompt: &str, max_new: usize, top_k: usize) -> Vec<String> {
@@ -126,7 +126,9 @@ mod tests {
         let g = parse_generation(ok).unwrap();
         assert_eq!(g.tokens, Some(vec![5, 2]));
         assert_eq!(g.prompt_tokens, Some(vec![1, 2, 3]));
-        assert!(parse_generation(&ok.replace(r#""finish_reason":"eos""#, r#""finish_reason":"stop""#)).unwrap_err().contains("finish_reason"));
+        assert!(parse_generation(&ok.replace(r#""finish_reason":"eos""#, r#""finish_reason":"stop""#))
+            .unwrap_err()
+            .contains("finish_reason"));
         assert!(parse_generation(&ok.replace(r#","prompt_tokens":[1,2,3]"#, "")).unwrap_err().contains("prompt_tokens"));
         assert!(parse_generation(&ok.replace(r#",[{"id":2,"logprob":-0.2}]"#, "")).unwrap_err().contains("top-k"));
         assert!(parse_generation("llama_model_load: error\n").is_err());

@@ -24,7 +24,7 @@ pub trait Runtime: Sync {
     /// Which artifact kinds this runtime can run (e.g. only GGUF).
     fn accepts(&self, artifact: &str) -> bool;
     /// Can it run a model of this architecture at all? Err: why not (its checks SKIP).
-    fn supports(&self, _arch: &str) -> Result<(), String> {
+    fn supports(&self, _arch: tmgt_schema::Arch) -> Result<(), String> {
         Ok(())
     }
     /// Run from the artifact's folder with a bare file name (apr reads meaning into
@@ -60,5 +60,6 @@ pub fn strict_json(stdout: &str) -> Result<serde_json::Value, String> {
     if trimmed.is_empty() {
         return Err("no output where JSON was asked for".into());
     }
-    serde_json::from_str(trimmed).map_err(|e| format!("not the JSON asked for ({e}); output starts {:?}", crate::judge::truncate(trimmed, 120)))
+    serde_json::from_str(trimmed)
+        .map_err(|e| format!("not the JSON asked for ({e}); output starts {:?}", crate::judge::truncate(trimmed, 120)))
 }

@@ -14,9 +14,9 @@ fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
 /// A non-negative integer at `path`, written as a number or as a string.
 pub fn num(v: &Value, path: &[&str]) -> Option<u64> {
     let cur = at(v, path)?;
-    cur.as_u64().or_else(|| cur.as_str().and_then(|s| s.trim().parse().ok())).or_else(|| {
-        cur.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64)
-    })
+    cur.as_u64()
+        .or_else(|| cur.as_str().and_then(|s| s.trim().parse().ok()))
+        .or_else(|| cur.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
 }
 
 /// A real number at `path`, written as a number or as a string.

@@ -12,7 +12,7 @@ pub mod tensors;
 
 use super::subject::{Subject, RUNTIME};
 use super::*;
-pub use parsers::{Verdict, F32_EXPORT_SIGNATURE};
+pub use parsers::{Reading, F32_EXPORT_SIGNATURE};
 use serde_json::Value;
 
 /// The apr inspections the structure suites read (each one apr subcommand).
@@ -69,7 +69,7 @@ impl Facts<'_> {
 pub struct StructureSpec {
     pub inspection: Inspection,
     pub on: On,
-    pub parse: fn(&Value, &Facts) -> Verdict,
+    pub parse: fn(&Value, &Facts) -> Reading,
     /// Compares with the checkpoint: without its truth, BLOCKED.
     pub needs_truth: bool,
 }
@@ -79,12 +79,20 @@ const APR_FILES: &[&str] = &["int4", "int8"];
 /// The apr files and the GGUF apr exported from int4 (which must stay quantized).
 const APR_FILES_AND_EXPORT: &[&str] = &["int4", "int8", "int4-gguf"];
 
-pub static INSPECT: StructureSpec =
-    StructureSpec { inspection: Inspection::Inspect, on: On::Artifacts(APR_FILES_AND_EXPORT), parse: parsers::check_inspect, needs_truth: true };
+pub static INSPECT: StructureSpec = StructureSpec {
+    inspection: Inspection::Inspect,
+    on: On::Artifacts(APR_FILES_AND_EXPORT),
+    parse: parsers::check_inspect,
+    needs_truth: true,
+};
 pub static VALIDATE: StructureSpec =
     StructureSpec { inspection: Inspection::Validate, on: On::Artifacts(APR_FILES), parse: parsers::check_validate, needs_truth: false };
-pub static TENSORS: StructureSpec =
-    StructureSpec { inspection: Inspection::Tensors, on: On::Artifacts(APR_FILES_AND_EXPORT), parse: parsers::check_tensors, needs_truth: true };
+pub static TENSORS: StructureSpec = StructureSpec {
+    inspection: Inspection::Tensors,
+    on: On::Artifacts(APR_FILES_AND_EXPORT),
+    parse: parsers::check_tensors,
+    needs_truth: true,
+};
 pub static LINT: StructureSpec =
     StructureSpec { inspection: Inspection::Lint, on: On::Artifacts(APR_FILES), parse: parsers::check_lint, needs_truth: false };
 pub static SELFTEST: StructureSpec =
@@ -101,8 +109,10 @@ pub static DEBUG: StructureSpec =
     StructureSpec { inspection: Inspection::Debug, on: On::Artifacts(APR_FILES), parse: parsers::check_debug, needs_truth: true };
 pub static BENCH: StructureSpec =
     StructureSpec { inspection: Inspection::Bench, on: On::Artifacts(APR_FILES), parse: parsers::check_bench, needs_truth: false };
-pub static QA: StructureSpec = StructureSpec { inspection: Inspection::Qa, on: On::Artifacts(APR_FILES), parse: parsers::check_qa, needs_truth: false };
-pub static LIST: StructureSpec = StructureSpec { inspection: Inspection::List, on: On::Global, parse: parsers::check_list, needs_truth: false };
+pub static QA: StructureSpec =
+    StructureSpec { inspection: Inspection::Qa, on: On::Artifacts(APR_FILES), parse: parsers::check_qa, needs_truth: false };
+pub static LIST: StructureSpec =
+    StructureSpec { inspection: Inspection::List, on: On::Global, parse: parsers::check_list, needs_truth: false };
 pub static ROSETTA: StructureSpec =
     StructureSpec { inspection: Inspection::RosettaDiff, on: On::Pair("int8", "int4"), parse: parsers::check_rosetta, needs_truth: true };
 pub static PARITY_GPU: StructureSpec =
@@ -130,7 +140,7 @@ pub fn export_is_unquantized(ev: &ModelEvidence) -> Option<String> {
     let Some(Observed::Ok { value, .. }) = ev.structure.get(&StructureKey::new(INSPECT.suite(), "int4-gguf")) else { return None };
     let facts = Facts { truth: ev.truth.as_ref(), artifact: "int4-gguf", bits: ev.conversions.get("int4-gguf").map(|c| c.bits) };
     match parsers::check_inspect(value, &facts) {
-        Verdict::Fail { note, signature, .. } if signature == F32_EXPORT_SIGNATURE => Some(note),
+        Reading::Fail { note, signature, .. } if signature == F32_EXPORT_SIGNATURE => Some(note),
         _ => None,
     }
 }
@@ -175,20 +185,20 @@ pub fn judge(spec: &'static StructureSpec, ev: &ModelEvidence) -> Vec<Outcome> {
         let evidence = |expected: Option<String>| evidence_from(inv, expected, Some(truncate(&inv.stdout, 4000)), Value::Null);
         let exit = inv.exit_code.unwrap_or(-1);
         outs.push(match (parsers_verdict(spec, v, &facts), exit) {
-            (Verdict::Pass(note), 0) if spec.on == On::Global && v.get("models").and_then(Value::as_array).is_some_and(Vec::is_empty) => {
+            (Reading::Pass(note), 0) if spec.on == On::Global && v.get("models").and_then(Value::as_array).is_some_and(Vec::is_empty) => {
                 case.skip(format!("{note}: apr's cache is empty (the harness imports files, it never pulls into apr's cache), so the listing proves nothing"))
             }
-            (Verdict::Pass(note), 0) => case.pass(note, evidence(None)),
-            (Verdict::Pass(note), code) => case.fail(
+            (Reading::Pass(note), 0) => case.pass(note, evidence(None)),
+            (Reading::Pass(note), code) => case.fail(
                 format!("exit {code} although its JSON reports success ({note})"),
                 "apr: exits non-zero though its JSON reports success",
                 evidence(Some("exit 0".into())),
             ),
-            (Verdict::Fail { note, signature, expected }, code) => {
+            (Reading::Fail { note, signature, expected }, code) => {
                 let note = if code == 0 { note } else { format!("{note} (exit {code})") };
                 case.fail(note, signature, evidence(Some(expected)))
             }
-            (Verdict::Unrecognised(what), _) => case.fail(
+            (Reading::Unrecognised(what), _) => case.fail(
                 format!("unrecognised JSON shape ({what}): {}", one_line(&inv.stdout, 80)),
                 format!("apr: {suite} prints an unrecognised JSON shape"),
                 evidence(None),
@@ -201,7 +211,7 @@ pub fn judge(spec: &'static StructureSpec, ev: &ModelEvidence) -> Vec<Outcome> {
     outs
 }
 
-fn parsers_verdict(spec: &StructureSpec, v: &Value, facts: &Facts) -> Verdict {
+fn parsers_verdict(spec: &StructureSpec, v: &Value, facts: &Facts) -> Reading {
     (spec.parse)(v, facts)
 }
 

@@ -1,5 +1,5 @@
 //! The structure suites' parsers: apr's JSON against what the checkpoint says it
-//! must hold. Each returns a `Verdict`; a shape it does not know is `Unrecognised`,
+//! must hold. Each returns a `Reading`; a shape it does not know is `Unrecognised`,
 //! never a pass.
 
 use super::json::{num, real, text};
@@ -10,18 +10,22 @@ use serde_json::Value;
 
 /// What a suite's parser concluded from apr's JSON.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub enum Reading {
     Pass(String),
     /// A claim the JSON contradicts: the note, the root-cause signature, and what
     /// the checkpoint says the failing field should be.
-    Fail { note: String, signature: String, expected: String },
+    Fail {
+        note: String,
+        signature: String,
+        expected: String,
+    },
     /// The JSON is not a shape this parser knows: what it looked for.
     Unrecognised(String),
 }
 
-impl Verdict {
-    fn fail(note: impl Into<String>, signature: impl Into<String>, expected: impl Into<String>) -> Verdict {
-        Verdict::Fail { note: note.into(), signature: signature.into(), expected: expected.into() }
+impl Reading {
+    fn fail(note: impl Into<String>, signature: impl Into<String>, expected: impl Into<String>) -> Reading {
+        Reading::Fail { note: note.into(), signature: signature.into(), expected: expected.into() }
     }
 }
 
@@ -35,13 +39,13 @@ impl Problems {
     fn push(&mut self, note: String, sig: impl Into<String>, expected: impl Into<String>) {
         self.0.push((note, sig.into(), expected.into()));
     }
-    fn verdict(self, pass: String) -> Verdict {
+    fn verdict(self, pass: String) -> Reading {
         match self.0.first() {
-            None => Verdict::Pass(pass),
+            None => Reading::Pass(pass),
             Some((_, sig, _)) => {
                 let note = self.0.iter().map(|(n, _, _)| n.as_str()).collect::<Vec<_>>().join("; ");
                 let expected = self.0.iter().map(|(_, _, e)| e.as_str()).filter(|e| !e.is_empty()).collect::<Vec<_>>().join("; ");
-                Verdict::fail(note, sig.clone(), expected)
+                Reading::fail(note, sig.clone(), expected)
             }
         }
     }
@@ -57,12 +61,12 @@ struct Expect {
 }
 
 fn expect(t: &ModelTruth) -> Expect {
-    let canon: Vec<String> = t.tensors.keys().map(|n| canonical_tensor_name(&t.arch, n)).collect();
+    let canon: Vec<String> = t.tensors.keys().map(|n| canonical_tensor_name(t.arch, n)).collect();
     let tied = !canon.iter().any(|n| n == "lm_head.weight");
     let embed_params = t
         .tensors
         .iter()
-        .find(|(n, _)| canonical_tensor_name(&t.arch, n) == embedding_name(&t.arch))
+        .find(|(n, _)| canonical_tensor_name(t.arch, n) == embedding_name(t.arch))
         .map(|(_, s)| s.iter().product::<usize>() as u64)
         .unwrap_or(0);
     Expect { tensors: t.tensors.len(), params: t.param_count, tied, embed_params }
@@ -88,9 +92,13 @@ fn check_params(p: &mut Problems, notes: &mut Vec<String>, e: &Expect, got: u64)
 
 fn check_arch(p: &mut Problems, t: &ModelTruth, got: Option<&str>) {
     match got.map(str::trim) {
-        None | Some("") => p.push("architecture empty or missing".into(), "apr: architecture field empty", format!("architecture {}", t.arch)),
-        Some(a) if a.eq_ignore_ascii_case(&t.arch) => {}
-        Some(a) => p.push(format!("architecture {a:?}, checkpoint {:?}", t.arch), "apr: wrong architecture", format!("architecture {}", t.arch)),
+        None | Some("") => {
+            p.push("architecture empty or missing".into(), "apr: architecture field empty", format!("architecture {}", t.arch))
+        }
+        Some(a) if a.eq_ignore_ascii_case(t.arch.as_str()) => {}
+        Some(a) => {
+            p.push(format!("architecture {a:?}, checkpoint {:?}", t.arch), "apr: wrong architecture", format!("architecture {}", t.arch))
+        }
     }
 }
 
@@ -126,8 +134,8 @@ fn check_real(p: &mut Problems, name: &str, got: Option<f64>, want: Option<f64>)
 
 /// inspect: APR shape (top-level fields + metadata) or GGUF shape (metadata keys);
 /// a quantized artifact says it is quantized.
-pub fn check_inspect(v: &Value, facts: &Facts) -> Verdict {
-    let Some(t) = facts.truth else { return Verdict::Unrecognised("no checkpoint truth to compare with".into()) };
+pub fn check_inspect(v: &Value, facts: &Facts) -> Reading {
+    let Some(t) = facts.truth else { return Reading::Unrecognised("no checkpoint truth to compare with".into()) };
     let artifact = facts.artifact;
     let e = expect(t);
     let mut p = Problems::new();
@@ -187,7 +195,7 @@ pub fn check_inspect(v: &Value, facts: &Facts) -> Verdict {
             );
         }
     } else {
-        return Verdict::Unrecognised("neither num_layers (APR) nor metadata[\"general.architecture\"] (GGUF)".into());
+        return Reading::Unrecognised("neither num_layers (APR) nor metadata[\"general.architecture\"] (GGUF)".into());
     }
     p.verdict(with_notes(
         format!("{} {}L {}H/{}KV h{} v{} match", t.arch, t.num_layers, t.num_heads, t.num_kv_heads, t.hidden_size, t.vocab_size),
@@ -196,9 +204,9 @@ pub fn check_inspect(v: &Value, facts: &Facts) -> Verdict {
 }
 
 /// validate: checks ran (as many as it says), every one passed, the verdict is valid.
-pub fn check_validate(v: &Value, _: &Facts) -> Verdict {
+pub fn check_validate(v: &Value, _: &Facts) -> Reading {
     let Some(checks) = v.get("checks").and_then(Value::as_array) else {
-        return Verdict::Unrecognised("no \"checks\" array".into());
+        return Reading::Unrecognised("no \"checks\" array".into());
     };
     let mut p = Problems::new();
     if checks.is_empty() {
@@ -223,8 +231,10 @@ pub fn check_validate(v: &Value, _: &Facts) -> Verdict {
     }
     match (v.get("passed").and_then(Value::as_bool), text(v, &["verdict"])) {
         (Some(true), Some(verdict)) if verdict.eq_ignore_ascii_case("valid") => {}
-        (None, None) => return Verdict::Unrecognised("neither \"passed\" nor \"verdict\"".into()),
-        (passed, verdict) => p.push(format!("passed={passed:?}, verdict={verdict:?}"), "apr: validate verdict not valid", "passed=true, verdict=VALID"),
+        (None, None) => return Reading::Unrecognised("neither \"passed\" nor \"verdict\"".into()),
+        (passed, verdict) => {
+            p.push(format!("passed={passed:?}, verdict={verdict:?}"), "apr: validate verdict not valid", "passed=true, verdict=VALID")
+        }
     }
     if num(v, &["content_total_nan"]).unwrap_or(0) + num(v, &["content_total_inf"]).unwrap_or(0) > 0 {
         p.push("NaN/Inf in tensor content".into(), "apr: NaN/Inf in tensor data", "finite tensor data");
@@ -248,13 +258,17 @@ fn tensor_list(items: &[Value]) -> Option<Vec<(String, Option<Vec<usize>>)>> {
         .collect()
 }
 
-fn judge_tensor_diff(d: TensorDiff) -> Verdict {
+fn judge_tensor_diff(d: TensorDiff) -> Reading {
     let mut p = Problems::new();
     if let Some(first) = d.missing.first() {
         p.push(format!("{} checkpoint tensors missing (e.g. {first})", d.missing.len()), "apr: tensors missing", format!("tensor {first}"));
     }
     if let Some(first) = d.unexpected.first() {
-        p.push(format!("{} unexpected tensors (e.g. {first})", d.unexpected.len()), "apr: unexpected tensors", format!("only the checkpoint's {} tensors", d.expected_count));
+        p.push(
+            format!("{} unexpected tensors (e.g. {first})", d.unexpected.len()),
+            "apr: unexpected tensors",
+            format!("only the checkpoint's {} tensors", d.expected_count),
+        );
     }
     if let Some((n, e, f)) = d.wrong_shape.first() {
         p.push(
@@ -267,17 +281,17 @@ fn judge_tensor_diff(d: TensorDiff) -> Verdict {
 }
 
 /// tensors: names and shapes against the safetensors header.
-pub fn check_tensors(v: &Value, facts: &Facts) -> Verdict {
-    let Some(t) = facts.truth else { return Verdict::Unrecognised("no checkpoint truth to compare with".into()) };
+pub fn check_tensors(v: &Value, facts: &Facts) -> Reading {
+    let Some(t) = facts.truth else { return Reading::Unrecognised("no checkpoint truth to compare with".into()) };
     let Some(items) = v.get("tensors").and_then(Value::as_array) else {
-        return Verdict::Unrecognised("no \"tensors\" array".into());
+        return Reading::Unrecognised("no \"tensors\" array".into());
     };
     let Some(found) = tensor_list(items) else {
-        return Verdict::Unrecognised("a tensors entry without \"name\"".into());
+        return Reading::Unrecognised("a tensors entry without \"name\"".into());
     };
     if let Some(n) = num(v, &["tensor_count"]) {
         if n as usize != found.len() {
-            return Verdict::fail(
+            return Reading::fail(
                 format!("tensor_count {n} but {} tensors listed", found.len()),
                 "apr: tensor_count disagrees with the list",
                 format!("tensor_count {}", found.len()),
@@ -288,9 +302,9 @@ pub fn check_tensors(v: &Value, facts: &Facts) -> Verdict {
 }
 
 /// lint: no error-level issue.
-pub fn check_lint(v: &Value, _: &Facts) -> Verdict {
+pub fn check_lint(v: &Value, _: &Facts) -> Reading {
     let Some(issues) = v.get("issues").and_then(Value::as_array) else {
-        return Verdict::Unrecognised("no \"issues\" array".into());
+        return Reading::Unrecognised("no \"issues\" array".into());
     };
     let level = |i: &Value| text(i, &["level"]).or_else(|| text(i, &["severity"])).unwrap_or("").to_ascii_uppercase();
     let errors: Vec<String> = issues
@@ -314,10 +328,10 @@ pub const MIN_SELFTEST_STAGES: usize = 7;
 
 /// selftest (`apr check`): at least 7 stages ran and every one passed; stage details
 /// that state a layer count or vocab size agree with the checkpoint.
-pub fn check_selftest(v: &Value, facts: &Facts) -> Verdict {
-    let Some(t) = facts.truth else { return Verdict::Unrecognised("no checkpoint truth to compare with".into()) };
+pub fn check_selftest(v: &Value, facts: &Facts) -> Reading {
+    let Some(t) = facts.truth else { return Reading::Unrecognised("no checkpoint truth to compare with".into()) };
     let Some(stages) = v.get("stages").and_then(Value::as_array) else {
-        return Verdict::Unrecognised("no \"stages\" array".into());
+        return Reading::Unrecognised("no \"stages\" array".into());
     };
     let mut p = Problems::new();
     if stages.len() < MIN_SELFTEST_STAGES {
@@ -333,18 +347,30 @@ pub fn check_selftest(v: &Value, facts: &Facts) -> Verdict {
         .map(|s| format!("{} ({})", text(s, &["name"]).unwrap_or("?"), text(s, &["details"]).unwrap_or("")))
         .collect();
     if !failed.is_empty() {
-        p.push(format!("{}/{} stages failed: {}", failed.len(), stages.len(), failed.join(", ")), "apr: self-test stages fail", "every stage PASS");
+        p.push(
+            format!("{}/{} stages failed: {}", failed.len(), stages.len(), failed.join(", ")),
+            "apr: self-test stages fail",
+            "every stage PASS",
+        );
     }
     for s in stages {
         let d = text(s, &["details"]).unwrap_or("");
         if let Some(n) = d.strip_suffix(" layers").and_then(|n| n.trim().parse::<usize>().ok()) {
             if n != t.num_layers {
-                p.push(format!("stage says {n} layers, checkpoint {}", t.num_layers), "apr: wrong num_layers", format!("{} layers", t.num_layers));
+                p.push(
+                    format!("stage says {n} layers, checkpoint {}", t.num_layers),
+                    "apr: wrong num_layers",
+                    format!("{} layers", t.num_layers),
+                );
             }
         }
         if let Some(n) = d.strip_prefix("vocab_size=").and_then(|n| n.trim().parse::<usize>().ok()) {
             if n != t.vocab_size {
-                p.push(format!("stage says vocab {n}, checkpoint {}", t.vocab_size), "apr: wrong vocab_size", format!("vocab_size={}", t.vocab_size));
+                p.push(
+                    format!("stage says vocab {n}, checkpoint {}", t.vocab_size),
+                    "apr: wrong vocab_size",
+                    format!("vocab_size={}", t.vocab_size),
+                );
             }
         }
     }
@@ -359,9 +385,9 @@ const LABEL_FIELDS: &[&str] = &["metadata.model_name", "metadata.name", "file", 
 
 /// diff (int8 vs int4): tensor dtypes must differ (the quantization), and nothing but
 /// dtypes, sizes and name labels may. A file size alone proves nothing.
-pub fn check_diff(v: &Value, _: &Facts) -> Verdict {
+pub fn check_diff(v: &Value, _: &Facts) -> Reading {
     let Some(diffs) = v.get("differences").and_then(Value::as_array) else {
-        return Verdict::Unrecognised("no \"differences\" array".into());
+        return Reading::Unrecognised("no \"differences\" array".into());
     };
     let (mut dtypes, mut sizes, mut labels) = (0, 0, 0);
     let mut structural = Vec::new();
@@ -398,11 +424,8 @@ pub fn check_diff(v: &Value, _: &Facts) -> Verdict {
             "tensor dtypes differ",
         );
     }
-    let extra = [(sizes, "size"), (labels, "name label")]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, w)| format!("{n} {w}"))
-        .collect::<Vec<_>>();
+    let extra =
+        [(sizes, "size"), (labels, "name label")].iter().filter(|(n, _)| *n > 0).map(|(n, w)| format!("{n} {w}")).collect::<Vec<_>>();
     p.verdict(format!(
         "{dtypes} dtype differences only{}",
         if extra.is_empty() { String::new() } else { format!(" (+{})", extra.join(", ")) }
@@ -421,19 +444,19 @@ fn tree_leaves(node: &Value, out: &mut Vec<Value>) {
 }
 
 /// tree: the leaves (tensors) against the checkpoint; the root's count agrees.
-pub fn check_tree(v: &Value, facts: &Facts) -> Verdict {
-    let Some(t) = facts.truth else { return Verdict::Unrecognised("no checkpoint truth to compare with".into()) };
+pub fn check_tree(v: &Value, facts: &Facts) -> Reading {
+    let Some(t) = facts.truth else { return Reading::Unrecognised("no checkpoint truth to compare with".into()) };
     if v.get("children").is_none() {
-        return Verdict::Unrecognised("no root \"children\"".into());
+        return Reading::Unrecognised("no root \"children\"".into());
     }
     let mut leaves = Vec::new();
     tree_leaves(v, &mut leaves);
     let Some(found) = tensor_list(&leaves) else {
-        return Verdict::Unrecognised("a tensor leaf without \"path\"/\"name\"".into());
+        return Reading::Unrecognised("a tensor leaf without \"path\"/\"name\"".into());
     };
     if let Some(n) = num(v, &["tensor_count"]) {
         if n as usize != found.len() {
-            return Verdict::fail(
+            return Reading::fail(
                 format!("root tensor_count {n} but {} leaves", found.len()),
                 "apr: tensor_count disagrees with the list",
                 format!("tensor_count {}", found.len()),
@@ -444,12 +467,12 @@ pub fn check_tree(v: &Value, facts: &Facts) -> Verdict {
 }
 
 /// oracle-id: architecture, parameters and tensor count identified.
-pub fn check_oracle(v: &Value, facts: &Facts) -> Verdict {
-    let Some(t) = facts.truth else { return Verdict::Unrecognised("no checkpoint truth to compare with".into()) };
+pub fn check_oracle(v: &Value, facts: &Facts) -> Reading {
+    let Some(t) = facts.truth else { return Reading::Unrecognised("no checkpoint truth to compare with".into()) };
     let base = v.get("format").filter(|f| f.is_object()).unwrap_or(v);
     let arch = text(base, &["architecture"]).or_else(|| text(v, &["architecture"])).or_else(|| text(v, &["family"]));
     if arch.is_none() && num(base, &["total_params"]).is_none() {
-        return Verdict::Unrecognised("neither format.architecture nor format.total_params".into());
+        return Reading::Unrecognised("neither format.architecture nor format.total_params".into());
     }
     let e = expect(t);
     let mut p = Problems::new();
@@ -466,10 +489,10 @@ pub fn check_oracle(v: &Value, facts: &Facts) -> Verdict {
 }
 
 /// hex --stats: every tensor's statistics finite; no matrix all-constant.
-pub fn check_hex(v: &Value, facts: &Facts) -> Verdict {
-    let Some(t) = facts.truth else { return Verdict::Unrecognised("no checkpoint truth to compare with".into()) };
+pub fn check_hex(v: &Value, facts: &Facts) -> Reading {
+    let Some(t) = facts.truth else { return Reading::Unrecognised("no checkpoint truth to compare with".into()) };
     let Some(items) = v.as_array().or_else(|| v.get("tensors").and_then(Value::as_array)) else {
-        return Verdict::Unrecognised("neither a list nor {\"tensors\": [...]}".into());
+        return Reading::Unrecognised("neither a list nor {\"tensors\": [...]}".into());
     };
     let e = expect(t);
     let mut p = Problems::new();
@@ -478,7 +501,7 @@ pub fn check_hex(v: &Value, facts: &Facts) -> Verdict {
     for it in items {
         let name = text(it, &["name"]).unwrap_or("?");
         let Some(st) = it.get("stats").filter(|s| s.is_object()) else {
-            return Verdict::Unrecognised(format!("tensor {name} without \"stats\""));
+            return Reading::Unrecognised(format!("tensor {name} without \"stats\""));
         };
         let f = |k: &str| st.get(k).and_then(Value::as_f64);
         match (f("min"), f("max"), f("std")) {
@@ -492,20 +515,28 @@ pub fn check_hex(v: &Value, facts: &Facts) -> Verdict {
         }
     }
     if let Some(first) = bad.first() {
-        p.push(format!("{} tensors with missing or non-finite stats (e.g. {first})", bad.len()), "apr: non-finite tensor statistics", "finite min/max/std");
+        p.push(
+            format!("{} tensors with missing or non-finite stats (e.g. {first})", bad.len()),
+            "apr: non-finite tensor statistics",
+            "finite min/max/std",
+        );
     }
     if let Some(first) = constant.first() {
-        p.push(format!("{} matrices with std=0 (e.g. {first})", constant.len()), "apr: constant (zero) tensor data", "std > 0 for every matrix");
+        p.push(
+            format!("{} matrices with std=0 (e.g. {first})", constant.len()),
+            "apr: constant (zero) tensor data",
+            "std > 0 for every matrix",
+        );
     }
     check_count(&mut p, &mut notes, &e, items.len() as u64);
     p.verdict(with_notes(format!("{} tensors, finite non-constant data", items.len()), &notes))
 }
 
 /// debug: health OK; architecture, tensors and parameters agree.
-pub fn check_debug(v: &Value, facts: &Facts) -> Verdict {
-    let Some(t) = facts.truth else { return Verdict::Unrecognised("no checkpoint truth to compare with".into()) };
+pub fn check_debug(v: &Value, facts: &Facts) -> Reading {
+    let Some(t) = facts.truth else { return Reading::Unrecognised("no checkpoint truth to compare with".into()) };
     let Some(health) = text(v, &["health"]).or_else(|| text(v, &["status"])) else {
-        return Verdict::Unrecognised("no \"health\"".into());
+        return Reading::Unrecognised("no \"health\"".into());
     };
     let e = expect(t);
     let mut p = Problems::new();
@@ -524,24 +555,24 @@ pub fn check_debug(v: &Value, facts: &Facts) -> Verdict {
 }
 
 /// bench: throughput > 0.
-pub fn check_bench(v: &Value, _: &Facts) -> Verdict {
+pub fn check_bench(v: &Value, _: &Facts) -> Reading {
     let tps = ["tokens_per_second", "tok_per_sec", "tok_s", "throughput"].iter().find_map(|k| v.get(k).and_then(Value::as_f64));
     match tps {
-        None => Verdict::Unrecognised("no tokens_per_second".into()),
+        None => Reading::Unrecognised("no tokens_per_second".into()),
         // The claim is throughput > 0; apr's own hardware-dependent minimum is noted.
-        Some(x) if x > 0.0 && x.is_finite() => Verdict::Pass(if v.get("passed").and_then(Value::as_bool) == Some(false) {
+        Some(x) if x > 0.0 && x.is_finite() => Reading::Pass(if v.get("passed").and_then(Value::as_bool) == Some(false) {
             format!("{x:.1} tok/s (below apr's own minimum)")
         } else {
             format!("{x:.1} tok/s")
         }),
-        Some(x) => Verdict::fail(format!("throughput {x} tok/s"), "apr: zero throughput", "tokens_per_second > 0"),
+        Some(x) => Reading::fail(format!("throughput {x} tok/s"), "apr: zero throughput", "tokens_per_second > 0"),
     }
 }
 
 /// qa: at least one gate ran and every executed gate passed.
-pub fn check_qa(v: &Value, _: &Facts) -> Verdict {
+pub fn check_qa(v: &Value, _: &Facts) -> Reading {
     let Some(gates) = v.get("gates").and_then(Value::as_array) else {
-        return Verdict::Unrecognised("no \"gates\" array".into());
+        return Reading::Unrecognised("no \"gates\" array".into());
     };
     let executed: Vec<&Value> = gates.iter().filter(|g| g.get("skipped").and_then(Value::as_bool) != Some(true)).collect();
     let failed: Vec<String> = executed
@@ -554,43 +585,51 @@ pub fn check_qa(v: &Value, _: &Facts) -> Verdict {
         p.push("no gate executed".into(), "apr: qa runs no gates", "at least one gate executed");
     }
     if !failed.is_empty() {
-        p.push(format!("{}/{} gates failed: {}", failed.len(), executed.len(), failed.join(", ")), "apr: qa gates fail", "every executed gate passed");
+        p.push(
+            format!("{}/{} gates failed: {}", failed.len(), executed.len(), failed.join(", ")),
+            "apr: qa gates fail",
+            "every executed gate passed",
+        );
     }
     p.verdict(format!("{} gates passed", executed.len()))
 }
 
 /// list: a cache listing that parses and agrees with its own total. An empty cache
-/// proves nothing: `Verdict::Pass` only with at least one model listed (the judge
+/// proves nothing: `Reading::Pass` only with at least one model listed (the judge
 /// turns an empty listing into a SKIP with the reason).
-pub fn check_list(v: &Value, _: &Facts) -> Verdict {
+pub fn check_list(v: &Value, _: &Facts) -> Reading {
     let Some(models) = v.get("models").and_then(Value::as_array) else {
-        return Verdict::Unrecognised("no \"models\" array".into());
+        return Reading::Unrecognised("no \"models\" array".into());
     };
     match num(v, &["total"]) {
-        Some(n) if n as usize != models.len() => Verdict::fail(
+        Some(n) if n as usize != models.len() => Reading::fail(
             format!("total {n} but {} models listed", models.len()),
             "apr: list's total disagrees with its list",
             format!("total {}", models.len()),
         ),
-        _ => Verdict::Pass(format!("cache listing works ({} models)", models.len())),
+        _ => Reading::Pass(format!("cache listing works ({} models)", models.len())),
     }
 }
 
 /// rosetta diff-tensors (int8 vs int4): no layout mismatches, nothing missing, both
 /// hold the checkpoint's tensors.
-pub fn check_rosetta(v: &Value, facts: &Facts) -> Verdict {
-    let Some(t) = facts.truth else { return Verdict::Unrecognised("no checkpoint truth to compare with".into()) };
+pub fn check_rosetta(v: &Value, facts: &Facts) -> Reading {
+    let Some(t) = facts.truth else { return Reading::Unrecognised("no checkpoint truth to compare with".into()) };
     let (Some(a), Some(b)) = (num(v, &["tensors_a"]), num(v, &["tensors_b"])) else {
-        return Verdict::Unrecognised("no tensors_a/tensors_b".into());
+        return Reading::Unrecognised("no tensors_a/tensors_b".into());
     };
     let e = expect(t);
     let mut p = Problems::new();
     let mut notes = Vec::new();
-    for (k, sig) in [("layout_mismatches", "apr: layout mismatches"), ("missing_in_a", "apr: tensors missing"), ("missing_in_b", "apr: tensors missing")] {
+    for (k, sig) in [
+        ("layout_mismatches", "apr: layout mismatches"),
+        ("missing_in_a", "apr: tensors missing"),
+        ("missing_in_b", "apr: tensors missing"),
+    ] {
         match v.get(k).map(|x| x.as_u64().or_else(|| x.as_array().map(|a| a.len() as u64))) {
             Some(Some(0)) => {}
             Some(Some(n)) => p.push(format!("{k}={n}"), sig, format!("{k}=0")),
-            _ => return Verdict::Unrecognised(format!("no {k}")),
+            _ => return Reading::Unrecognised(format!("no {k}")),
         }
     }
     check_count(&mut p, &mut notes, &e, a);
@@ -601,17 +640,17 @@ pub fn check_rosetta(v: &Value, facts: &Facts) -> Verdict {
 }
 
 /// parity-gpu (`apr parity`): CPU and GPU agree.
-pub fn check_parity(v: &Value, _: &Facts) -> Verdict {
+pub fn check_parity(v: &Value, _: &Facts) -> Reading {
     for k in ["match", "parity", "passed", "pass"] {
         match v.get(k) {
-            Some(Value::Bool(true)) => return Verdict::Pass("GPU/CPU parity".into()),
-            Some(Value::Bool(false)) => return Verdict::fail(format!("{k}=false"), "apr: GPU/CPU parity mismatch", format!("{k}=true")),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("pass") => return Verdict::Pass("GPU/CPU parity".into()),
+            Some(Value::Bool(true)) => return Reading::Pass("GPU/CPU parity".into()),
+            Some(Value::Bool(false)) => return Reading::fail(format!("{k}=false"), "apr: GPU/CPU parity mismatch", format!("{k}=true")),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("pass") => return Reading::Pass("GPU/CPU parity".into()),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("fail") => {
-                return Verdict::fail(format!("{k}={s}"), "apr: GPU/CPU parity mismatch", format!("{k}=pass"))
+                return Reading::fail(format!("{k}={s}"), "apr: GPU/CPU parity mismatch", format!("{k}=pass"))
             }
             _ => {}
         }
     }
-    Verdict::Unrecognised("none of match/parity/passed".into())
+    Reading::Unrecognised("none of match/parity/passed".into())
 }

@@ -4,6 +4,7 @@
 use crate::judge::ModelTruth;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use tmgt_schema::Arch;
 
 /// GPT-2's GGUF names (llama.cpp's convention) and their HF names, whole-model then
 /// per block (`blk.N.<gguf>` ↔ `h.N.<hf>`).
@@ -36,19 +37,19 @@ fn gpt2_hf_name(gguf: &str) -> Option<String> {
 /// One tensor name in a canonical form shared by HF, GGUF and APR spellings for the
 /// architecture `arch`: the HF name without its leading "model." (llama, qwen2,
 /// gemma3) or "transformer." (gpt2).
-pub fn canonical_tensor_name(arch: &str, name: &str) -> String {
+pub fn canonical_tensor_name(arch: Arch, name: &str) -> String {
     let hf = match arch {
-        "gpt2" => gpt2_hf_name(name),
-        _ => tmgt_schema::tensor_names::hf_name_for(arch, name),
+        Arch::Gpt2 => gpt2_hf_name(name),
+        _ => tmgt_schema::tensor_names::hf_name_for(arch.as_str(), name),
     }
     .unwrap_or_else(|| name.to_string());
     hf.strip_prefix("model.").or_else(|| hf.strip_prefix("transformer.")).unwrap_or(&hf).to_string()
 }
 
 /// The canonical name of the token embedding a tied head shares.
-pub fn embedding_name(arch: &str) -> &'static str {
+pub fn embedding_name(arch: Arch) -> &'static str {
     match arch {
-        "gpt2" => "wte.weight",
+        Arch::Gpt2 => "wte.weight",
         _ => "embed_tokens.weight",
     }
 }
@@ -92,7 +93,7 @@ impl TensorDiff {
 
 /// Compares found tensors (any naming) with the truth. Shapes are checked when given.
 pub fn compare_tensors(truth: &ModelTruth, found: &[(String, Option<Vec<usize>>)]) -> TensorDiff {
-    let arch = truth.arch.as_str();
+    let arch = truth.arch;
     let embedding = embedding_name(arch);
     let expected: BTreeMap<String, &Vec<usize>> = truth.tensors.iter().map(|(n, s)| (canonical_tensor_name(arch, n), s)).collect();
     let mut seen = BTreeMap::new();
@@ -122,28 +123,30 @@ pub fn compare_tensors(truth: &ModelTruth, found: &[(String, Option<Vec<usize>>)
     d
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn gpt2_and_gemma3_names_are_canonical_too() {
-        assert_eq!(canonical_tensor_name("gpt2", "blk.3.attn_qkv.weight"), "h.3.attn.c_attn.weight");
-        assert_eq!(canonical_tensor_name("gpt2", "transformer.h.3.attn.c_attn.weight"), "h.3.attn.c_attn.weight");
-        assert_eq!(canonical_tensor_name("gpt2", "token_embd.weight"), canonical_tensor_name("gpt2", "transformer.wte.weight"));
-        assert_eq!(canonical_tensor_name("gpt2", "output_norm.bias"), "ln_f.bias");
-        assert_eq!(canonical_tensor_name("gpt2", "blk.x.ffn_up.weight"), "blk.x.ffn_up.weight", "unknown names stay as they are");
-        assert_eq!(embedding_name("gpt2"), "wte.weight");
-        assert_eq!(canonical_tensor_name("llama", "blk.0.ffn_norm.weight"), "layers.0.post_attention_layernorm.weight");
+        assert_eq!(canonical_tensor_name(Arch::Gpt2, "blk.3.attn_qkv.weight"), "h.3.attn.c_attn.weight");
+        assert_eq!(canonical_tensor_name(Arch::Gpt2, "transformer.h.3.attn.c_attn.weight"), "h.3.attn.c_attn.weight");
+        assert_eq!(canonical_tensor_name(Arch::Gpt2, "token_embd.weight"), canonical_tensor_name(Arch::Gpt2, "transformer.wte.weight"));
+        assert_eq!(canonical_tensor_name(Arch::Gpt2, "output_norm.bias"), "ln_f.bias");
+        assert_eq!(canonical_tensor_name(Arch::Gpt2, "blk.x.ffn_up.weight"), "blk.x.ffn_up.weight", "unknown names stay as they are");
+        assert_eq!(embedding_name(Arch::Gpt2), "wte.weight");
+        assert_eq!(canonical_tensor_name(Arch::Llama, "blk.0.ffn_norm.weight"), "layers.0.post_attention_layernorm.weight");
         // gemma3's ffn_norm is the norm before the MLP, not llama's post-attention norm
-        assert_ne!(canonical_tensor_name("gemma3", "blk.0.ffn_norm.weight"), canonical_tensor_name("llama", "blk.0.ffn_norm.weight"));
+        assert_ne!(
+            canonical_tensor_name(Arch::Gemma3, "blk.0.ffn_norm.weight"),
+            canonical_tensor_name(Arch::Llama, "blk.0.ffn_norm.weight")
+        );
     }
 
     #[test]
     fn a_tied_gpt2_head_materialized_is_noted_not_unexpected() {
         let truth = ModelTruth {
-            arch: "gpt2".into(),
+            arch: Arch::Gpt2,
             num_layers: 1,
             num_heads: 1,
             num_kv_heads: 1,

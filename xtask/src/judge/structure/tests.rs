@@ -3,6 +3,7 @@
 
 use super::tensors::{canonical_tensor_name, shape_matches};
 use super::*;
+use tmgt_schema::Arch;
 use tmgt_schema::Invocation;
 
 /// SmolLM2-135M's checkpoint as the oracle lays it out (HF names and shapes,
@@ -30,7 +31,7 @@ pub fn smollm2_truth() -> ModelTruth {
     }
     let param_count = tensors.values().map(|s| s.iter().product::<usize>() as u64).sum();
     ModelTruth {
-        arch: "llama".into(),
+        arch: Arch::Llama,
         num_layers: 30,
         num_heads: 9,
         num_kv_heads: 3,
@@ -53,17 +54,17 @@ pub fn json(name: &str) -> Value {
     serde_json::from_str(&fixture(name)).unwrap()
 }
 
-fn pass_note(v: Verdict) -> String {
+fn pass_note(v: Reading) -> String {
     match v {
-        Verdict::Pass(n) => n,
+        Reading::Pass(n) => n,
         other => panic!("expected PASS, got {other:?}"),
     }
 }
 
 /// (note, signature, expected) of a FAIL.
-fn fail(v: Verdict) -> (String, String, String) {
+fn fail(v: Reading) -> (String, String, String) {
     match v {
-        Verdict::Fail { note, signature, expected } => (note, signature, expected),
+        Reading::Fail { note, signature, expected } => (note, signature, expected),
         other => panic!("expected FAIL, got {other:?}"),
     }
 }
@@ -81,12 +82,12 @@ fn truth_matches_known_smollm2_facts() {
 
 #[test]
 fn canonical_names_unify_gguf_and_hf() {
-    assert_eq!(canonical_tensor_name("llama", "blk.3.attn_q.weight"), "layers.3.self_attn.q_proj.weight");
-    assert_eq!(canonical_tensor_name("llama", "model.layers.3.self_attn.q_proj.weight"), "layers.3.self_attn.q_proj.weight");
-    assert_eq!(canonical_tensor_name("llama", "blk.0.ffn_norm.weight"), "layers.0.post_attention_layernorm.weight");
-    assert_eq!(canonical_tensor_name("llama", "token_embd.weight"), canonical_tensor_name("llama", "model.embed_tokens.weight"));
-    assert_eq!(canonical_tensor_name("llama", "output_norm.weight"), canonical_tensor_name("llama", "model.norm.weight"));
-    assert_eq!(canonical_tensor_name("llama", "blk.2.attn_q.bias"), "layers.2.self_attn.q_proj.bias");
+    assert_eq!(canonical_tensor_name(Arch::Llama, "blk.3.attn_q.weight"), "layers.3.self_attn.q_proj.weight");
+    assert_eq!(canonical_tensor_name(Arch::Llama, "model.layers.3.self_attn.q_proj.weight"), "layers.3.self_attn.q_proj.weight");
+    assert_eq!(canonical_tensor_name(Arch::Llama, "blk.0.ffn_norm.weight"), "layers.0.post_attention_layernorm.weight");
+    assert_eq!(canonical_tensor_name(Arch::Llama, "token_embd.weight"), canonical_tensor_name(Arch::Llama, "model.embed_tokens.weight"));
+    assert_eq!(canonical_tensor_name(Arch::Llama, "output_norm.weight"), canonical_tensor_name(Arch::Llama, "model.norm.weight"));
+    assert_eq!(canonical_tensor_name(Arch::Llama, "blk.2.attn_q.bias"), "layers.2.self_attn.q_proj.bias");
     assert!(shape_matches(&[192, 576], &[576, 192]));
     assert!(!shape_matches(&[192, 576], &[192, 192]));
 }
@@ -146,10 +147,10 @@ fn inspect_real_apr_output() {
     v["architecture"] = Value::String(String::new());
     v["metadata"]["architecture"] = Value::Null;
     assert_eq!(fail(check_inspect_at(&v, &t, "roundtrip", None)).1, "apr: architecture field empty");
-    assert!(matches!(check_inspect_at(&serde_json::json!({"weird": 1}), &t, "int8", None), Verdict::Unrecognised(_)));
+    assert!(matches!(check_inspect_at(&serde_json::json!({"weird": 1}), &t, "int8", None), Reading::Unrecognised(_)));
 }
 
-fn check_inspect_at(v: &Value, t: &ModelTruth, artifact: &str, bits: Option<u8>) -> Verdict {
+fn check_inspect_at(v: &Value, t: &ModelTruth, artifact: &str, bits: Option<u8>) -> Reading {
     parsers::check_inspect(v, &facts(t, artifact, bits))
 }
 
@@ -264,7 +265,7 @@ fn oracle_debug_hex_list_bench_qa_real_outputs() {
     assert_eq!(sig, "apr: qa gates fail");
     assert!(note.contains("golden_output"), "{note}");
     let mut wrong = t.clone();
-    wrong.arch = "qwen2".into();
+    wrong.arch = Arch::Qwen2;
     let w = facts(&wrong, "int8", Some(8));
     assert_eq!(fail(parsers::check_oracle(&json("oracle-int8.json"), &w)).1, "apr: wrong architecture");
     assert_eq!(fail(parsers::check_debug(&json("debug-int8.json"), &w)).1, "apr: wrong architecture");
@@ -290,7 +291,12 @@ fn failed(args: &[&str], stderr_file: &str, code: i32) -> Observed<Value> {
 fn ok(name: &str, args: &[&str]) -> Observed<Value> {
     Observed::Ok {
         value: json(name),
-        invocation: Invocation { command: args.iter().map(|s| s.to_string()).collect(), exit_code: Some(0), stdout: fixture(name), ..Default::default() },
+        invocation: Invocation {
+            command: args.iter().map(|s| s.to_string()).collect(),
+            exit_code: Some(0),
+            stdout: fixture(name),
+            ..Default::default()
+        },
     }
 }
 
@@ -303,34 +309,40 @@ fn judge_wires_observations_to_outcomes() {
         StructureKey::new("tensors", "int4"),
         Observed::Ok {
             value: serde_json::json!({"surprise": []}),
-            invocation: Invocation { command: vec!["apr".into()], exit_code: Some(0), stdout: "{\"surprise\": []}".into(), ..Default::default() },
+            invocation: Invocation {
+                command: vec!["apr".into()],
+                exit_code: Some(0),
+                stdout: "{\"surprise\": []}".into(),
+                ..Default::default()
+            },
         },
     );
     ev.structure.insert(StructureKey::new("bench", "int8"), failed(&["apr", "bench", "int8.apr", "--json"], "bench-int8.stderr.txt", 101));
-    ev.structure.insert(StructureKey::new("parity-gpu", "int4-gguf"), failed(&["apr", "parity", "x.gguf", "--json"], "parity-gguf.stderr.txt", 9));
+    ev.structure
+        .insert(StructureKey::new("parity-gpu", "int4-gguf"), failed(&["apr", "parity", "x.gguf", "--json"], "parity-gguf.stderr.txt", 9));
 
     let outs = judge(&TENSORS, &ev);
     assert_eq!(outs[0].case, "int4");
     assert_eq!(outs[0].subject, subject::CONVERTER);
-    assert_eq!(outs[0].status, Status::Fail, "unrecognised shape");
+    assert_eq!(outs[0].status, Verdict::Fail, "unrecognised shape");
     assert!(outs[0].note.contains("unrecognised JSON shape") && outs[0].note.contains("surprise"), "{}", outs[0].note);
     assert!(outs[0].evidence.actual.as_deref().unwrap().contains("surprise"));
-    assert_eq!(outs[1].status, Status::Pass);
+    assert_eq!(outs[1].status, Verdict::Pass);
     assert_eq!(outs[2].case, "int4-gguf");
     assert_eq!(outs[2].subject, Subject::Harness, "not observed: the harness's own fault");
 
     let bench = judge(&BENCH, &ev);
-    assert_eq!(bench[1].status, Status::Fail);
+    assert_eq!(bench[1].status, Verdict::Fail);
     assert_eq!(bench[1].signature, "apr: panic: range end index # out of range for slice of length #");
     assert!(bench[1].evidence.actual.as_deref().unwrap().contains("range end index 576 out of range"));
 
     // parity-gpu SKIPs only where the machine has no GPU; with one, a failure is a FAIL
     let parity = judge(&PARITY_GPU, &ev);
-    assert_eq!((parity.len(), parity[0].status), (1, Status::Skip));
+    assert_eq!((parity.len(), parity[0].status), (1, Verdict::Skip));
     assert!(parity[0].note.contains("no GPU on this machine"), "{}", parity[0].note);
     ev.gpu = Some("GPU 0: NVIDIA H200".into());
     let parity = judge(&PARITY_GPU, &ev);
-    assert_eq!(parity[0].status, Status::Fail);
+    assert_eq!(parity[0].status, Verdict::Fail);
     assert!(parity[0].note.contains("cuda feature required"), "{}", parity[0].note);
 
     // JSON with a non-zero exit is never a pass
@@ -341,18 +353,18 @@ fn judge_wires_observations_to_outcomes() {
     ev.structure.insert(StructureKey::new("lint", "int8"), nonzero);
     let lint = judge(&LINT, &ev);
     let l = lint.iter().find(|o| o.case == "int8").unwrap();
-    assert_eq!((l.status, l.signature.as_str()), (Status::Fail, "apr: exits non-zero though its JSON reports success"));
+    assert_eq!((l.status, l.signature.as_str()), (Verdict::Fail, "apr: exits non-zero though its JSON reports success"));
 
     // an empty cache listing proves nothing; a global call is judged where it was made
     ev.structure.insert(StructureKey::new("list", GLOBAL_KEY), ok("list.json", &["apr", "list", "--json"]));
-    assert_eq!(judge(&LIST, &ev)[0].status, Status::Skip);
+    assert_eq!(judge(&LIST, &ev)[0].status, Verdict::Skip);
     ev.structure.remove(&StructureKey::new("list", GLOBAL_KEY));
     assert!(judge(&LIST, &ev).is_empty());
 
     ev.truth = None;
     ev.structure.insert(StructureKey::new("tensors", "int8"), ok("tensors-int8.json", &["apr"]));
     let t = judge(&TENSORS, &ev);
-    assert_eq!((t[1].status, &t[1].subject), (Status::Blocked, &Subject::Harness), "no truth, no verdict");
+    assert_eq!((t[1].status, &t[1].subject), (Verdict::Blocked, &Subject::Harness), "no truth, no verdict");
 
     // a blocked artifact blocks its structure checks, under the failure's signature
     ev.structure.insert(
@@ -360,5 +372,5 @@ fn judge_wires_observations_to_outcomes() {
         Observed::Blocked { step: "convert int4".into(), reason: "crash".into(), signature: "apr: panic: boom".into() },
     );
     let hex = judge(&HEX, &ev);
-    assert_eq!((hex[0].status, hex[0].signature.as_str()), (Status::Blocked, "apr: panic: boom"));
+    assert_eq!((hex[0].status, hex[0].signature.as_str()), (Verdict::Blocked, "apr: panic: boom"));
 }
