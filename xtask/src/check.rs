@@ -684,3 +684,35 @@ pub fn save_results(ctx: &Ctx, results: &RunResults) -> Result<Utf8PathBuf> {
     std::fs::rename(&tmp, &latest).with_context(|| format!("cannot rename {tmp} to {latest}"))?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tmgt_schema::Invocation;
+
+    fn failed(exit_code: Option<i32>, timed_out: bool) -> Observed<()> {
+        Observed::Failed { error: "boom".into(), invocation: Invocation { exit_code, timed_out, ..Invocation::default() } }
+    }
+
+    #[test]
+    fn only_deterministic_failures_may_be_replayed() {
+        assert!(transient(&failed(None, true)), "a timeout may not happen again");
+        assert!(transient(&failed(None, false)), "a kill by a signal may not happen again");
+        assert!(!transient(&failed(Some(101), false)), "a panic with an exit code is the runtime's answer");
+        let ok: Observed<()> = Observed::Ok { value: (), invocation: Invocation { exit_code: Some(0), ..Invocation::default() } };
+        assert!(!transient(&ok));
+    }
+
+    #[test]
+    fn the_cache_key_holds_everything_that_changes_a_run() {
+        let argv = vec!["apr".to_string(), "run".into()];
+        let key = key_inputs(&argv, "sha256:abc", "apr 0.72.3");
+        for field in ["argv", "content", "version", "timeout_s", "environment"] {
+            assert!(key.contains_key(field), "{field} missing from {key:?}");
+        }
+        assert_ne!(key, key_inputs(&argv, "sha256:abd", "apr 0.72.3"), "content");
+        assert_ne!(key, key_inputs(&argv, "sha256:abc", "apr 0.72.4"), "version");
+        assert_ne!(key, key_inputs(&["apr".to_string(), "eval".into()], "sha256:abc", "apr 0.72.3"), "argv");
+        assert_eq!(key["timeout_s"], runtime::default_timeout().as_secs().to_string());
+    }
+}
