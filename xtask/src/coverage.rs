@@ -7,7 +7,8 @@ use crate::context::Ctx;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 
-/// The judging core's line coverage may not fall below this (percent).
+/// The judging core's line coverage may not fall below this (percent): measured 87.0% with
+/// tarpaulin 0.37.5 on 2026-11-28, floor two points under it for line-attribution jitter.
 pub const JUDGE_FLOOR: f64 = 85.0;
 const TARPAULIN: &str = "0.37.5";
 
@@ -54,10 +55,25 @@ impl Coverage {
             crate::runner::run_live(&argv, None, std::time::Duration::from_secs(3 * 3600))?;
         }
         let out = crate::util::target_dir(root).join("coverage");
-        let argv: Vec<String> =
-            ["cargo", "tarpaulin", "--package", "xtask", "--bin", "xtask", "--skip-clean", "--out", "Json", "--output-dir", out.as_str()]
-                .map(String::from)
-                .to_vec();
+        // Its own target folder: instrumented builds never displace the ordinary ones.
+        let build = crate::util::target_dir(root).join("tarpaulin");
+        let argv: Vec<String> = [
+            "cargo",
+            "tarpaulin",
+            "--package",
+            "xtask",
+            "--bin",
+            "xtask",
+            "--skip-clean",
+            "--target-dir",
+            build.as_str(),
+            "--out",
+            "Json",
+            "--output-dir",
+            out.as_str(),
+        ]
+        .map(String::from)
+        .to_vec();
         crate::runner::run_live(&argv, Some(root.as_std_path()), std::time::Duration::from_secs(3 * 3600))?;
         let report_path = out.join("tarpaulin-report.json");
         let report: serde_json::Value = crate::util::read_json(&report_path)?;

@@ -270,6 +270,7 @@ impl Engine {
             text: self.decode(&tokens),
             tokens: Some(tokens),
             prompt_tokens: Some(prompt_ids),
+            prompt_token_count: None,
             top_logprobs: Some(top),
             finish_reason: Some(finish.into()),
             tokens_per_second: (decode_steps > 0 && decode_s > 0.0).then(|| decode_steps as f64 / decode_s),
