@@ -121,10 +121,13 @@ pub fn render(previous: &RunResults, current: &RunResults, d: &Delta) -> String 
     s
 }
 
-/// File name a run's results are kept under: sortable by time, carrying the apr version.
+/// File name a run's results are kept under: sortable by time, carrying the apr
+/// version and, for a shard, which one (shards of one run can start in one second).
 pub fn results_file_name(r: &RunResults) -> String {
     let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' }).collect::<String>();
-    format!("{}_apr-{}.json", clean(&r.started_at), clean(r.apr_version.as_deref().unwrap_or("unknown")))
+    let shard = r.receipt.shard;
+    let shard = if shard.count > 1 { format!("_shard-{}-of-{}", shard.index, shard.count) } else { String::new() };
+    format!("{}_apr-{}{shard}.json", clean(&r.started_at), clean(r.apr_version.as_deref().unwrap_or("unknown")))
 }
 
 /// The run a retest compares against: the latest earlier run with a different apr
