@@ -198,5 +198,8 @@ mod tests {
         assert_eq!(pick_previous(&same, &cur).unwrap().started_at, "2026-03-01T00:00:00Z");
         assert!(pick_previous(&[], &cur).is_none());
         assert_eq!(results_file_name(&cur), "2026-04-01T00-00-00Z_apr-0.72.3.json");
+        let mut shard = cur.clone();
+        shard.receipt.shard = crate::shard::Shard { index: 2, count: 3 };
+        assert_eq!(results_file_name(&shard), "2026-04-01T00-00-00Z_apr-0.72.3_shard-2-of-3.json");
     }
 }
