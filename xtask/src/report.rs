@@ -456,10 +456,10 @@ pub fn outcome_line(o: &Outcome, color: bool) -> String {
 /// harness's own, or nothing at all judged on the runtime under test: an all-SKIP
 /// run tested nothing). Comparators and falsified reference claims never count.
 ///
-/// A shard that only gathered evidence (every model it holds is shared with other
-/// shards) judged nothing: 0, the merge judges.
+/// A shard that judged nothing (every model it holds is shared with other shards:
+/// it gathered evidence, or nothing was left for it) exits 0: the merge judges.
 pub fn exit_code(r: &RunResults) -> i32 {
-    if r.outcomes.is_empty() && !r.evidence.is_empty() {
+    if r.outcomes.is_empty() && (!r.evidence.is_empty() || r.receipt.shard.count > 1) {
         return 0;
     }
     let under_test: Vec<&Outcome> = r.outcomes.iter().filter(|o| o.subject.is_under_test()).collect();
@@ -688,6 +688,12 @@ pub mod tests {
         assert_eq!(exit_code(&r), 2, "nothing judged on the runtime under test: nothing was tested");
         r.outcomes.clear();
         assert_eq!(exit_code(&r), 2);
+        // A shard that judged nothing leaves the verdict to the merge.
+        r.receipt.shard = crate::shard::Shard { index: 2, count: 3 };
+        assert_eq!(exit_code(&r), 0);
+        r.receipt.shard = crate::shard::Shard::WHOLE;
+        r.evidence.insert("tiny-a".into(), Default::default());
+        assert_eq!(exit_code(&r), 0);
     }
 
     #[test]
