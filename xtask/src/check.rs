@@ -9,10 +9,12 @@ use crate::convert::{self, ArtifactState, Artifacts, Tools};
 use crate::judge::structure::On;
 use crate::judge::suites::{Need, Suite};
 use crate::judge::{self, GenKey, ModelEvidence, Observed, Outcome, StructureKey, Subject, Tolerances};
+use crate::receipt::{Host, Receipt};
 use crate::report::{Provenance, RunResults, RESULTS_SCHEMA_VERSION};
 use crate::roster::Model;
 use crate::runner::RunOptions;
 use crate::runtime::{self, apr::Apr, candle::Candle, llamacpp::LlamaCpp, Runtime};
+use crate::shard::{Holding, Plan, Shard};
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{de::DeserializeOwned, Serialize};
@@ -35,10 +37,51 @@ pub struct Check {
     /// Also write a JUnit XML report here.
     #[arg(long)]
     pub junit: Option<Utf8PathBuf>,
+    /// Only shard K of N of the planned jobs, "K/N" (by model first, then by job key;
+    /// see shard.rs): N machines each run one, `status --merge` joins their results.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
 }
 
 /// How much of each process's stdout and stderr (head and tail) a results file keeps.
 const EVIDENCE_OUTPUT: usize = 16 * 1024;
+
+/// Results carry a bounded excerpt of each process's output; the observation files
+/// under models/<slug>/observations keep the rest.
+pub fn bound_evidence(outcomes: &mut [Outcome]) {
+    for o in outcomes {
+        for inv in &mut o.evidence.invocations {
+            *inv = inv.bounded(EVIDENCE_OUTPUT);
+        }
+    }
+}
+
+fn bound_observations<K, T>(map: &mut BTreeMap<K, Observed<T>>) {
+    for obs in map.values_mut() {
+        if let Observed::Ok { invocation, .. } | Observed::Failed { invocation, .. } = obs {
+            *invocation = invocation.bounded(EVIDENCE_OUTPUT);
+        }
+    }
+}
+
+/// A shard's evidence for the merge, with the same bound on process output.
+fn bounded(mut ev: ModelEvidence) -> ModelEvidence {
+    bound_observations(&mut ev.generations);
+    bound_observations(&mut ev.scores);
+    bound_observations(&mut ev.structure);
+    ev
+}
+
+/// What `check_model` made of one model: outcomes (and the artifact × runtime matrix)
+/// when this shard judged it, its evidence when the merge will.
+#[derive(Default)]
+struct ModelRun {
+    outcomes: Vec<Outcome>,
+    matrix: Option<judge::attribution::Matrix>,
+    evidence: Option<ModelEvidence>,
+    /// [jobs run here, jobs planned for the model].
+    jobs: [usize; 2],
+}
 
 /// What one job observes.
 enum JobKind {
@@ -140,26 +183,35 @@ impl Check {
         let tolerances: Tolerances = ctx.roster.tolerances()?;
         let harness = Harness::new(ctx, self.runtime.as_deref())?;
         let started_at = crate::util::now_rfc3339();
+        let shard = self.shard.unwrap_or_default();
+        let selected = ctx.roster.select(self.model.as_deref())?;
+        let plan = Plan::new(selected.len(), shard.count);
+        let mut receipt = self.receipt(ctx, &harness, &selected, shard)?;
         let mut outcomes = Vec::new();
         let mut provenance = BTreeMap::new();
         let mut matrices = BTreeMap::new();
-        for (i, model) in ctx.roster.select(self.model.as_deref())?.into_iter().enumerate() {
+        let mut evidence = BTreeMap::new();
+        for (i, model) in selected.into_iter().enumerate() {
+            let Some(holding) = plan.holding(shard.index, i) else { continue };
             // Calls on no model (apr list) are made once, with the first model's.
             let first = i == 0;
-            let (judged, matrix) = self.check_model(ctx, &harness, model, &tolerances, first)?;
-            outcomes.extend(judged);
-            if let Some(m) = matrix.filter(|m| m.runtimes.len() > 1) {
+            let part = Part { plan, shard, model: i, holding };
+            let run = self.check_model(ctx, &harness, model, &tolerances, first, part, &mut receipt.inputs)?;
+            outcomes.extend(run.outcomes);
+            if let Some(m) = run.matrix.filter(|m| m.runtimes.len() > 1) {
                 matrices.insert(model.slug.clone(), m);
             }
+            if let Some(ev) = run.evidence {
+                evidence.insert(model.slug.clone(), bounded(ev));
+            }
+            receipt.jobs.insert(model.slug.clone(), run.jobs);
             provenance.insert(model.slug.clone(), provenance_of(model));
         }
-        // Results carry a bounded excerpt of each process's output; the observation
-        // files under models/<slug>/observations keep the rest.
-        for o in &mut outcomes {
-            for inv in &mut o.evidence.invocations {
-                *inv = inv.bounded(EVIDENCE_OUTPUT);
-            }
+        if shard.count > 1 {
+            let held: Vec<String> = receipt.jobs.iter().map(|(slug, [here, all])| format!("{slug} ({here}/{all} jobs)")).collect();
+            println!("shard {shard}: {}", if held.is_empty() { "nothing to run".to_string() } else { held.join(", ") });
         }
+        bound_evidence(&mut outcomes);
         let results = RunResults {
             schema_version: RESULTS_SCHEMA_VERSION,
             started_at,
@@ -175,18 +227,60 @@ impl Check {
             provenance,
             matrices,
             outcomes,
+            receipt,
+            evidence,
         };
-        save_results(ctx, &results)?;
+        let saved = save_results(ctx, &results)?;
+        if shard.count > 1 {
+            println!("shard {shard}: results saved in {saved}");
+        }
         if let Some(path) = &self.junit {
             tmgt_schema::write_atomic(path.as_std_path(), crate::report::junit(&results).as_bytes())?;
         }
         Ok(results)
     }
 
+    /// The receipt's fields known before any model is checked; `check_model` adds the
+    /// inputs and job counts.
+    fn receipt(&self, ctx: &Ctx, harness: &Harness, selected: &[&Model], shard: Shard) -> Result<Receipt> {
+        let mut runtimes: BTreeMap<String, String> = harness
+            .runtimes
+            .iter()
+            .zip(&harness.versions)
+            .map(|(rt, v)| {
+                let v = v.clone().unwrap_or_else(|why| format!("unavailable: {}", judge::first_line(&why)));
+                (rt.name().to_string(), v)
+            })
+            .collect();
+        runtimes.insert("oracle-gen source".into(), harness.tools.oracle_source.clone());
+        let mut inputs = BTreeMap::new();
+        let root = &ctx.project.root;
+        let relative = |p: &Utf8Path| p.strip_prefix(root).unwrap_or(p).to_string();
+        let s = &ctx.roster.settings;
+        for file in ctx.roster.prompts.iter().map(|p| root.join(&p.file)).chain([root.join(&s.ppl_text)]) {
+            inputs.insert(relative(&file), ctx.cache.sha256(&file)?);
+        }
+        let roster_hash = ctx.cache.sha256(&ctx.roster_path)?;
+        inputs.insert(relative(&ctx.roster_path), roster_hash.clone());
+        Ok(Receipt {
+            host: Some(Host { info: tmgt_schema::HostInfo::detect(), gpu: harness.gpu.clone() }),
+            runtimes,
+            shard,
+            roster: ctx.roster_path.file_name().unwrap_or_default().to_string(),
+            roster_hash,
+            models: selected.iter().map(|m| m.slug.clone()).collect(),
+            suites: self.suites.clone(),
+            jobs: BTreeMap::new(),
+            inputs,
+            merged: Vec::new(),
+        })
+    }
+
     fn wanted(&self, suite: &str) -> bool {
         self.suites.is_empty() || self.suites.iter().any(|s| s == suite)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn check_model(
         &self,
         ctx: &Ctx,
@@ -194,36 +288,36 @@ impl Check {
         model: &Model,
         tol: &Tolerances,
         first: bool,
-    ) -> Result<(Vec<Outcome>, Option<judge::attribution::Matrix>)> {
+        part: Part,
+        inputs: &mut BTreeMap<String, String>,
+    ) -> Result<ModelRun> {
         let reference = ctx.project.reference_dir(&model.slug);
         let suites: Vec<&str> = judge::suites::names().filter(|s| self.wanted(s)).collect();
         if !reference.join("config.json").is_file() {
             if let Ok(why) = std::fs::read_to_string(crate::pull::skipped_marker(ctx, &model.slug)) {
                 let why = format!("not available on this machine: {}", why.trim());
                 println!("{}: {why}: its {} suites SKIP", model.slug, suites.len());
-                return Ok((
-                    suites.iter().map(|s| judge::Case::new(s, &model.slug, "pull", Subject::Harness).skip(why.clone())).collect(),
-                    None,
-                ));
+                let outcomes =
+                    suites.iter().map(|s| judge::Case::new(s, &model.slug, "pull", Subject::Harness).skip(why.clone())).collect();
+                return Ok(part.unjudgeable(outcomes));
             }
             let why = format!("no reference checkpoint at {reference} (pull did not produce it)");
             println!("{}: {why}: its {} suites are BLOCKED", model.slug, suites.len());
-            return Ok((
-                suites
-                    .iter()
-                    .map(|s| {
-                        judge::Case::new(s, &model.slug, "pull", Subject::Harness).blocked(
-                            why.clone(),
-                            "pull: model not available",
-                            Default::default(),
-                        )
-                    })
-                    .collect(),
-                None,
-            ));
+            let outcomes = suites
+                .iter()
+                .map(|s| {
+                    judge::Case::new(s, &model.slug, "pull", Subject::Harness).blocked(
+                        why.clone(),
+                        "pull: model not available",
+                        Default::default(),
+                    )
+                })
+                .collect();
+            return Ok(part.unjudgeable(outcomes));
         }
         trust_inputs(ctx, model)?;
         let artifacts = convert::convert_model(ctx, model, &harness.tools)?;
+        record_inputs(ctx, model, &artifacts, inputs)?;
         let mut ev = ModelEvidence::new(&model.slug);
         ev.ppl_ceiling = model.ppl_ceiling;
         ev.gpu = harness.gpu.clone();
@@ -247,7 +341,10 @@ impl Check {
             }
         }
         let wanted: Vec<&'static Suite> = judge::SUITES.iter().filter(|s| self.wanted(s.name)).collect();
-        let jobs = plan_jobs(ctx, harness, model, &artifacts, &mut ev, &wanted, first)?;
+        let mut jobs = plan_jobs(ctx, harness, model, &artifacts, &mut ev, &wanted, first)?;
+        let planned = jobs.len();
+        jobs.retain(|job| part.runs(job));
+        let counts = [jobs.len(), planned];
         for finished in run_jobs(ctx, &harness.runtimes, &model.slug, jobs) {
             match finished {
                 Finished::Generation(k, o) => {
@@ -267,6 +364,14 @@ impl Check {
             }
         }
         ev.vocab = vocab_for(&reference, &ev);
+        crate::util::write_json(&ctx.project.model_dir(&model.slug).join("evidence.json"), &ev)?;
+        if let Holding::Part { .. } = part.holding {
+            println!(
+                "{}: {} of its {planned} jobs ran in shard {}; it is judged when the shards are merged (`cargo xtask status --merge …`)",
+                model.slug, counts[0], part.shard
+            );
+            return Ok(ModelRun { evidence: Some(ev), jobs: counts, ..Default::default() });
+        }
         let mut outcomes = Vec::new();
         if self.suites.is_empty() {
             outcomes = judge::judge_model(&ev, tol);
@@ -279,9 +384,54 @@ impl Check {
         for o in &outcomes {
             println!("{}", crate::report::outcome_line(o, color));
         }
-        crate::util::write_json(&ctx.project.model_dir(&model.slug).join("evidence.json"), &ev)?;
-        Ok((outcomes, Some(judge::attribution::matrix(&ev))))
+        Ok(ModelRun { matrix: Some(judge::attribution::matrix(&ev)), outcomes, evidence: None, jobs: counts })
     }
+}
+
+/// Where one model stands in this run's shard.
+#[derive(Clone, Copy)]
+struct Part {
+    plan: Plan,
+    shard: Shard,
+    /// The model's index among the planned ones.
+    model: usize,
+    holding: Holding,
+}
+
+impl Part {
+    /// Whether this shard runs `job` (its key: its observation file's name).
+    fn runs(&self, job: &Job) -> bool {
+        let key = job.file.file_stem().unwrap_or_default();
+        self.plan.shard_of(self.model, key) == self.shard.index
+    }
+
+    /// Outcomes that need no job (a model not available here): reported once, by
+    /// the shard that holds the model whole or leads its group.
+    fn unjudgeable(&self, outcomes: Vec<Outcome>) -> ModelRun {
+        match self.holding {
+            Holding::Whole | Holding::Part { lead: true } => ModelRun { outcomes, ..Default::default() },
+            Holding::Part { lead: false } => ModelRun::default(),
+        }
+    }
+}
+
+/// The content hashes of what judging this model read: its reference checkpoint, its
+/// goldens, and the artifacts made from them.
+fn record_inputs(ctx: &Ctx, model: &Model, artifacts: &Artifacts, inputs: &mut BTreeMap<String, String>) -> Result<()> {
+    let root = &ctx.project.root;
+    let relative = |p: &Utf8Path| p.strip_prefix(root).unwrap_or(p).to_string();
+    let reference = ctx.project.reference_dir(&model.slug);
+    let mut files = crate::util::files_under(&reference, &["json", "safetensors"]);
+    files.extend(crate::util::files_under(&ctx.project.golden_dir(&model.slug, "f32"), &["json"]));
+    for f in files {
+        inputs.insert(relative(&f), ctx.cache.sha256(&f)?);
+    }
+    for (name, converted) in artifacts {
+        if let ArtifactState::Ready(path) = &converted.state {
+            inputs.insert(format!("{}/artifacts/{name}", model.slug), ctx.cache.sha256(path)?);
+        }
+    }
+    Ok(())
 }
 
 /// Refuses to judge on inputs that are not what their steps made: a reference

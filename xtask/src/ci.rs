@@ -8,10 +8,16 @@ use crate::context::Ctx;
 use crate::oracle::{OnDifference, Oracle};
 use crate::pull::Pull;
 use crate::runtime::apr::{Apr, PINNED_VERSION};
+use crate::shard::{Plan, Shard};
 use anyhow::{Context, Result};
 
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct Ci {}
+pub struct Ci {
+    /// Only shard K of N, "K/N": pulls, converts and checks only what its jobs need
+    /// (see shard.rs); `status --merge` joins the shards' results files.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+}
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Recheck {}
@@ -25,7 +31,7 @@ impl Ci {
         let t0 = std::time::Instant::now();
         ensure_apr(ctx, true);
         ensure_comparator(ctx);
-        let results = pipeline(ctx)?;
+        let results = pipeline(ctx, self.shard)?;
         let code = crate::report::exit_code(&results);
         println!("ci in {:.1}s (exit {code})", t0.elapsed().as_secs_f64());
         Ok(code)
@@ -38,7 +44,7 @@ impl Recheck {
         let t0 = std::time::Instant::now();
         ensure_apr(ctx, false);
         ensure_comparator(ctx);
-        let results = pipeline(ctx)?;
+        let results = pipeline(ctx, None)?;
         crate::status::print_delta(ctx, &results, None)?;
         let code = crate::report::exit_code(&results);
         println!("recheck in {:.1}s (exit {code})", t0.elapsed().as_secs_f64());
@@ -121,16 +127,31 @@ fn ensure_comparator(ctx: &Ctx) {
     }
 }
 
-/// pull → oracle → convert → check → status table: the results.
-fn pipeline(ctx: &Ctx) -> Result<crate::report::RunResults> {
-    Pull { model: None }.pull(ctx)?;
-    let f32_goldens = Oracle { model: None, dtype: "f32".into(), device: "cpu".into(), force: false, on_difference: OnDifference::Stop };
+/// pull → oracle → convert → check → status table: the results. A shard pulls and
+/// verifies the goldens of its own models only.
+fn pipeline(ctx: &Ctx, shard: Option<Shard>) -> Result<crate::report::RunResults> {
+    let only: Option<Vec<String>> = shard.map(|s| {
+        let plan = Plan::new(ctx.roster.models.len(), s.count);
+        plan.models_of(s.index).into_iter().map(|i| ctx.roster.models[i].slug.clone()).collect()
+    });
+    if let (Some(s), Some(models)) = (shard, &only) {
+        println!("shard {s}: models {}", if models.is_empty() { "none".to_string() } else { models.join(", ") });
+    }
+    Pull { model: None, only: only.clone() }.pull(ctx)?;
+    let f32_goldens = Oracle {
+        model: None,
+        dtype: "f32".into(),
+        device: "cpu".into(),
+        force: false,
+        on_difference: OnDifference::Stop,
+        only: only.clone(),
+    };
     f32_goldens.goldens(ctx)?;
     // Reduced-precision goldens, where committed, are claims about the reference on a
     // CPU: verified here within their precision's error, a difference is reported in
     // the precision suite and never stops the checks.
     for dtype in ["bf16", "f16"] {
-        for model in &ctx.roster.models {
+        for model in ctx.roster.select_only(None, only.as_deref())? {
             if ctx.project.golden_dir(&model.slug, dtype).is_dir() {
                 let oracle = Oracle {
                     model: Some(model.slug.clone()),
@@ -138,6 +159,7 @@ fn pipeline(ctx: &Ctx) -> Result<crate::report::RunResults> {
                     device: "cpu".into(),
                     force: false,
                     on_difference: OnDifference::Report,
+                    only: None,
                 };
                 if let Err(e) = oracle.goldens(ctx) {
                     println!("{}: {dtype} goldens could not be computed here: {e:#} — the precision suite reports it", model.slug);
@@ -145,8 +167,16 @@ fn pipeline(ctx: &Ctx) -> Result<crate::report::RunResults> {
             }
         }
     }
-    let results = Check::default().results(ctx)?;
+    let results = Check { shard, ..Check::default() }.results(ctx)?;
     println!();
+    if shard.is_some_and(|s| s.count > 1) {
+        // A shard's table is only its part; the run's is the merge's.
+        if !results.outcomes.is_empty() {
+            println!("{}", crate::report::status_table(&results));
+        }
+        println!("shard results saved: merge every shard's with `cargo xtask status --merge FILES…`");
+        return Ok(results);
+    }
     println!("{}", crate::report::status_table(&results));
     let silent = suites_without_outcome(&results);
     if !silent.is_empty() {

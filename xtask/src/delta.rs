@@ -121,10 +121,13 @@ pub fn render(previous: &RunResults, current: &RunResults, d: &Delta) -> String 
     s
 }
 
-/// File name a run's results are kept under: sortable by time, carrying the apr version.
+/// File name a run's results are kept under: sortable by time, carrying the apr
+/// version and, for a shard, which one (shards of one run can start in one second).
 pub fn results_file_name(r: &RunResults) -> String {
     let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' }).collect::<String>();
-    format!("{}_apr-{}.json", clean(&r.started_at), clean(r.apr_version.as_deref().unwrap_or("unknown")))
+    let shard = r.receipt.shard;
+    let shard = if shard.count > 1 { format!("_shard-{}-of-{}", shard.index, shard.count) } else { String::new() };
+    format!("{}_apr-{}{shard}.json", clean(&r.started_at), clean(r.apr_version.as_deref().unwrap_or("unknown")))
 }
 
 /// The run a retest compares against: the latest earlier run with a different apr
@@ -195,5 +198,8 @@ mod tests {
         assert_eq!(pick_previous(&same, &cur).unwrap().started_at, "2026-03-01T00:00:00Z");
         assert!(pick_previous(&[], &cur).is_none());
         assert_eq!(results_file_name(&cur), "2026-04-01T00-00-00Z_apr-0.72.3.json");
+        let mut shard = cur.clone();
+        shard.receipt.shard = crate::shard::Shard { index: 2, count: 3 };
+        assert_eq!(results_file_name(&shard), "2026-04-01T00-00-00Z_apr-0.72.3_shard-2-of-3.json");
     }
 }

@@ -41,6 +41,9 @@ pub struct Oracle {
     pub force: bool,
     #[arg(skip)]
     pub on_difference: OnDifference,
+    /// Only these models (a shard's; None: every selected one).
+    #[arg(skip)]
+    pub only: Option<Vec<String>>,
 }
 
 /// `oracle-gpu`: the reduced-precision goldens on CUDA, with a CUDA build of oracle-gen.
@@ -67,6 +70,7 @@ impl OracleGpu {
                 device: "cuda".into(),
                 force: false,
                 on_difference: OnDifference::Report,
+                only: None,
             }
             .goldens(&gpu_ctx)?;
         }
@@ -119,7 +123,7 @@ impl Oracle {
     /// Writes or verifies the goldens of every selected model.
     pub fn goldens(&self, ctx: &Ctx) -> Result<()> {
         let mut failures = Vec::new();
-        for model in ctx.roster.select(self.model.as_deref())? {
+        for model in ctx.roster.select_only(self.model.as_deref(), self.only.as_deref())? {
             match self.run_model(ctx, model) {
                 Ok(OracleOutcome::NoReference) => {
                     if self.model.is_some() {

@@ -27,6 +27,9 @@ pub struct Pull {
     /// Only this model (a roster slug).
     #[arg(long)]
     pub model: Option<String>,
+    /// Only these models (a shard's; None: every selected one).
+    #[arg(skip)]
+    pub only: Option<Vec<String>>,
 }
 
 impl Pull {
@@ -39,7 +42,7 @@ impl Pull {
     pub fn pull(&self, ctx: &Ctx) -> Result<BTreeMap<String, PullOutcome>> {
         let mut outcomes = BTreeMap::new();
         let mut failed = Vec::new();
-        for model in ctx.roster.select(self.model.as_deref())? {
+        for model in ctx.roster.select_only(self.model.as_deref(), self.only.as_deref())? {
             match pull_model(ctx, model) {
                 Ok(outcome) => {
                     let marker = skipped_marker(ctx, &model.slug);

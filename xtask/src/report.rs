@@ -36,6 +36,13 @@ pub struct RunResults {
     #[serde(default)]
     pub matrices: BTreeMap<String, crate::judge::attribution::Matrix>,
     pub outcomes: Vec<Outcome>,
+    /// Where, on what and on which shard this ran (see `receipt.rs`).
+    #[serde(default)]
+    pub receipt: crate::receipt::Receipt,
+    /// Models this shard holds only part of: their evidence, judged when the shards'
+    /// results are merged (`status --merge`). Empty in an unsharded or merged run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub evidence: BTreeMap<String, crate::judge::ModelEvidence>,
 }
 
 /// How a maintainer gets one model and its artifacts on their own machine.
@@ -448,7 +455,13 @@ pub fn outcome_line(o: &Outcome, color: bool) -> String {
 /// check on it FAILed or was BLOCKED; 2 the harness could not run (a problem of the
 /// harness's own, or nothing at all judged on the runtime under test: an all-SKIP
 /// run tested nothing). Comparators and falsified reference claims never count.
+///
+/// A shard that judged nothing (every model it holds is shared with other shards:
+/// it gathered evidence, or nothing was left for it) exits 0: the merge judges.
 pub fn exit_code(r: &RunResults) -> i32 {
+    if r.outcomes.is_empty() && (!r.evidence.is_empty() || r.receipt.shard.count > 1) {
+        return 0;
+    }
     let under_test: Vec<&Outcome> = r.outcomes.iter().filter(|o| o.subject.is_under_test()).collect();
     let harness_broken = r.outcomes.iter().any(|o| o.subject.section() == Section::Harness && o.status.is_problem());
     if harness_broken || !under_test.iter().any(|o| o.status != Verdict::Skip) {
@@ -551,6 +564,8 @@ pub mod tests {
             )]),
             matrices: BTreeMap::from([("tiny-a".to_string(), judge::attribution::matrix(&sample_evidence("tiny-a")))]),
             outcomes,
+            receipt: Default::default(),
+            evidence: BTreeMap::new(),
         }
     }
 
@@ -673,6 +688,12 @@ pub mod tests {
         assert_eq!(exit_code(&r), 2, "nothing judged on the runtime under test: nothing was tested");
         r.outcomes.clear();
         assert_eq!(exit_code(&r), 2);
+        // A shard that judged nothing leaves the verdict to the merge.
+        r.receipt.shard = crate::shard::Shard { index: 2, count: 3 };
+        assert_eq!(exit_code(&r), 0);
+        r.receipt.shard = crate::shard::Shard::WHOLE;
+        r.evidence.insert("tiny-a".into(), Default::default());
+        assert_eq!(exit_code(&r), 0);
     }
 
     #[test]

@@ -139,6 +139,16 @@ impl Roster {
         })
     }
 
+    /// The models selected by `--model`, and among them only those named in `only`
+    /// when given (a shard's models).
+    pub fn select_only(&self, slug: Option<&str>, only: Option<&[String]>) -> Result<Vec<&Model>> {
+        let mut models = self.select(slug)?;
+        if let Some(only) = only {
+            models.retain(|m| only.contains(&m.slug));
+        }
+        Ok(models)
+    }
+
     /// The models selected by `--model` (all when None).
     pub fn select(&self, slug: Option<&str>) -> Result<Vec<&Model>> {
         match slug {

@@ -1,5 +1,6 @@
 //! `cargo xtask status`: reads the last results file (reruns nothing) and prints the
-//! parity table, JSON, or the retest delta; `--write` updates CLAUDE.md.
+//! parity table, JSON, or the retest delta; `--write` updates CLAUDE.md; `--merge
+//! FILES…` joins the results files of a sharded run (receipt.rs) into one table.
 
 use crate::context::Ctx;
 use crate::report::RunResults;
@@ -32,14 +33,36 @@ pub struct Status {
     /// Compare with an earlier results file ("auto": the last run with another apr).
     #[arg(long)]
     pub since: Option<String>,
+    /// Merge these results files (the shards of one run, from any hosts) instead of
+    /// reading the last results; what was merged is described on stderr.
+    #[arg(long, num_args = 1.., value_name = "FILES")]
+    pub merge: Vec<Utf8PathBuf>,
+    /// Also save the merged results here (a results file `status`/`ticket` can read).
+    #[arg(long, requires = "merge")]
+    pub out: Option<Utf8PathBuf>,
+}
+
+/// The last results, or the merge of `files` (then the exit code: 2 when a shard is
+/// missing, 0 otherwise). The merge's description goes to stderr.
+pub fn latest_or_merged(ctx: &Ctx, files: &[Utf8PathBuf]) -> Result<(RunResults, i32)> {
+    if files.is_empty() {
+        return Ok((latest(ctx)?, 0));
+    }
+    let merged = crate::receipt::merge_files(files)?;
+    eprint!("{}", crate::receipt::describe(&merged));
+    let code = if merged.missing.is_empty() { 0 } else { 2 };
+    Ok((merged.results, code))
 }
 
 impl Status {
     pub fn run(self, ctx: &Ctx) -> Result<i32> {
-        let current = latest(ctx)?;
+        let (current, code) = latest_or_merged(ctx, &self.merge)?;
+        if let Some(out) = &self.out {
+            current.write(out.as_std_path())?;
+        }
         if self.json {
             print!("{}", current.to_json());
-            return Ok(0);
+            return Ok(code);
         }
         let table = crate::report::status_table(&current);
         println!("{table}");
@@ -51,7 +74,7 @@ impl Status {
         if let Some(since) = self.since {
             print_delta(ctx, &current, Some(&since))?;
         }
-        Ok(0)
+        Ok(code)
     }
 }
 

@@ -15,12 +15,18 @@ const EVIDENCE_CHARS: usize = 1500;
 
 /// `cargo xtask ticket`: the issue body, from the last results (reruns nothing).
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct Ticket {}
+pub struct Ticket {
+    /// From these results files merged (the shards of one run) instead of the last
+    /// results; what was merged is described on stderr.
+    #[arg(long, num_args = 1.., value_name = "FILES")]
+    pub merge: Vec<camino::Utf8PathBuf>,
+}
 
 impl Ticket {
     pub fn run(self, ctx: &Ctx) -> anyhow::Result<i32> {
-        print!("{}", ticket(&crate::status::latest(ctx)?));
-        Ok(0)
+        let (results, code) = crate::status::latest_or_merged(ctx, &self.merge)?;
+        print!("{}", ticket(&results));
+        Ok(code)
     }
 }
 
