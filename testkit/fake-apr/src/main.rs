@@ -374,7 +374,11 @@ fn eval(args: &Args, defect: Defect) -> Result<i32> {
         crash("src/apr_transformer/mod_project_apr_transformer.rs:105:24", "range end index 576 out of range for slice of length 240");
     }
     let threshold: f64 = match args.value(&["--threshold"]) {
-        Some(t) => t.parse().with_context(|| format!("--threshold {t:?} is not a number"))?,
+        // apr 0.72.3 parses the threshold as f32 and refuses one that overflows to inf.
+        Some(t) => match t.parse::<f32>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => f64::from(v),
+            _ => bail!("invalid value '{t}' for '--threshold <THRESHOLD>': inf disarms the gate rather than setting it. Expected a finite tolerance >= 0"),
+        },
         None => f64::INFINITY,
     };
     let (text_file, temp) = match (args.value(&["--text-file"]), args.value(&["--text"])) {

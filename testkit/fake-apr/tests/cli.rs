@@ -378,6 +378,9 @@ fn eval_and_gguf_run_delegate_to_oracle_gen() {
     assert_eq!(crash.status.code(), Some(101));
     let above = apr_env(&w, "perfect", &["eval", "int8.apr", "--text", "x", "--threshold", "10", "--json"], &env);
     assert_eq!(above.status.code(), Some(5), "apr exits 5 above its threshold");
+    // apr 0.72.3 parses the threshold as f32: one that overflows to inf is refused.
+    let inf = apr_env(&w, "perfect", &["eval", "int8.apr", "--text", "x", "--threshold", "1e300", "--json"], &env);
+    assert!(!inf.status.success() && String::from_utf8_lossy(&inf.stderr).contains("invalid value '1e300'"));
     let no_oracle = apr(&w, "perfect", &eval_args);
     assert!(!no_oracle.status.success() && String::from_utf8_lossy(&no_oracle.stderr).contains("FAKE_APR_ORACLE_GEN"));
 

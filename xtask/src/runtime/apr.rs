@@ -98,8 +98,9 @@ impl Runtime for Apr {
             "--text".into(),
             text.into(),
             // apr exits non-zero above its own threshold; the ceiling is ours to judge.
+            // apr parses it as f32 and refuses inf: 1e38 is the largest round finite one.
             "--threshold".into(),
-            "1e300".into(),
+            "1e38".into(),
             "--json".into(),
             "--offline".into(),
         ])
