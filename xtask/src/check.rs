@@ -139,7 +139,7 @@ impl Harness {
         let oracle_gen = ctx.oracle_gen()?;
         // Each runtime is asked its version once per run.
         let apr_version = apr_info.as_ref().map(|(v, c)| crate::runtime::apr::version_line(v, c.as_deref())).map_err(Clone::clone);
-        let llamacpp = LlamaCpp::detect();
+        let llamacpp = LlamaCpp::detect(ctx.jobs);
         let llamacpp_version = llamacpp.version();
         let candle = Candle {
             oracle_gen: oracle_gen.clone(),

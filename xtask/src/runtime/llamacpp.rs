@@ -14,11 +14,16 @@ use tmgt_schema::{Generation, Score};
 pub struct LlamaCpp {
     /// The comparator binary; None when it is not built.
     pub program: Option<String>,
+    /// llama.cpp threads per process: the machine's cores shared by the parallel jobs.
+    /// ggml's workers spin while they wait, so two 2-thread processes on 2 cores ran
+    /// about 10× slower than two 1-thread ones.
+    pub threads: usize,
 }
 
 impl LlamaCpp {
-    pub fn detect() -> LlamaCpp {
-        LlamaCpp { program: crate::comparator::find_bin(&root()).map(|p| p.to_string()) }
+    pub fn detect(parallel_jobs: usize) -> LlamaCpp {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        LlamaCpp { program: crate::comparator::find_bin(&root()).map(|p| p.to_string()), threads: threads_per_job(cores, parallel_jobs) }
     }
 
     /// `llamacpp-comparator version`, whole (for evidence): crate versions, ggml's
@@ -68,6 +73,8 @@ impl Runtime for LlamaCpp {
             max_new.to_string(),
             "--top-k".into(),
             top_k.to_string(),
+            "--threads".into(),
+            self.threads.to_string(),
         ]
     }
 
@@ -83,12 +90,19 @@ impl Runtime for LlamaCpp {
             artifact.to_string(),
             "--text-file".into(),
             text_file.to_string(),
+            "--threads".into(),
+            self.threads.to_string(),
         ])
     }
 
     fn parse_score(&self, stdout: &str) -> Result<Score, String> {
         parse_score(stdout)
     }
+}
+
+/// The cores each of `parallel_jobs` concurrent processes may use (at least one).
+pub fn threads_per_job(cores: usize, parallel_jobs: usize) -> usize {
+    (cores / parallel_jobs.max(1)).max(1)
 }
 
 /// Generation JSON, strictly: ids, prompt ids, one top-k list per generated token and
@@ -149,10 +163,19 @@ mod tests {
 
     #[test]
     fn absent_comparator_says_how_to_build_it() {
-        let rt = LlamaCpp { program: None };
+        let rt = LlamaCpp { program: None, threads: 1 };
         let why = rt.version().unwrap_err();
         assert!(why.contains("cargo build --release --locked --manifest-path comparators/llamacpp/Cargo.toml"), "{why}");
         let argv = rt.generate_argv(Utf8Path::new("m.gguf"), "Hi", 4, 5);
         assert_eq!(argv[1..5], ["generate", "--gguf", "m.gguf", "--prompt"]);
+        assert_eq!(argv[argv.len() - 2..], ["--threads", "1"]);
+    }
+
+    #[test]
+    fn parallel_jobs_share_the_cores() {
+        assert_eq!(threads_per_job(2, 2), 1);
+        assert_eq!(threads_per_job(16, 4), 4);
+        assert_eq!(threads_per_job(2, 8), 1);
+        assert_eq!(threads_per_job(8, 0), 8);
     }
 }
