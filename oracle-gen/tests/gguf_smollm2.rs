@@ -24,6 +24,18 @@ fn gguf_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/tmp/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
 }
 
+/// An imported reference folder: `TMGT_SMOLLM2_REF` when set, else the GGUF imported
+/// into this test's own temp folder (a few seconds), so that no test depends on what
+/// another left behind.
+fn reference_dir(tmp: &tempfile::TempDir) -> PathBuf {
+    if let Some(dir) = std::env::var_os("TMGT_SMOLLM2_REF") {
+        return PathBuf::from(dir);
+    }
+    let out = tmp.path().join("ref");
+    import_gguf(&gguf_path(), &out).unwrap();
+    out
+}
+
 #[test]
 #[ignore = "needs the SmolLM2-135M-Instruct GGUF (TMGT_SMOLLM2_GGUF)"]
 fn gguf_smollm2_import_known_answers() {
@@ -93,11 +105,12 @@ fn gguf_smollm2_candle_runtime_says_paris() {
 /// (candle-transformers' f32 `llama`, NEOX rotary on HF rows): if the q/k rows were
 /// left in GGUF's layout, this model would not find ` Paris.`.
 #[test]
-#[ignore = "needs an imported SmolLM2 reference folder (TMGT_SMOLLM2_REF)"]
+#[ignore = "needs the SmolLM2-135M-Instruct GGUF (TMGT_SMOLLM2_GGUF)"]
 fn gguf_smollm2_reference_runs_in_hf_layout() {
     use candle_core::{DType, Device, Tensor};
     use candle_transformers::models::llama;
-    let dir = std::env::var_os("TMGT_SMOLLM2_REF").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp/smollm2/ref"));
+    let ref_tmp = tempfile::tempdir().unwrap();
+    let dir = reference_dir(&ref_tmp);
     let cfg: llama::LlamaConfig = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
     let cfg = cfg.into_config(false);
     let device = Device::Cpu;
@@ -130,10 +143,10 @@ fn gguf_smollm2_reference_runs_in_hf_layout() {
 /// The second converter on the real model: the f32 reference exported to Q8_0 and
 /// run by the candle GGUF runtime still answers ` Paris.`.
 #[test]
-#[ignore = "needs an imported SmolLM2 reference folder (TMGT_SMOLLM2_REF)"]
+#[ignore = "needs the SmolLM2-135M-Instruct GGUF (TMGT_SMOLLM2_GGUF)"]
 fn gguf_smollm2_export_q8_0_says_paris() {
-    let dir = std::env::var_os("TMGT_SMOLLM2_REF").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp/smollm2/ref"));
     let tmp = tempfile::tempdir().unwrap();
+    let dir = reference_dir(&tmp);
     let out = tmp.path().join("smollm2-q8_0.gguf");
     let start = Instant::now();
     oracle_gen::gguf::export_gguf(&dir, &out, oracle_gen::gguf::Quant::Q8_0).unwrap();
