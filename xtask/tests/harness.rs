@@ -11,20 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// A binary of this workspace next to the xtask binary, built here when missing.
-fn sibling(name: &str, package: &str) -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_xtask")).with_file_name(name);
-    if !bin.is_file() {
-        let status =
-            Command::new(env!("CARGO")).args(["build", "--quiet", "--package", package]).current_dir(workspace()).status().unwrap();
-        assert!(status.success(), "building {package} failed");
-    }
-    bin
-}
+mod common;
+use common::{sibling, workspace};
 
 /// The fixture roster with one model or all three, two prompts or four.
 fn roster(models: &[&str], prompts: &[&str]) -> String {

@@ -8,20 +8,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// A binary of this workspace next to the xtask binary, built here when missing.
-fn sibling(name: &str, package: &str) -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_xtask")).with_file_name(name);
-    if !bin.is_file() {
-        let status =
-            Command::new(env!("CARGO")).args(["build", "--quiet", "--package", package]).current_dir(workspace()).status().unwrap();
-        assert!(status.success(), "building {package} failed");
-    }
-    bin
-}
+mod common;
+use common::{sibling, workspace};
 
 /// A repository copy with the fixture roster cut to tiny-llama and two prompts.
 fn setup() -> tempfile::TempDir {
