@@ -302,7 +302,17 @@ pub struct Tolerances {
     /// Verifying a golden on this machine: largest |Δ logprob| against the committed
     /// one, by dtype (f32, bf16, f16). A precision's rounding error.
     pub golden_logprob: BTreeMap<String, f32>,
+    /// kld: mean KL(oracle ‖ runtime) over the KLD text's scored positions (nats), by
+    /// quantization (`KLD_QUANTS`).
+    pub kld_mean_max: BTreeMap<String, f64>,
+    /// kld: the 99th percentile of the per-position KLD, by quantization.
+    pub kld_p99_max: BTreeMap<String, f64>,
+    /// kld: the fraction of positions where both put the same id on top, by quantization.
+    pub kld_same_top1_min: BTreeMap<String, f64>,
 }
+
+/// The quantizations the kld bounds are kept for (`judge::kld::quant_of`).
+pub const KLD_QUANTS: [&str; 7] = ["f32", "native", "q8_0", "int8", "q4_k", "q4_0", "int4"];
 
 impl Tolerances {
     /// contract §4 values and ours, as in roster.toml: for the judges' unit tests.
@@ -323,7 +333,16 @@ impl Tolerances {
             cross_runtime_max_mismatches: 0,
             cross_runtime_ppl_max_ratio: 1.01,
             golden_logprob: BTreeMap::from([("f32".to_string(), 1e-3), ("bf16".to_string(), 0.5), ("f16".to_string(), 0.0625)]),
+            kld_mean_max: Self::kld_map([0.0005, 0.02, 0.02, 0.02, 0.3, 0.5, 0.5]),
+            kld_p99_max: Self::kld_map([0.005, 0.2, 0.2, 0.2, 3.0, 4.0, 4.0]),
+            kld_same_top1_min: Self::kld_map([0.99, 0.95, 0.95, 0.95, 0.75, 0.70, 0.70]),
         }
+    }
+
+    /// The kld bounds' table (f32, native, q8_0, int8, q4_k, q4_0, int4).
+    #[cfg(test)]
+    fn kld_map(values: [f64; 7]) -> BTreeMap<String, f64> {
+        KLD_QUANTS.iter().zip(values).map(|(k, v)| (k.to_string(), v)).collect()
     }
 
     /// Every value a bound can be: finite, not negative; ratios ≥ 1; the maps hold
@@ -356,6 +375,22 @@ impl Tolerances {
         for dtype in ["f32", "bf16", "f16"] {
             if !self.golden_logprob.contains_key(dtype) {
                 bad.push(format!("golden_logprob has no {dtype:?} entry"));
+            }
+        }
+        for (name, map) in [("kld_mean_max", &self.kld_mean_max), ("kld_p99_max", &self.kld_p99_max), ("kld_same_top1_min", &self.kld_same_top1_min)] {
+            for quant in KLD_QUANTS {
+                if !map.contains_key(quant) {
+                    bad.push(format!("{name} has no {quant:?} entry"));
+                }
+            }
+            for (k, v) in map {
+                if !KLD_QUANTS.contains(&k.as_str()) {
+                    bad.push(format!("{name}.{k}: not a quantization the kld suite knows ({})", KLD_QUANTS.join(", ")));
+                }
+                let fraction = name == "kld_same_top1_min";
+                if !v.is_finite() || *v < 0.0 || (fraction && *v > 1.0) {
+                    bad.push(format!("{name}.{k} = {v}: must be a finite number ≥ 0{}", if fraction { " and ≤ 1" } else { "" }));
+                }
             }
         }
         if bad.is_empty() {
@@ -894,8 +929,19 @@ mod tests {
         bad.near_tie_margin = -0.5;
         bad.ref_ppl_max_ratio.insert("int8".into(), 0.9);
         bad.golden_logprob.remove("bf16");
+        bad.kld_mean_max.remove("q4_k");
+        bad.kld_same_top1_min.insert("int4".into(), 1.5);
+        bad.kld_p99_max.insert("q3".into(), 1.0);
         let why = bad.validate().unwrap_err();
-        for key in ["logprob_kl_max = NaN", "near_tie_margin = -0.5", "ref_ppl_max_ratio.int8 = 0.9", "golden_logprob has no \"bf16\""] {
+        for key in [
+            "logprob_kl_max = NaN",
+            "near_tie_margin = -0.5",
+            "ref_ppl_max_ratio.int8 = 0.9",
+            "golden_logprob has no \"bf16\"",
+            "kld_mean_max has no \"q4_k\"",
+            "kld_same_top1_min.int4 = 1.5",
+            "kld_p99_max.q3",
+        ] {
             assert!(why.contains(key), "{key} not named in {why}");
         }
     }
