@@ -8,6 +8,7 @@ pub mod fixture;
 pub mod generate;
 pub mod gguf;
 pub mod golden;
+pub mod kld;
 pub mod loader;
 pub mod models;
 pub mod staging;

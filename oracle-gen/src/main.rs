@@ -102,6 +102,36 @@ enum Command {
         #[arg(long)]
         text_file: PathBuf,
     },
+    /// The KLD base file: the oracle's full-vocabulary log-probabilities (f16) at every
+    /// scored position of TEXT_FILE, in windows of CONTEXT ids; prints its summary JSON.
+    KldBase {
+        #[arg(long)]
+        model_dir: PathBuf,
+        #[arg(long)]
+        text_file: PathBuf,
+        #[arg(long)]
+        context: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// A GGUF through candle on the base file's windows, against its rows; prints
+    /// KldReport JSON.
+    KldGguf {
+        gguf: PathBuf,
+        #[arg(long)]
+        base: PathBuf,
+    },
+    /// The tokenizer battery (JSON lines) through the checkpoint's tokenizer.json
+    /// (--model-dir) or the tokenizer a GGUF's metadata makes (--gguf); prints
+    /// BatteryRun JSON.
+    Tokenize {
+        #[arg(long, conflicts_with = "gguf", required_unless_present = "gguf")]
+        model_dir: Option<PathBuf>,
+        #[arg(long)]
+        gguf: Option<PathBuf>,
+        #[arg(long)]
+        battery: PathBuf,
+    },
     /// Prefill and decode throughput, and the memory-bandwidth bound.
     Bench {
         #[arg(long)]
@@ -216,6 +246,42 @@ fn run(cli: Cli) -> Result<()> {
             let text = std::fs::read_to_string(&text_file).with_context(|| format!("{}: cannot read", text_file.display()))?;
             let score = oracle_gen::gguf::score_gguf(&gguf, &text)?;
             println!("{}", serde_json::to_string(&score)?);
+        }
+        Command::KldBase { model_dir, text_file, context, out } => {
+            let dir = ModelDir::open(&model_dir)?;
+            let text = std::fs::read_to_string(&text_file).with_context(|| format!("{}: cannot read", text_file.display()))?;
+            let windows = oracle_gen::kld::windows_for(&dir.tokenizer, &text, context)?;
+            let mut model = dir.load_model(parse_dtype("f32")?, &parse_device("cpu")?)?;
+            let n_vocab = dir.config.vocab_size();
+            let started = Instant::now();
+            oracle_gen::kld::write_base(model.as_mut(), &windows, n_vocab, tmgt_schema::logprobs::Dtype::F16, &out)?;
+            let summary = serde_json::json!({
+                "windows": windows.windows.len(), "context": context, "positions": windows.n_positions(),
+                "n_vocab": n_vocab, "seconds": started.elapsed().as_secs_f64(),
+            });
+            println!("{summary}");
+        }
+        Command::KldGguf { gguf, base } => {
+            let mut model = oracle_gen::gguf::load_gguf_model(&gguf)?;
+            let report =
+                oracle_gen::kld::score_against_base(&mut model, &base).with_context(|| format!("{}: KLD scoring", gguf.display()))?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Tokenize { model_dir, gguf, battery } => {
+            let strings = tmgt_schema::tokenize::read_battery(&battery)?;
+            let run = match (model_dir, gguf) {
+                (Some(dir), _) => {
+                    let dir = ModelDir::open(&dir)?;
+                    oracle_gen::kld::battery(&dir.tokenizer, &strings, "tokenizers on the checkpoint's tokenizer.json")
+                }
+                (None, Some(gguf)) => {
+                    let file = oracle_gen::gguf::open_gguf(&gguf)?;
+                    let tokenizer = oracle_gen::gguf::tokenizer_from_gguf(&file.content, &gguf)?;
+                    oracle_gen::kld::battery(&tokenizer, &strings, "candle (tokenizers on the GGUF's metadata)")
+                }
+                (None, None) => anyhow::bail!("give --model-dir or --gguf"),
+            };
+            println!("{}", serde_json::to_string(&run)?);
         }
         Command::Bench { model_dir, precision, prompt, tokens, repeat } => {
             oracle_gen::bench::run(&model_dir, &precision.dtype, &precision.device, &prompt, tokens, repeat)?;

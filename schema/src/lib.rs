@@ -6,8 +6,11 @@ pub mod arch;
 pub mod golden;
 pub mod hashing;
 pub mod host;
+pub mod kld;
+pub mod logprobs;
 pub mod observation;
 pub mod tensor_names;
+pub mod tokenize;
 pub mod verify;
 
 pub use arch::Arch;

@@ -21,6 +21,8 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use tmgt_schema::kld::KldReport;
+use tmgt_schema::tokenize::BatteryRun;
 use tmgt_schema::{Generation, Golden, Score};
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -89,6 +91,9 @@ enum JobKind {
     Score { runtime: String, artifact: String },
     Structure { key: StructureKey, command: &'static str },
     ReferenceScore,
+    Kld { runtime: String, artifact: String },
+    Battery { runtime: String, artifact: String },
+    BatteryReference,
 }
 
 struct Job {
@@ -106,6 +111,18 @@ enum Finished {
     Score((String, String), Observed<Score>),
     Structure(StructureKey, Observed<serde_json::Value>),
     Reference(Observed<Score>),
+    Kld((String, String), Observed<KldReport>),
+    Battery((String, String), Observed<BatteryRun>),
+    BatteryReference(Observed<BatteryRun>),
+}
+
+/// The inputs of the kld and tokenizer-battery suites, made before the jobs.
+#[derive(Default)]
+struct SuiteInputs {
+    /// The oracle's base file for the KLD text, or why there is none.
+    kld_base: Option<Result<Utf8PathBuf, String>>,
+    /// The tokenizer battery's file.
+    battery: Option<Utf8PathBuf>,
 }
 
 pub struct Harness {
@@ -341,7 +358,8 @@ impl Check {
             }
         }
         let wanted: Vec<&'static Suite> = judge::SUITES.iter().filter(|s| self.wanted(s.name)).collect();
-        let mut jobs = plan_jobs(ctx, harness, model, &artifacts, &mut ev, &wanted, first)?;
+        let inputs = suite_inputs(ctx, harness, model, &wanted, &mut ev)?;
+        let mut jobs = plan_jobs(ctx, harness, model, &artifacts, &mut ev, &wanted, first, &inputs)?;
         let planned = jobs.len();
         jobs.retain(|job| part.runs(job));
         let counts = [jobs.len(), planned];
@@ -356,6 +374,13 @@ impl Check {
                 Finished::Structure(k, o) => {
                     ev.structure.insert(k, o);
                 }
+                Finished::Kld(k, o) => {
+                    ev.kld.insert(k, o);
+                }
+                Finished::Battery(k, o) => {
+                    ev.battery_runs.insert(k, o);
+                }
+                Finished::BatteryReference(o) => ev.battery_reference = Some(o),
                 Finished::Reference(o) => match o {
                     Observed::Ok { value, .. } => ev.reference_score = Some(value),
                     Observed::Failed { error, .. } => println!("{}: oracle scoring failed: {}", model.slug, judge::first_line(&error)),
@@ -502,6 +527,7 @@ fn provenance_of(model: &Model) -> Provenance {
 
 /// Observations that need no process (absent runtime, blocked artifact) are filled
 /// into `ev` directly; the rest become jobs.
+#[allow(clippy::too_many_arguments)]
 fn plan_jobs(
     ctx: &Ctx,
     harness: &Harness,
@@ -510,6 +536,7 @@ fn plan_jobs(
     ev: &mut ModelEvidence,
     wanted: &[&'static Suite],
     first: bool,
+    suite_inputs: &SuiteInputs,
 ) -> Result<Vec<Job>> {
     let needs: BTreeSet<Need> = wanted.iter().flat_map(|s| s.needs.iter().copied()).collect();
     let s = &ctx.roster.settings;
@@ -536,7 +563,22 @@ fn plan_jobs(
             let scored = needs.contains(&Need::Scores)
                 && matches!((rt.name(), name.as_str()), ("apr", "int8" | "int4" | "int4-gguf") | ("candle", _));
             let generated = needs.contains(&Need::Generations);
+            let kld = suite_inputs
+                .kld_base
+                .as_ref()
+                .filter(|_| needs.contains(&Need::Kld) && rt.kld_argv(Utf8Path::new(name), Utf8Path::new("")).is_some());
+            let battery = suite_inputs
+                .battery
+                .as_ref()
+                .filter(|_| needs.contains(&Need::Battery) && rt.battery_argv(Utf8Path::new(name), Utf8Path::new("")).is_some());
+            let key = (rt.name().to_string(), name.clone());
             if let Some(obs) = unavailable {
+                if kld.is_some() {
+                    ev.kld.insert(key.clone(), recast(&obs));
+                }
+                if battery.is_some() {
+                    ev.battery_runs.insert(key.clone(), recast(&obs));
+                }
                 for p in ctx.roster.prompts.iter().filter(|_| generated) {
                     ev.generations.insert(GenKey::new(rt.name(), name, &p.name), recast(&obs));
                 }
@@ -569,7 +611,58 @@ fn plan_jobs(
                     jobs.push(Job { kind, argv, cwd: cwd.clone(), inputs, file });
                 }
             }
+            match kld {
+                Some(Ok(base)) => {
+                    let argv = rt.kld_argv(path, base).expect("a full-logit runtime");
+                    let inputs = key_inputs(&argv, &artifact_sha, version);
+                    let file = dir.join("observations").join(format!("{}__{}__kld.json", rt.name(), name));
+                    jobs.push(Job {
+                        kind: JobKind::Kld { runtime: key.0.clone(), artifact: name.clone() },
+                        argv,
+                        cwd: cwd.clone(),
+                        inputs,
+                        file,
+                    });
+                }
+                Some(Err(why)) => {
+                    let obs = Observed::Blocked {
+                        step: "oracle-gen kld-base".into(),
+                        reason: why.clone(),
+                        signature: "oracle: the KLD base file could not be made".into(),
+                    };
+                    ev.kld.insert(key.clone(), obs);
+                }
+                None => {}
+            }
+            if let Some(battery) = battery {
+                let argv = rt.battery_argv(path, battery).expect("a runtime that tokenizes");
+                let inputs = key_inputs(&argv, &format!("{artifact_sha} {}", ctx.cache.sha256(battery)?), version);
+                let file = dir.join("observations").join(format!("{}__{}__battery.json", rt.name(), name));
+                jobs.push(Job {
+                    kind: JobKind::Battery { runtime: key.0.clone(), artifact: name.clone() },
+                    argv,
+                    cwd: cwd.clone(),
+                    inputs,
+                    file,
+                });
+            }
         }
+    }
+    // The reference tokenizer (the checkpoint's tokenizer.json) on the battery.
+    if let (Some(battery), true) = (&suite_inputs.battery, needs.contains(&Need::Battery)) {
+        let reference = ctx.project.reference_dir(&model.slug);
+        let argv: Vec<String> = vec![
+            ctx.oracle_gen()?.to_string(),
+            "tokenize".into(),
+            "--model-dir".into(),
+            reference.to_string(),
+            "--battery".into(),
+            battery.to_string(),
+        ];
+        let content = format!("{} {}", ctx.cache.sha256(battery)?, ctx.cache.sha256(&reference.join("tokenizer.json"))?);
+        let inputs = key_inputs(&argv, &content, &harness.tools.oracle_source);
+        let file = dir.join("observations").join("oracle__reference__battery.json");
+        jobs.push(Job { kind: JobKind::BatteryReference, argv, cwd: None, inputs, file });
     }
     // Structure subcommands: apr on the artifacts each suite reads, from the model
     // folder on bare file names (see Runtime::runs_in_model_dir).
@@ -641,6 +734,68 @@ fn plan_jobs(
     let file = dir.join("observations").join("oracle__reference__score.json");
     jobs.push(Job { kind: JobKind::ReferenceScore, argv, cwd: None, inputs, file });
     Ok(jobs)
+}
+
+/// The kld suite's base file (made here when this model has none for the current
+/// text, context, checkpoint and oracle source) and the battery's strings.
+fn suite_inputs(ctx: &Ctx, harness: &Harness, model: &Model, wanted: &[&'static Suite], ev: &mut ModelEvidence) -> Result<SuiteInputs> {
+    let needs: BTreeSet<Need> = wanted.iter().flat_map(|s| s.needs.iter().copied()).collect();
+    let s = &ctx.roster.settings;
+    let mut out = SuiteInputs::default();
+    if let (Some(file), true) = (&s.tokenizer_battery, needs.contains(&Need::Battery)) {
+        let path = ctx.project.root.join(file);
+        ev.battery = tmgt_schema::tokenize::read_battery(path.as_std_path())?;
+        out.battery = Some(path);
+    }
+    if let (Some(text), Some(context), true) = (&s.kld_text, s.kld_context, needs.contains(&Need::Kld)) {
+        out.kld_base = Some(kld_base(ctx, harness, model, &ctx.project.root.join(text), context)?);
+    }
+    Ok(out)
+}
+
+/// The oracle's full-vocabulary log-probabilities over the KLD text, written once by
+/// `oracle-gen kld-base` (f16) under models/<slug>/kld/, named by the content hash of
+/// everything that makes it: the text, the window size, the checkpoint's files and
+/// the oracle's source. Err: why it could not be made (the kld checks are BLOCKED).
+fn kld_base(ctx: &Ctx, harness: &Harness, model: &Model, text: &Utf8Path, context: usize) -> Result<Result<Utf8PathBuf, String>> {
+    let reference = ctx.project.reference_dir(&model.slug);
+    let mut key = format!("text {}\ncontext {context}\noracle {}\n", ctx.cache.sha256(text)?, harness.tools.oracle_source);
+    for f in crate::util::files_under(&reference, &["json", "safetensors"]) {
+        key.push_str(&format!("{} {}\n", f.file_name().unwrap_or_default(), ctx.cache.sha256(&f)?));
+    }
+    let hash = tmgt_schema::sha256_bytes(key.as_bytes());
+    let dir = ctx.project.model_dir(&model.slug).join("kld");
+    let path = dir.join(format!("base-{}.lp", &hash[..16]));
+    if path.is_file() {
+        return Ok(Ok(path));
+    }
+    let argv: Vec<String> = vec![
+        ctx.oracle_gen()?.to_string(),
+        "kld-base".into(),
+        "--model-dir".into(),
+        reference.to_string(),
+        "--text-file".into(),
+        text.to_string(),
+        "--context".into(),
+        context.to_string(),
+        "--out".into(),
+        path.to_string(),
+    ];
+    println!("{}: the oracle scores the KLD text ({text}, windows of {context}) once", model.slug);
+    let t0 = std::time::Instant::now();
+    let inv = crate::runner::run(&argv, &RunOptions::with_timeout(runtime::default_timeout()));
+    if let Err(failure) = crate::runner::check(&inv) {
+        return Ok(Err(format!("{failure}: {}", judge::first_line(inv.stderr.trim()))));
+    }
+    println!("{}: KLD base {path} in {:.1}s", model.slug, t0.elapsed().as_secs_f64());
+    // Older bases of this model (another text, checkpoint or oracle) are dead weight.
+    for old in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = old.file_name().to_string_lossy().into_owned();
+        if name.starts_with("base-") && old.path() != path.as_std_path() {
+            let _ = std::fs::remove_file(old.path());
+        }
+    }
+    Ok(Ok(path))
 }
 
 fn recast<T>(obs: &Observed<()>) -> Observed<T> {
@@ -750,6 +905,18 @@ fn execute(ctx: JobEnv, job: &Job) -> (Finished, bool) {
             };
             (Finished::Structure(key.clone(), obs), hit)
         }
+        JobKind::Kld { runtime: name, artifact } => {
+            let (obs, hit) = observe!(KldReport, runtime::parse_json::<KldReport>);
+            (Finished::Kld((name.clone(), artifact.clone()), obs), hit)
+        }
+        JobKind::Battery { runtime: name, artifact } => {
+            let (obs, hit) = observe!(BatteryRun, runtime::parse_json::<BatteryRun>);
+            (Finished::Battery((name.clone(), artifact.clone()), obs), hit)
+        }
+        JobKind::BatteryReference => {
+            let (obs, hit) = observe!(BatteryRun, runtime::parse_json::<BatteryRun>);
+            (Finished::BatteryReference(obs), hit)
+        }
         JobKind::ReferenceScore => {
             let (obs, hit) =
                 observe!(Score, |s: &str| runtime::strict_json(s).and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string())));
@@ -769,6 +936,9 @@ fn describe(job: &Job) -> String {
         JobKind::Score { runtime, artifact } => format!("{runtime} score {artifact}"),
         JobKind::Structure { command, .. } => format!("apr {command}"),
         JobKind::ReferenceScore => "oracle score reference".into(),
+        JobKind::Kld { runtime, artifact } => format!("{runtime} kld {artifact}"),
+        JobKind::Battery { runtime, artifact } => format!("{runtime} tokenizer battery {artifact}"),
+        JobKind::BatteryReference => "oracle tokenizer battery reference".into(),
     }
 }
 
@@ -804,6 +974,8 @@ fn run_jobs(ctx: &Ctx, runtimes: &[Box<dyn Runtime>], slug: &str, jobs: Vec<Job>
                     Finished::Generation(_, o) => status_word(o),
                     Finished::Score(_, o) | Finished::Reference(o) => status_word(o),
                     Finished::Structure(_, o) => status_word(o),
+                    Finished::Kld(_, o) => status_word(o),
+                    Finished::Battery(_, o) | Finished::BatteryReference(o) => status_word(o),
                 };
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                 if !hit {

@@ -12,6 +12,7 @@ mod context;
 mod convert;
 mod coverage;
 mod delta;
+mod drift;
 mod judge;
 mod lock;
 mod oracle;

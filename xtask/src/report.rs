@@ -273,6 +273,8 @@ pub fn status_table(r: &RunResults) -> String {
                     matrix_table(m)
                 ));
             }
+            out.push_str(&crate::drift::kld_tables(r));
+            out.push_str(&crate::drift::battery_tables(r));
         }
     }
     out

@@ -22,6 +22,16 @@ pub struct RunSettings {
     pub max_new_tokens: usize,
     pub top_k: usize,
     pub ppl_text: String,
+    /// The kld suite's evaluation text (None: no kld suite for this roster).
+    #[serde(default)]
+    pub kld_text: Option<String>,
+    /// The kld suite's window, in ids: each window scored from a fresh context, its
+    /// second half compared (llama.cpp's perplexity).
+    #[serde(default)]
+    pub kld_context: Option<usize>,
+    /// The tokenizer battery, one {"class", "text"} JSON object a line.
+    #[serde(default)]
+    pub tokenizer_battery: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

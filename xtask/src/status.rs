@@ -1,6 +1,7 @@
 //! `cargo xtask status`: reads the last results file (reruns nothing) and prints the
 //! parity table, JSON, or the retest delta; `--write` updates CLAUDE.md; `--merge
-//! FILES…` joins the results files of a sharded run (receipt.rs) into one table.
+//! FILES…` joins the results files of a sharded run (receipt.rs) into one table. It
+//! also writes the KLD plot of each model (models/results/kld-<model>.svg).
 
 use crate::context::Ctx;
 use crate::report::RunResults;
@@ -66,6 +67,13 @@ impl Status {
         }
         let table = crate::report::status_table(&current);
         println!("{table}");
+        for (model, rows) in crate::drift::kld_reports(&current) {
+            if let Some(svg) = crate::drift::kld_svg(&model, &rows) {
+                let path = ctx.project.results_dir().join(format!("kld-{model}.svg"));
+                tmgt_schema::write_atomic(path.as_std_path(), svg.as_bytes())?;
+                println!("{path}: the KLD quantile curves of {model}");
+            }
+        }
         if self.write {
             let path = ctx.project.claude_md();
             let spliced = crate::report::write_claude_md(path.as_std_path(), &table)?;

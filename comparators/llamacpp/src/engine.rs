@@ -301,6 +301,69 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Every window of the base file scored from a fresh context, each row from the
+    /// base's first scored position on compared with the base's row.
+    pub fn kld(&self, base: &Path) -> Result<tmgt_schema::kld::KldReport> {
+        use tmgt_schema::kld::{compare_row, summarize};
+        let mut reader = tmgt_schema::logprobs::LogprobsReader::open(base)?;
+        let layout = reader.header.windows.clone().context("the base file has no windows")?;
+        let targets = reader.header.targets();
+        let ids = reader.header.token_ids.clone();
+        let mut windows = Vec::with_capacity(layout.lengths.len());
+        let mut start = 0;
+        for &len in &layout.lengths {
+            windows.push(ids[start..start + len].to_vec());
+            start += len;
+        }
+        let ids_sha = tmgt_schema::sha256_bytes(&serde_json::to_vec(&windows)?);
+        let mut stats = Vec::with_capacity(targets.len());
+        let mut reference = Vec::new();
+        for (w, window) in windows.iter().enumerate() {
+            self.score_ids(window, |i, row| {
+                if i < layout.first_scored {
+                    return Ok(());
+                }
+                ensure!(reader.next_row(&mut reference)?, "{}: fewer rows than the windows give", base.display());
+                ensure!(row.len() == reference.len(), "llama.cpp's vocabulary has {} ids, the oracle's {}", row.len(), reference.len());
+                let row: Vec<f32> = row.iter().map(|&v| v as f32).collect();
+                stats.push(compare_row(&reference, &row, targets[stats.len()] as usize));
+                Ok(())
+            })
+            .with_context(|| format!("window {w}"))?;
+        }
+        Ok(summarize(&stats, &ids_sha))
+    }
+
+    /// The battery as llama.cpp encodes a prompt (`encode`), its pieces, and the text
+    /// decoded back with special tokens kept.
+    pub fn battery(&self, strings: &[tmgt_schema::tokenize::BatteryString]) -> tmgt_schema::tokenize::BatteryRun {
+        use tmgt_schema::tokenize::Encoded;
+        let vocab = self.model.vocab();
+        let results = strings
+            .iter()
+            .map(|s| match self.encode(&s.text) {
+                Ok(ids) => {
+                    let piece = |id: u32| {
+                        let mut bytes = Vec::new();
+                        vocab.token_to_piece_into(LlamaToken(id as i32), &mut bytes, true, None);
+                        String::from_utf8_lossy(&bytes).into_owned()
+                    };
+                    let pieces = ids.iter().map(|&id| piece(id)).collect();
+                    let mut bytes = Vec::new();
+                    for &id in &ids {
+                        vocab.token_to_piece_into(LlamaToken(id as i32), &mut bytes, true, None);
+                    }
+                    let decoded = String::from_utf8(bytes).ok();
+                    Encoded { ids, pieces: Some(pieces), decoded, roundtrip: None, error: None }
+                }
+                Err(e) => Encoded { error: Some(format!("{e:#}")), ..Default::default() },
+            })
+            .collect();
+        tmgt_schema::tokenize::BatteryRun { tokenizer: "llama.cpp".into(), roundtrip_promised: false, results }
+    }
+}
+
 /// The quantization types `quantize` offers, as llama.cpp's `llama_ftype`.
 pub fn ftype(name: &str) -> Result<llama_cpp_sys_2::llama_ftype> {
     Ok(match name.to_ascii_lowercase().as_str() {

@@ -69,6 +69,23 @@ enum Command {
         #[arg(long)]
         parse_special: bool,
     },
+    /// The KLD base file's windows (`tmgt-logprobs-v1`, written by `oracle-gen
+    /// kld-base`) scored by llama.cpp, each full-vocabulary row against the base's;
+    /// prints KldReport JSON.
+    Kld {
+        #[arg(long)]
+        gguf: PathBuf,
+        #[arg(long)]
+        base: PathBuf,
+    },
+    /// The tokenizer battery (JSON lines) through llama.cpp's tokenizer, encoded as
+    /// for a prompt; prints BatteryRun JSON.
+    Battery {
+        #[arg(long)]
+        gguf: PathBuf,
+        #[arg(long)]
+        battery: PathBuf,
+    },
     /// Quantize an f32/f16 GGUF with llama.cpp's own quantizer.
     Quantize {
         #[arg(long = "in")]
@@ -168,6 +185,15 @@ fn run(command: Command) -> Result<serde_json::Value> {
         Command::Tokenize { gguf, text, add_special, parse_special } => {
             let engine = Engine::load(&gguf)?;
             json!(engine.tokenize_raw(&text, add_special, parse_special))
+        }
+        Command::Kld { gguf, base } => {
+            let engine = Engine::load(&gguf)?;
+            serde_json::to_value(engine.kld(&base).with_context(|| format!("{}: KLD against {}", gguf.display(), base.display()))?)?
+        }
+        Command::Battery { gguf, battery } => {
+            let strings = tmgt_schema::tokenize::read_battery(&battery)?;
+            let engine = Engine::load(&gguf)?;
+            serde_json::to_value(engine.battery(&strings))?
         }
         Command::Quantize { input, out, kind } => {
             let t0 = std::time::Instant::now();

@@ -9,10 +9,12 @@
 #![allow(clippy::result_large_err)]
 
 pub mod attribution;
+pub mod battery;
 pub mod conversions;
 pub mod cross_runtime;
 pub mod divergence;
 pub mod inference;
+pub mod kld;
 pub mod logprobs;
 pub mod precision;
 pub mod structure;
@@ -262,6 +264,18 @@ pub struct ModelEvidence {
     /// The GPU this machine has (`nvidia-smi -L`'s first line), if any.
     #[serde(default)]
     pub gpu: Option<String>,
+    /// (runtime, artifact) -> its drift from the oracle over the KLD text.
+    #[serde(default, with = "as_entries")]
+    pub kld: BTreeMap<(String, String), Observed<kld::KldReport>>,
+    /// The tokenizer battery's strings, in file order (empty: no battery).
+    #[serde(default)]
+    pub battery: Vec<tmgt_schema::tokenize::BatteryString>,
+    /// The reference tokenizer's (tokenizer.json) answers to the battery.
+    #[serde(default)]
+    pub battery_reference: Option<Observed<tmgt_schema::tokenize::BatteryRun>>,
+    /// (runtime, artifact) -> that runtime's answers to the battery.
+    #[serde(default, with = "as_entries")]
+    pub battery_runs: BTreeMap<(String, String), Observed<tmgt_schema::tokenize::BatteryRun>>,
 }
 
 impl ModelEvidence {
@@ -377,7 +391,9 @@ impl Tolerances {
                 bad.push(format!("golden_logprob has no {dtype:?} entry"));
             }
         }
-        for (name, map) in [("kld_mean_max", &self.kld_mean_max), ("kld_p99_max", &self.kld_p99_max), ("kld_same_top1_min", &self.kld_same_top1_min)] {
+        for (name, map) in
+            [("kld_mean_max", &self.kld_mean_max), ("kld_p99_max", &self.kld_p99_max), ("kld_same_top1_min", &self.kld_same_top1_min)]
+        {
             for quant in KLD_QUANTS {
                 if !map.contains_key(quant) {
                     bad.push(format!("{name} has no {quant:?} entry"));

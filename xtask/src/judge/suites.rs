@@ -19,6 +19,10 @@ pub enum Need {
     Structure,
     Truth,
     PrecisionGoldens,
+    /// The KLD text scored by every full-logit runtime against the oracle's base file.
+    Kld,
+    /// The tokenizer battery, its reference ids and every runtime's.
+    Battery,
 }
 
 /// Whom a suite's outcomes are about.
@@ -183,6 +187,30 @@ pub static SUITES: &[Suite] = &[
         },
         needs: &[Need::Goldens, Need::PrecisionGoldens],
         judge: precision::judge,
+        structure: None,
+    },
+    Suite {
+        name: "kld",
+        about: About::EachRuntime,
+        claim: |t| {
+            let q = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(f64::NAN);
+            format!(
+                "Full-vocabulary KLD from the oracle within the quantization's bound (mean: f32 ≤ {}, q8_0 ≤ {}, q4_0 ≤ {}; 99% and same top-1 too)",
+                q(&t.kld_mean_max, "f32"),
+                q(&t.kld_mean_max, "q8_0"),
+                q(&t.kld_mean_max, "q4_0")
+            )
+        },
+        needs: &[Need::Kld],
+        judge: kld::judge,
+        structure: None,
+    },
+    Suite {
+        name: "tokenizer-battery",
+        about: About::EachRuntime,
+        claim: |_| "Every battery string encodes to the reference tokenizer's ids; decode(encode(s)) == s".into(),
+        needs: &[Need::Battery],
+        judge: |ev, _| battery::judge(ev),
         structure: None,
     },
 ];

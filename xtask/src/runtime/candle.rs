@@ -65,4 +65,19 @@ impl Runtime for Candle {
     fn parse_score(&self, stdout: &str) -> Result<Score, String> {
         serde_json::from_value(strict_json(stdout)?).map_err(|e| format!("not a Score: {e}"))
     }
+
+    fn kld_argv(&self, artifact: &Utf8Path, base: &Utf8Path) -> Option<Vec<String>> {
+        Some(vec![self.oracle_gen.to_string(), "kld-gguf".into(), artifact.to_string(), "--base".into(), base.to_string()])
+    }
+
+    fn battery_argv(&self, artifact: &Utf8Path, battery: &Utf8Path) -> Option<Vec<String>> {
+        Some(vec![
+            self.oracle_gen.to_string(),
+            "tokenize".into(),
+            "--gguf".into(),
+            artifact.to_string(),
+            "--battery".into(),
+            battery.to_string(),
+        ])
+    }
 }

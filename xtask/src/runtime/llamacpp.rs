@@ -95,6 +95,16 @@ impl Runtime for LlamaCpp {
         ])
     }
 
+    fn kld_argv(&self, artifact: &Utf8Path, base: &Utf8Path) -> Option<Vec<String>> {
+        let program = self.program.clone().unwrap_or_else(|| crate::comparator::BIN_NAME.into());
+        Some(vec![program, "kld".into(), "--gguf".into(), artifact.to_string(), "--base".into(), base.to_string()])
+    }
+
+    fn battery_argv(&self, artifact: &Utf8Path, battery: &Utf8Path) -> Option<Vec<String>> {
+        let program = self.program.clone().unwrap_or_else(|| crate::comparator::BIN_NAME.into());
+        Some(vec![program, "battery".into(), "--gguf".into(), artifact.to_string(), "--battery".into(), battery.to_string()])
+    }
+
     fn parse_score(&self, stdout: &str) -> Result<Score, String> {
         parse_score(stdout)
     }

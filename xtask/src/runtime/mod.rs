@@ -36,6 +36,21 @@ pub trait Runtime: Sync {
     fn parse_generation(&self, stdout: &str) -> Result<Generation, String>;
     fn score_argv(&self, artifact: &camino::Utf8Path, text_file: &camino::Utf8Path, text: &str) -> Option<Vec<String>>;
     fn parse_score(&self, stdout: &str) -> Result<Score, String>;
+    /// The command that scores the KLD base file's windows on `artifact` with the full
+    /// vocabulary and prints `KldReport` JSON; None: this runtime gives no full logits.
+    fn kld_argv(&self, _artifact: &camino::Utf8Path, _base: &camino::Utf8Path) -> Option<Vec<String>> {
+        None
+    }
+    /// The command that encodes the tokenizer battery with the tokenizer `artifact`
+    /// carries and prints `BatteryRun` JSON; None: this runtime cannot be asked.
+    fn battery_argv(&self, _artifact: &camino::Utf8Path, _battery: &camino::Utf8Path) -> Option<Vec<String>> {
+        None
+    }
+}
+
+/// Parses stdout as one JSON value of type `T`.
+pub fn parse_json<T: serde::de::DeserializeOwned>(stdout: &str) -> Result<T, String> {
+    serde_json::from_value(strict_json(stdout)?).map_err(|e| format!("not the {} asked for: {e}", std::any::type_name::<T>()))
 }
 
 /// Runs `argv` and parses its stdout; every way of going wrong is `Failed` with evidence.
