@@ -75,8 +75,16 @@ pub fn compare_row(reference: &[f32], runtime: &[f32], target: usize) -> RowStat
 /// A value and its standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Est {
+    #[serde(deserialize_with = "null_as_nan")]
     pub value: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     pub err: f64,
+}
+
+/// JSON has no NaN: serde_json writes an undefined statistic (a mean of nothing, the
+/// error of one sample) as null; it reads back as NaN, so a report round-trips.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 fn mean_err(xs: &[f64]) -> Est {
@@ -138,11 +146,17 @@ pub struct KldReport {
     pub ln_ppl_ratio: Est,
     /// Full vocabulary: the KLD; top-k: its lower bound.
     pub kld_mean: Est,
+    #[serde(deserialize_with = "null_as_nan")]
     pub kld_max: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     pub kld_p999: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     pub kld_p99: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     pub kld_p95: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     pub kld_p90: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     pub kld_median: f64,
     /// (fraction, KLD) at `CURVE`.
     pub kld_curve: Vec<(f64, f64)>,
@@ -182,7 +196,7 @@ pub fn summarize(rows: &[RowStats], ids_sha256: &str) -> KldReport {
         kld_p95: percentile(&klds, 0.95),
         kld_p90: percentile(&klds, 0.90),
         kld_median: percentile(&klds, 0.5),
-        kld_curve: CURVE.iter().map(|&f| (f, percentile(&klds, f))).collect(),
+        kld_curve: if klds.is_empty() { vec![] } else { CURVE.iter().map(|&f| (f, percentile(&klds, f))).collect() },
         dp_mean: mean_err(&dp),
         dp_rms: rms(&dp),
         same_top1: fraction(rows.iter().filter(|r| r.same_top1).count(), rows.len()),
@@ -243,6 +257,38 @@ pub fn compare_top_k(reference: &[f32], runtime_top: &[(u32, f64)], target: usiz
         kld_lower_bound: bound,
         lp_reference: lp(target),
         lp_runtime: runtime_top.iter().find(|t| t.0 as usize == target).map(|t| t.1),
+    }
+}
+
+/// The top-k comparison where the reference too is known only by its top-k list
+/// (a golden keeps the oracle's k best ids, with log-probs normalised over the full
+/// vocabulary): the distributions coarse-grained to the ids both lists hold, one
+/// bucket for the rest. Still a lower bound of the full KL (the same map applied to
+/// both), only a looser one. `target` is the scored token.
+pub fn compare_top_k_lists(reference_top: &[(u32, f64)], runtime_top: &[(u32, f64)], target: u32) -> TopKRow {
+    let best = |top: &[(u32, f64)]| top.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0))).map(|t| t.0);
+    let (mut p_s, mut q_s, mut bound) = (0.0f64, 0.0f64, 0.0f64);
+    let mut seen = std::collections::BTreeSet::new();
+    for &(id, lq) in runtime_top {
+        let Some(&(_, lp)) = reference_top.iter().find(|r| r.0 == id) else { continue };
+        if !seen.insert(id) {
+            continue;
+        }
+        p_s += lp.exp();
+        q_s += lq.exp();
+        bound += lp.exp() * (lp - lq);
+    }
+    let (p_rest, q_rest) = ((1.0 - p_s).max(0.0), (1.0 - q_s).max(1e-12));
+    if p_rest > 0.0 {
+        bound += p_rest * (p_rest / q_rest).ln();
+    }
+    let lp = |top: &[(u32, f64)]| top.iter().find(|t| t.0 == target).map(|t| t.1);
+    TopKRow {
+        context_matches: true,
+        same_top1: best(reference_top).is_some() && best(reference_top) == best(runtime_top),
+        kld_lower_bound: bound,
+        lp_reference: lp(reference_top).unwrap_or(f64::NAN),
+        lp_runtime: lp(runtime_top),
     }
 }
 
@@ -350,6 +396,40 @@ mod tests {
         let same: Vec<RowStats> = (0..3).map(|t| compare_row(&p, &p, t)).collect();
         let s = summarize(&same, "x");
         assert_eq!((s.kld_mean.value, s.kld_max, s.ln_ppl_ratio.value, s.same_top1.value), (0.0, 0.0, 0.0, 1.0));
+    }
+
+    #[test]
+    fn a_report_with_undefined_statistics_round_trips_through_json() {
+        let empty = summarize(&[], "x");
+        assert!(empty.kld_mean.value.is_nan() && empty.kld_max.is_nan());
+        let json = serde_json::to_value(&empty).unwrap();
+        assert!(json["kld_max"].is_null() && json["kld_mean"]["err"].is_null(), "{json}");
+        let back: KldReport = serde_json::from_value(json).unwrap();
+        assert!(back.kld_mean.value.is_nan() && back.kld_median.is_nan() && back.ppl_runtime.err.is_nan());
+        assert_eq!((back.n, back.coverage), (0, Coverage::FullVocabulary));
+    }
+
+    #[test]
+    fn top_k_lists_on_both_sides_still_bound_the_full_kld() {
+        let p = log_softmax(&[3.0, 2.0, 1.0, 0.5, -1.0, 0.0]);
+        let q = log_softmax(&[2.0, 3.0, 0.0, 1.5, -2.0, 0.5]);
+        let full = compare_row(&p, &q, 0).kld;
+        let list = |row: &[f32], ids: &[u32]| -> Vec<(u32, f64)> { ids.iter().map(|&i| (i, row[i as usize] as f64)).collect() };
+        // the reference given whole as a list: the same bound as with its full row
+        let all: Vec<u32> = (0..6).collect();
+        let whole = compare_top_k_lists(&list(&p, &all), &list(&q, &[1, 0, 3]), 0);
+        let row = compare_top_k(&p, &list(&q, &[1, 0, 3]), 0);
+        assert!((whole.kld_lower_bound - row.kld_lower_bound).abs() < 1e-7, "{whole:?} {row:?}");
+        // fewer shared ids: a looser bound, never above the full KL, never below 0
+        let few = compare_top_k_lists(&list(&p, &[0, 2]), &list(&q, &[1, 0, 3]), 0);
+        assert!(few.kld_lower_bound >= -1e-12 && few.kld_lower_bound <= whole.kld_lower_bound + 1e-7, "{few:?}");
+        assert!(whole.kld_lower_bound <= full + 1e-12 && whole.kld_lower_bound > 0.0, "{} vs {full}", whole.kld_lower_bound);
+        assert!(!few.same_top1, "the oracle's best is 0, the runtime's 1");
+        assert_eq!((few.lp_reference, few.lp_runtime), (p[0] as f64, Some(q[0] as f64)));
+        assert_eq!(compare_top_k_lists(&list(&p, &[0, 2]), &list(&q, &[1, 3]), 0).lp_runtime, None);
+        // identical lists: 0, same top-1
+        let same = compare_top_k_lists(&list(&p, &[0, 1]), &list(&p, &[1, 0]), 1);
+        assert!(same.kld_lower_bound.abs() < 1e-12 && same.same_top1, "{same:?}");
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub fn kld_tables(r: &RunResults) -> String {
         }
         let _ = write!(
             out,
-            "\n### KLD from the oracle, {model} (full vocabulary, nats; ± one standard error; judged against the roster's kld bounds)\n\n{}\n",
+            "\n### KLD from the oracle, {model} (nats; ± one standard error; full vocabulary unless a row says top-k; judged against the roster's kld bounds)\n\n{}\n",
             markdown(table)
         );
     }
@@ -230,6 +230,18 @@ mod tests {
         let case = crate::judge::Case::new("kld", "m", "llama.cpp/q8_0-gguf", crate::judge::Subject::comparator("llama.cpp"));
         let evidence = crate::judge::Evidence { details: serde_json::json!({ "report": report }), ..Default::default() };
         r.outcomes.push(case.pass("ok", evidence));
+        // apr's top-k lower bound over one prompt step: undefined errors (null in JSON)
+        let top = tmgt_schema::kld::TopKRow {
+            context_matches: true,
+            same_top1: true,
+            kld_lower_bound: 0.01,
+            lp_reference: -0.1,
+            lp_runtime: Some(-0.2),
+        };
+        let report = tmgt_schema::kld::summarize_top_k(&[top], 5, "y");
+        let case = crate::judge::Case::new("kld", "m", "apr/q8_0-gguf (top-k)", crate::judge::subject::RUNTIME);
+        let evidence = crate::judge::Evidence { details: serde_json::json!({ "report": report }), ..Default::default() };
+        r.outcomes.push(case.pass("ok", evidence));
         r
     }
 
@@ -239,9 +251,12 @@ mod tests {
         let table = kld_tables(&r);
         assert!(table.contains("### KLD from the oracle, m") && table.contains("llama.cpp/q8_0-gguf"), "{table}");
         assert!(table.contains("90.00 ± 4.29%"), "same top-1 with its error: {table}");
+        assert!(table.contains("apr/q8_0-gguf (top-k) (top-5 only: KLD is a lower bound)"), "{table}");
         let reports = kld_reports(&r);
+        assert_eq!(reports["m"].len(), 2, "a report with undefined errors is read back too");
         let svg = kld_svg("m", &reports["m"]).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("<polyline") && svg.contains("llama.cpp/q8_0-gguf"));
+        assert!(!svg.contains("apr/"), "a lower bound is not drawn as a curve");
         assert!(kld_svg("m", &[]).is_none());
     }
 

@@ -6,7 +6,9 @@
 //! lower bound of the KLD, labelled `coverage: top-k`, never a full-vocabulary figure.
 
 use super::*;
+use tmgt_schema::kld::TopKRow;
 pub use tmgt_schema::kld::{Coverage, Est, KldReport};
+use tmgt_schema::TokenLogprob;
 
 /// The quantization a pre-registered bound is kept for, from the artifact's name:
 /// f32, q8_0, int8, q4_0, int4, q4_k; "native" for the roster's own GGUF (the
@@ -92,6 +94,52 @@ pub fn summary_line(r: &KldReport) -> String {
     }
 }
 
+/// apr's top-k drift on one artifact (see `apr_top_k`).
+#[derive(Debug, Default)]
+pub struct TopKDrift {
+    pub rows: Vec<TopKRow>,
+    /// The longest top-k list apr gave.
+    pub k: usize,
+    /// The first run's invocation: the repro.
+    pub invocation: Option<Invocation>,
+    pub prompts: Vec<String>,
+    /// The first prompt-encoding difference (every context differs: the tokenizer's finding).
+    pub encoding_differs: Option<String>,
+}
+
+/// What apr's top-k allows: apr gives no full logits and scores no text position by
+/// position, only its own top-k at each greedy step of the roster's prompts
+/// (`apr run --logprobs`). At the steps whose context equals the golden's (the
+/// prompt encoded alike, steps up to and including the first divergence) the
+/// golden's top-k and apr's bound the KLD from below (`compare_top_k_lists`). These
+/// are the prompts' positions, not the KLD text's: labelled `coverage: top-k`.
+pub fn apr_top_k(ev: &ModelEvidence) -> BTreeMap<String, TopKDrift> {
+    let mut by_artifact: BTreeMap<String, TopKDrift> = BTreeMap::new();
+    for (key, obs) in &ev.generations {
+        let (Some(g), true, Observed::Ok { value: gen, invocation }) = (ev.goldens.get(&key.prompt), key.runtime == APR, obs) else {
+            continue;
+        };
+        let (Some(top), Some(tokens)) = (&gen.top_logprobs, &gen.tokens) else { continue };
+        let drift = by_artifact.entry(key.artifact.clone()).or_default();
+        drift.invocation.get_or_insert_with(|| invocation.clone());
+        drift.prompts.push(key.prompt.clone());
+        drift.k = drift.k.max(top.iter().map(Vec::len).max().unwrap_or(0));
+        let eos = golden_eos(g);
+        let same_context_steps = first_divergence(strip_eos(&g.tokens, eos), strip_eos(tokens, eos)).map_or(usize::MAX, |d| d + 1);
+        let differs = tokenizer::difference(&g.prompt_tokens, gen);
+        let list = |t: &[TokenLogprob]| -> Vec<(u32, f64)> { t.iter().map(|x| (x.id, x.logprob as f64)).collect() };
+        for (step, (o, r)) in g.top_logprobs.iter().zip(top).take(same_context_steps).enumerate() {
+            let mut row = tmgt_schema::kld::compare_top_k_lists(&list(o), &list(r), g.tokens[step]);
+            row.context_matches = differs.is_none();
+            drift.rows.push(row);
+        }
+        if drift.encoding_differs.is_none() {
+            drift.encoding_differs = differs;
+        }
+    }
+    by_artifact
+}
+
 pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     let mut outs = Vec::new();
     for ((runtime, artifact), obs) in &ev.kld {
@@ -145,6 +193,51 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             )
         });
     }
+    for (artifact, drift) in apr_top_k(ev) {
+        let (Some(inv), differs) = (&drift.invocation, drift.encoding_differs) else { continue };
+        let report =
+            tmgt_schema::kld::summarize_top_k(&drift.rows, drift.k, &tmgt_schema::sha256_bytes(drift.prompts.join("\n").as_bytes()));
+        let prompts = drift.prompts;
+        let case = Case::new("kld", &ev.slug, format!("{APR}/{artifact} (top-k)"), Subject::of_runtime(APR));
+        let details = serde_json::json!({ "report": report, "quant": quant_of(&artifact), "prompts": prompts });
+        let evidence = evidence_from(inv, None, Some(summary_line(&report)), details);
+        let Some(b) = quant_of(&artifact).and_then(|q| bounds(tol, q)) else {
+            let mut o = case.skip(format!("no pre-registered KLD bound for {artifact}; {}", summary_line(&report)));
+            o.evidence = evidence;
+            outs.push(o);
+            continue;
+        };
+        let quant = quant_of(&artifact).unwrap_or_default();
+        let evidence = Evidence {
+            expected: Some(format!("{quant}: mean KLD ≤ {} (its lower bound beyond 2σ fails), same top-1 ≥ {}", b.0, b.2)),
+            ..evidence
+        };
+        if report.n == 0 {
+            match differs {
+                Some(why) => outs.push(case.blocked(
+                    format!("apr encoded every prompt differently ({why}): no step with the golden's context to compare"),
+                    tokenizer::signature(APR, &why),
+                    evidence,
+                )),
+                None => {
+                    let mut o = case.skip("apr's runs reported no top-k at a step with the golden's context");
+                    o.evidence = evidence;
+                    outs.push(o);
+                }
+            }
+            continue;
+        }
+        let problems = problems(&report, b);
+        outs.push(if problems.is_empty() {
+            case.pass(summary_line(&report), evidence)
+        } else {
+            case.fail(
+                format!("{}; {}", problems.join("; "), summary_line(&report)),
+                format!("{APR}: drift beyond the {quant} KLD bounds"),
+                evidence,
+            )
+        });
+    }
     if outs.is_empty() {
         outs.push(
             Case::new("kld", &ev.slug, "all", Subject::Harness)
@@ -157,7 +250,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tmgt_schema::kld::{summarize, summarize_top_k, RowStats, TopKRow};
+    use tmgt_schema::kld::{summarize, summarize_top_k, RowStats};
 
     #[test]
     fn artifacts_map_to_their_quantization() {
@@ -212,6 +305,55 @@ mod tests {
         let crashed = find("apr/int4-gguf");
         assert_eq!((crashed.status, &crashed.subject), (Verdict::Fail, &subject::RUNTIME));
         assert_eq!(judge(&ModelEvidence::new("m"), &tol)[0].status, Verdict::Skip);
+    }
+
+    /// apr's generation on every prompt with top-2 lists: its own tokens, the runner-up
+    /// of each step at `runner_up`, and its prompt ids.
+    fn apr_runs(ev: &mut ModelEvidence, artifact: &str, tokens: &[u32], runner_up: f32, prompt: Vec<u32>) {
+        use super::super::testutil::{gen, ok, PROMPTS};
+        for p in PROMPTS {
+            let mut g = gen(tokens.to_vec());
+            g.top_logprobs = Some(
+                tokens
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &t)| vec![TokenLogprob { id: t, logprob: -0.1 }, TokenLogprob { id: 900 + i as u32, logprob: runner_up }])
+                    .collect(),
+            );
+            g.prompt_tokens = Some(prompt.clone());
+            ev.generations.insert(GenKey::new(APR, artifact, p), ok(g));
+        }
+    }
+
+    #[test]
+    fn apr_top_k_is_a_labelled_lower_bound_over_the_golden_context() {
+        use super::super::testutil::{evidence, find, seq, with_mismatches};
+        let tol = Tolerances::spec();
+        let mut ev = evidence();
+        // the golden: token at -0.1, runner-up at -3.1 on every step
+        apr_runs(&mut ev, "q8_0-gguf", &seq(32), -3.1, vec![10, 11, 12]);
+        apr_runs(&mut ev, "q4_0-gguf", &with_mismatches(&seq(32), 1), -0.5, vec![10, 11, 12]);
+        apr_runs(&mut ev, "int4-gguf", &seq(32), -3.1, vec![1, 10, 11, 12]);
+        let outs = judge(&ev, &tol);
+        let same = find(&outs, "apr/q8_0-gguf (top-k)");
+        assert_eq!((same.status, &same.subject), (Verdict::Pass, &subject::RUNTIME));
+        let r = &same.evidence.details["report"];
+        assert_eq!(r["coverage"], serde_json::json!({ "kind": "top-k", "k": 2, "sampled": 128 }));
+        assert_eq!(r["n"], 128, "every step of the 4 prompts has the golden's context");
+        assert!(r["kld_mean"]["value"].as_f64().unwrap().abs() < 1e-6 && r["same_top1"]["value"] == 1.0, "{r}");
+        assert!(same.note.contains("lower bound") && same.note.contains("not full-vocabulary"), "{}", same.note);
+        // a different first token: only step 0 shares the golden's context, where apr
+        // puts its own id on top and its runner-up at -0.5 (bound 0.73 > q4_0's 0.5)
+        let drift = find(&outs, "apr/q4_0-gguf (top-k)");
+        let r = &drift.evidence.details["report"];
+        assert_eq!(r["n"], 4, "one step per prompt: apr's first token differs");
+        assert!(r["kld_mean"]["value"].as_f64().unwrap() > 0.5 && r["same_top1"]["value"] == 0.0, "{r}");
+        assert_eq!(drift.status, Verdict::Fail, "{}", drift.note);
+        assert_eq!(drift.signature, "apr: drift beyond the q4_0 KLD bounds");
+        // every prompt encoded with a BOS: blocked by the tokenizer's finding
+        let bos = find(&outs, "apr/int4-gguf (top-k)");
+        assert_eq!(bos.status, Verdict::Blocked, "{}", bos.note);
+        assert_eq!(bos.signature, "apr: prepends BOS");
     }
 
     #[test]
