@@ -64,10 +64,16 @@ pub fn windows_of(reader: &LogprobsReader) -> Result<ScoringWindows> {
     Ok(ScoringWindows { windows, first_scored: layout.first_scored })
 }
 
-/// `model` on the base file's windows, each of its rows against the base's.
-pub fn score_against_base(model: &mut dyn CausalLm, base: &Path) -> Result<KldReport> {
+/// `model` on the base file's windows (the first `max_windows` of them, when given),
+/// each of its rows against the base's. The report's `n` and `ids_sha256` are of the
+/// windows scored.
+pub fn score_against_base(model: &mut dyn CausalLm, base: &Path, max_windows: Option<usize>) -> Result<KldReport> {
     let mut reader = LogprobsReader::open(base)?;
-    let windows = windows_of(&reader)?;
+    let mut windows = windows_of(&reader)?;
+    if let Some(max) = max_windows {
+        ensure!(max > 0, "--windows 0 scores nothing");
+        windows.windows.truncate(max);
+    }
     let ids_sha = tmgt_schema::sha256_bytes(&serde_json::to_vec(&windows.windows)?);
     let targets = reader.header.targets();
     let mut stats: Vec<RowStats> = Vec::with_capacity(targets.len());
@@ -135,13 +141,17 @@ mod tests {
         let windows = ScoringWindows::split(&ids, &[1], 8).unwrap();
         let path = std::env::temp_dir().join(format!("tmgt-kld-base-{}.lp", std::process::id()));
         write_base(&mut Table { vocab: 13, shift: 0.0 }, &windows, 13, Dtype::F32, &path).unwrap();
-        let report = score_against_base(&mut Table { vocab: 13, shift: 2.5 }, &path).unwrap();
+        let report = score_against_base(&mut Table { vocab: 13, shift: 2.5 }, &path, None).unwrap();
         assert_eq!(report.n, windows.n_positions());
+        let first = score_against_base(&mut Table { vocab: 13, shift: 2.5 }, &path, Some(1)).unwrap();
+        assert_eq!(first.n, windows.windows[0].len() - 1 - windows.first_scored, "only the first window's positions");
+        assert_ne!(first.ids_sha256, report.ids_sha256, "the ids hash says which windows were scored");
+        assert!(score_against_base(&mut Table { vocab: 13, shift: 2.5 }, &path, Some(0)).is_err());
         assert!(report.kld_mean.value.abs() < 1e-9 && report.kld_max.abs() < 1e-9, "{report:?}");
         assert_eq!(report.same_top1.value, 1.0);
         // in f16 the base is rounded: the KLD is that rounding's noise, near 0
         write_base(&mut Table { vocab: 13, shift: 0.0 }, &windows, 13, Dtype::F16, &path).unwrap();
-        let report = score_against_base(&mut Table { vocab: 13, shift: 0.0 }, &path).unwrap();
+        let report = score_against_base(&mut Table { vocab: 13, shift: 0.0 }, &path, None).unwrap();
         assert!(report.kld_mean.value.abs() < 1e-5, "{}", report.kld_mean.value);
         std::fs::remove_file(&path).unwrap();
     }

@@ -12,6 +12,11 @@ use tmgt_schema::{Score, Settings};
 #[derive(Parser)]
 #[command(name = "oracle-gen", version, about = "Reference greedy goldens and scores on candle")]
 struct Cli {
+    /// Worker threads for candle and rayon (default: $RAYON_NUM_THREADS, else every
+    /// core). Parallel runs on one machine each take their share: candle's workers
+    /// spin while they wait, so two processes using every core slow each other down.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -120,6 +125,10 @@ enum Command {
         gguf: PathBuf,
         #[arg(long)]
         base: PathBuf,
+        /// Score only the first N windows of the base file (candle decodes one token a
+        /// step: the whole text can take longer than a check may).
+        #[arg(long)]
+        windows: Option<usize>,
     },
     /// The tokenizer battery (JSON lines) through the checkpoint's tokenizer.json
     /// (--model-dir) or the tokenizer a GGUF's metadata makes (--gguf); prints
@@ -148,7 +157,13 @@ enum Command {
 }
 
 fn main() {
-    if let Err(e) = run(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads.filter(|&n| n > 0) {
+        // candle reads RAYON_NUM_THREADS for its own pool; set before any thread starts.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    }
+    if let Err(e) = run(cli) {
         eprintln!("oracle-gen: error: {}", without_backtrace(&format!("{e:#}")));
         std::process::exit(1);
     }
@@ -261,10 +276,10 @@ fn run(cli: Cli) -> Result<()> {
             });
             println!("{summary}");
         }
-        Command::KldGguf { gguf, base } => {
+        Command::KldGguf { gguf, base, windows } => {
             let mut model = oracle_gen::gguf::load_gguf_model(&gguf)?;
-            let report =
-                oracle_gen::kld::score_against_base(&mut model, &base).with_context(|| format!("{}: KLD scoring", gguf.display()))?;
+            let report = oracle_gen::kld::score_against_base(&mut model, &base, windows)
+                .with_context(|| format!("{}: KLD scoring", gguf.display()))?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Tokenize { model_dir, gguf, battery } => {

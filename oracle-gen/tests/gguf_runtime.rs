@@ -99,3 +99,31 @@ fn gguf_runtime_error_names_the_file() {
     let err = format!("{:#}", run_gguf(&bad, "hi", 1, 1).unwrap_err());
     assert!(err.contains("broken.gguf"), "{err}");
 }
+
+/// A GGUF whose pre-tokenizer candle cannot rebuild (apr's exports write "default")
+/// still scores given ids: the KLD windows need weights, not a tokenizer. Encoding
+/// text is where it fails, naming the metadata.
+#[test]
+fn gguf_runtime_scores_ids_without_a_tokenizer_it_cannot_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gguf = tmp.path().join("tiny.gguf");
+    write_tiny_gguf(&gguf, &SPEC, GgmlDType::F32, 24);
+    // Same-length rewrite of the length-prefixed value "smollm" of tokenizer.ggml.pre.
+    let mut bytes = std::fs::read(&gguf).unwrap();
+    let needle = [&6u64.to_le_bytes()[..], b"smollm"].concat();
+    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("tokenizer.ggml.pre in the file");
+    bytes[at + 8..at + 14].copy_from_slice(b"foobar");
+    std::fs::write(&gguf, &bytes).unwrap();
+
+    let mut model = load_gguf_model(&gguf).unwrap();
+    let err = format!("{:#}", model.encode(PROMPT).unwrap_err());
+    assert!(err.contains("foobar") && err.contains("not supported"), "{err}");
+    let err = format!("{:#}", run_gguf(&gguf, PROMPT, 2, 1).unwrap_err());
+    assert!(err.contains("foobar"), "{err}");
+    let rows = oracle_gen::kld::window_rows(&mut model, &[1, 5, 6, 7, 8], 1).unwrap();
+    assert_eq!(rows.len(), 3, "positions 1..4 of a 5-id window");
+    for row in &rows {
+        let total: f64 = row.iter().map(|&l| (l as f64).exp()).sum();
+        assert!((total - 1.0).abs() < 1e-4, "a log-softmax row sums to 1 in probability: {total}");
+    }
+}

@@ -162,6 +162,7 @@ impl Harness {
             oracle_gen: oracle_gen.clone(),
             source_hash: oracle_source.clone(),
             candle: crate::util::locked_version(&ctx.project.root, "candle-core"),
+            threads: llamacpp.threads,
         };
         let candle_version = candle.version();
         let tools = Tools {
@@ -747,7 +748,7 @@ fn suite_inputs(ctx: &Ctx, harness: &Harness, model: &Model, wanted: &[&'static 
         ev.battery = tmgt_schema::tokenize::read_battery(path.as_std_path())?;
         out.battery = Some(path);
     }
-    if let (Some(text), Some(context), true) = (&s.kld_text, s.kld_context, needs.contains(&Need::Kld)) {
+    if let (Some(text), Some(context), true) = (&s.kld_text, s.kld_context, needs.contains(&Need::Kld) && model.kld) {
         out.kld_base = Some(kld_base(ctx, harness, model, &ctx.project.root.join(text), context)?);
     }
     Ok(out)

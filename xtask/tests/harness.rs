@@ -111,6 +111,21 @@ fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
     assert!(bad.is_empty(), "a perfect runtime got findings:\n{}\n{}", bad.join("\n"), perfect.output);
     assert_eq!(perfect.code, 0, "a perfect runtime exits 0:\n{}", perfect.output);
     assert!(perfect.ticket.contains("No findings."), "{}", perfect.ticket);
+    // The drift statistics ran on every fixture: candle scored the KLD text on the f32
+    // export (KLD ≈ 0: a PASS against the f32 bound), apr's top-k gave its labelled
+    // lower bound on the GGUF, and the battery's reference tokenizer and candle agree.
+    let outcomes = perfect.results["outcomes"].as_array().unwrap();
+    let status = |suite: &str, model: &str, case: &str| -> String {
+        let found: Vec<&Value> = outcomes.iter().filter(|o| o["suite"] == suite && o["model"] == model && o["case"] == case).collect();
+        assert_eq!(found.len(), 1, "{suite}/{model}/{case}: {found:?}");
+        found[0]["status"].as_str().unwrap().to_string()
+    };
+    for model in ["tiny-llama", "tiny-qwen2", "tiny-gpt2"] {
+        assert_eq!(status("kld", model, "candle/f32-gguf"), "PASS", "{model}");
+        assert_eq!(status("kld", model, "apr/int4-gguf (top-k)"), "PASS", "{model}");
+        assert_eq!(status("tokenizer-battery", model, "reference"), "PASS", "{model}");
+        assert_eq!(status("tokenizer-battery", model, "candle/f32-gguf"), "PASS", "{model}");
+    }
 
     // One defect at a time, on one model and two prompts (the roundtrip's): each is
     // caught, as one ticket group.

@@ -22,10 +22,12 @@ enum Weights {
     Gemma3(quantized_gemma3::ModelWeights),
 }
 
-/// A GGUF model loaded for inference, with its tokenizer and EOS ids.
+/// A GGUF model loaded for inference, with its tokenizer and EOS ids. A tokenizer
+/// that cannot be built from the metadata is an error only when text is encoded or
+/// decoded: scoring given ids (the KLD windows) needs none.
 pub struct GgufModel {
     weights: Weights,
-    pub tokenizer: Tokenizer,
+    tokenizer: std::result::Result<Tokenizer, String>,
     pub eos_ids: Vec<u32>,
     pub arch: SourceArch,
     device: Device,
@@ -44,13 +46,17 @@ impl GgufModel {
 
     /// Prompt ids as this model's tokenizer encodes them (special tokens as the GGUF's
     /// add_bos/add_eos flags say).
+    pub fn tokenizer(&self) -> Result<&Tokenizer> {
+        self.tokenizer.as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.tokenizer.encode(text, true).map_err(|e| anyhow::anyhow!("cannot tokenize {text:?}: {e}"))?;
+        let enc = self.tokenizer()?.encode(text, true).map_err(|e| anyhow::anyhow!("cannot tokenize {text:?}: {e}"))?;
         Ok(enc.get_ids().to_vec())
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.tokenizer.decode(ids, true).map_err(|e| anyhow::anyhow!("cannot decode {ids:?}: {e}"))
+        self.tokenizer()?.decode(ids, true).map_err(|e| anyhow::anyhow!("cannot decode {ids:?}: {e}"))
     }
 }
 
@@ -84,7 +90,7 @@ pub fn load_gguf_model(gguf: &Path) -> Result<GgufModel> {
     let arch_name = meta.string("general.architecture")?.to_string();
     let arch = SourceArch::parse(&arch_name)
         .with_context(|| format!("{}: the candle GGUF runtime runs llama, qwen2 and gemma3, not {arch_name:?}", gguf.display()))?;
-    let tokenizer = tokenizer_from_gguf(&content, gguf)?;
+    let tokenizer = tokenizer_from_gguf(&content, gguf).map_err(|e| format!("{e:#}"));
     let eos_ids: Vec<u32> = meta.opt_u64("tokenizer.ggml.eos_token_id")?.map(|id| vec![id as u32]).unwrap_or_default();
     let device = Device::Cpu;
     let load_err = |e: candle_core::Error| anyhow::anyhow!("{}: candle cannot load the {arch_name} GGUF: {e}", gguf.display());

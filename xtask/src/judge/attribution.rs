@@ -27,7 +27,7 @@ pub enum Blame {
 
 /// Made from the reference checkpoint by correct converters only (a comparator's,
 /// possibly through another such file, e.g. llama.cpp's quantizer on the f32 export).
-fn correctly_made(ev: &ModelEvidence, artifact: &str) -> bool {
+pub fn correctly_made(ev: &ModelEvidence, artifact: &str) -> bool {
     let mut name = artifact;
     for _ in 0..8 {
         let Some(c) = ev.conversions.get(name) else { return false };

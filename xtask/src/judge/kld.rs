@@ -142,6 +142,8 @@ pub fn apr_top_k(ev: &ModelEvidence) -> BTreeMap<String, TopKDrift> {
 
 pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     let mut outs = Vec::new();
+    // (artifact, quantization) -> each correct engine's verdict (Err: what it missed).
+    let mut engines: BTreeMap<(String, &str), Vec<Result<String, String>>> = BTreeMap::new();
     for ((runtime, artifact), obs) in &ev.kld {
         let case = Case::new("kld", &ev.slug, format!("{runtime}/{artifact}"), Subject::of_runtime(runtime));
         let what = format!("{runtime} scoring the KLD text on {artifact}");
@@ -183,6 +185,14 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             continue;
         }
         let problems = problems(report, b);
+        if runtime != APR && report.coverage == Coverage::FullVocabulary && attribution::correctly_made(ev, artifact) {
+            let entry = engines.entry((artifact.clone(), quant)).or_default();
+            entry.push(if problems.is_empty() {
+                Ok(runtime.clone())
+            } else {
+                Err(format!("{runtime} (n {}): {}", report.n, problems.join(", ")))
+            });
+        }
         outs.push(if problems.is_empty() {
             case.pass(summary_line(report), evidence)
         } else {
@@ -192,6 +202,26 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 evidence,
             )
         });
+    }
+    // A bound every correct engine misses on a file correct converters made is a
+    // falsified claim: the reference's FAIL, never edited away.
+    let mut falsified: BTreeMap<String, String> = BTreeMap::new();
+    for ((artifact, quant), verdicts) in &engines {
+        if verdicts.iter().all(|v| v.is_err()) {
+            let why: Vec<String> = verdicts.iter().filter_map(|v| v.clone().err()).collect();
+            let note = format!(
+                "falsified: the pre-registered {quant} KLD bounds fail for every correct engine on {artifact} ({})",
+                why.join("; ")
+            );
+            falsified.insert(artifact.clone(), note.clone());
+            let case = Case::new("kld", &ev.slug, format!("bounds/{artifact}"), Subject::Reference);
+            let details = serde_json::json!({ "quant": quant, "engines": why });
+            outs.push(case.fail(
+                note,
+                format!("kld: the pre-registered {quant} bounds fail for correct engines"),
+                Evidence { details, ..Default::default() },
+            ));
+        }
     }
     for (artifact, drift) in apr_top_k(ev) {
         let (Some(inv), differs) = (&drift.invocation, drift.encoding_differs) else { continue };
@@ -228,20 +258,24 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             continue;
         }
         let problems = problems(&report, b);
-        outs.push(if problems.is_empty() {
-            case.pass(summary_line(&report), evidence)
-        } else {
-            case.fail(
+        outs.push(match (problems.is_empty(), falsified.get(&artifact)) {
+            (true, _) => case.pass(summary_line(&report), evidence),
+            (false, Some(claim)) => case.about(Subject::Reference).fail(
+                format!("claim fails for correct engines too ({claim}): apr {}; {}", problems.join("; "), summary_line(&report)),
+                format!("kld: the pre-registered {quant} bounds fail for correct engines"),
+                evidence,
+            ),
+            (false, None) => case.fail(
                 format!("{}; {}", problems.join("; "), summary_line(&report)),
                 format!("{APR}: drift beyond the {quant} KLD bounds"),
                 evidence,
-            )
+            ),
         });
     }
     if outs.is_empty() {
         outs.push(
             Case::new("kld", &ev.slug, "all", Subject::Harness)
-                .skip("no runtime scored the KLD text (no [settings] kld_text, or no GGUF artifact)"),
+                .skip("no runtime scored the KLD text (no [settings] kld_text, kld = false for this model, or no GGUF artifact)"),
         );
     }
     outs
@@ -354,6 +388,48 @@ mod tests {
         let bos = find(&outs, "apr/int4-gguf (top-k)");
         assert_eq!(bos.status, Verdict::Blocked, "{}", bos.note);
         assert_eq!(bos.signature, "apr: prepends BOS");
+    }
+
+    #[test]
+    fn a_bound_every_correct_engine_misses_on_a_correct_file_is_falsified() {
+        use super::super::conversions::{Conversion, Made};
+        use super::super::testutil::{evidence, find, inv, seq};
+        let made = |tool: &str, bits: u8| Conversion {
+            tool: tool.into(),
+            from: "reference".into(),
+            bits,
+            observed: Observed::Ok { value: Made { file: "f".into(), bytes: 1, sha256: String::new() }, invocation: inv(&["x"], "") },
+        };
+        let tol = Tolerances::spec();
+        let mut ev = evidence();
+        ev.conversions.insert("q4_0-gguf".into(), made("candle", 4));
+        ev.conversions.insert("q8_0-gguf".into(), made("candle", 8));
+        ev.conversions.insert("int4-gguf".into(), made(APR, 4));
+        let ok = |r: KldReport| Observed::Ok { value: r, invocation: Invocation::default() };
+        // q4_0: both correct engines below the same-top-1 bound; q8_0: one meets it;
+        // int4-gguf: apr's own file, so the engines' misses say nothing of the bound.
+        for runtime in ["llama.cpp", "candle"] {
+            ev.kld.insert((runtime.into(), "q4_0-gguf".into()), ok(report(0.3, 1.0, 0.6)));
+            ev.kld.insert((runtime.into(), "int4-gguf".into()), ok(report(3.0, 9.0, 0.1)));
+        }
+        ev.kld.insert(("llama.cpp".into(), "q8_0-gguf".into()), ok(report(0.004, 0.02, 0.97)));
+        ev.kld.insert(("candle".into(), "q8_0-gguf".into()), ok(report(0.005, 0.02, 0.90)));
+        apr_runs(&mut ev, "q4_0-gguf", &super::super::testutil::with_mismatches(&seq(32), 1), -0.5, vec![10, 11, 12]);
+        let outs = judge(&ev, &tol);
+        let claim = find(&outs, "bounds/q4_0-gguf");
+        assert_eq!((claim.status, &claim.subject), (Verdict::Fail, &Subject::Reference));
+        assert!(
+            claim.note.starts_with("falsified") && claim.note.contains("llama.cpp (n 100)") && claim.note.contains("candle"),
+            "{}",
+            claim.note
+        );
+        assert!(outs.iter().all(|o| o.case != "bounds/q8_0-gguf" && o.case != "bounds/int4-gguf"), "{outs:#?}");
+        // apr missing a falsified bound is the claim's failure, not apr's
+        let apr = find(&outs, "apr/q4_0-gguf (top-k)");
+        assert_eq!((apr.status, &apr.subject), (Verdict::Fail, &Subject::Reference), "{}", apr.note);
+        assert!(apr.note.contains("claim fails for correct engines too"), "{}", apr.note);
+        // the engines' own misses stay as comparator evidence
+        assert_eq!(find(&outs, "candle/q4_0-gguf").subject, Subject::comparator("candle"));
     }
 
     #[test]

@@ -201,7 +201,8 @@ pub static SUITES: &[Suite] = &[
                 q(&t.kld_mean_max, "q4_0")
             )
         },
-        needs: &[Need::Kld],
+        // apr: what its top-k allows, from its generations against the goldens.
+        needs: &[Need::Kld, Need::Goldens, Need::Generations, Need::Conversions],
         judge: kld::judge,
         structure: None,
     },
