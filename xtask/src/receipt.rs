@@ -92,6 +92,15 @@ fn union(mut parts: impl Iterator<Item = ModelEvidence>) -> Option<ModelEvidence
         union_map(&mut ev.generations, part.generations);
         union_map(&mut ev.scores, part.scores);
         union_map(&mut ev.structure, part.structure);
+        union_map(&mut ev.kld, part.kld);
+        union_map(&mut ev.battery_runs, part.battery_runs);
+        ev.battery_reference = match (ev.battery_reference.take(), part.battery_reference) {
+            (Some(have), theirs) if real(&have) || theirs.as_ref().is_none_or(|t| !real(t)) => Some(have),
+            (have, theirs) => theirs.or(have),
+        };
+        if ev.battery.is_empty() {
+            ev.battery = part.battery;
+        }
         for (k, c) in part.conversions {
             ev.conversions.entry(k).or_insert(c);
         }

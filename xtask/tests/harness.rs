@@ -113,7 +113,9 @@ fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
     assert!(perfect.ticket.contains("No findings."), "{}", perfect.ticket);
     // The drift statistics ran on every fixture: candle scored the KLD text on the f32
     // export (KLD ≈ 0: a PASS against the f32 bound), apr's top-k gave its labelled
-    // lower bound on the GGUF, and the battery's reference tokenizer and candle agree.
+    // lower bound on the GGUF, and candle's tokenizer encodes the battery as the
+    // reference does. (The reference's own decode(encode(s)) misses U+0080 on the
+    // byte-level fixtures as on SmolLM2: a Reference finding, not asserted away here.)
     let outcomes = perfect.results["outcomes"].as_array().unwrap();
     let status = |suite: &str, model: &str, case: &str| -> String {
         let found: Vec<&Value> = outcomes.iter().filter(|o| o["suite"] == suite && o["model"] == model && o["case"] == case).collect();
@@ -121,10 +123,12 @@ fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
         found[0]["status"].as_str().unwrap().to_string()
     };
     for model in ["tiny-llama", "tiny-qwen2", "tiny-gpt2"] {
-        assert_eq!(status("kld", model, "candle/f32-gguf"), "PASS", "{model}");
         assert_eq!(status("kld", model, "apr/int4-gguf (top-k)"), "PASS", "{model}");
-        assert_eq!(status("tokenizer-battery", model, "reference"), "PASS", "{model}");
-        assert_eq!(status("tokenizer-battery", model, "candle/f32-gguf"), "PASS", "{model}");
+        if model != "tiny-gpt2" {
+            // candle has no quantized gpt2 model
+            assert_eq!(status("kld", model, "candle/f32-gguf"), "PASS", "{model}");
+            assert_eq!(status("tokenizer-battery", model, "candle/f32-gguf"), "PASS", "{model}");
+        }
     }
 
     // One defect at a time, on one model and two prompts (the roundtrip's): each is
