@@ -153,6 +153,9 @@ enum Command {
         tokens: usize,
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// One JSON line (BenchResult) instead of the report.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -298,8 +301,8 @@ fn run(cli: Cli) -> Result<()> {
             };
             println!("{}", serde_json::to_string(&run)?);
         }
-        Command::Bench { model_dir, precision, prompt, tokens, repeat } => {
-            oracle_gen::bench::run(&model_dir, &precision.dtype, &precision.device, &prompt, tokens, repeat)?;
+        Command::Bench { model_dir, precision, prompt, tokens, repeat, json } => {
+            oracle_gen::bench::run(&model_dir, &precision.dtype, &precision.device, &prompt, tokens, repeat, json)?;
         }
     }
     Ok(())

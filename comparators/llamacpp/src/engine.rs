@@ -277,6 +277,33 @@ impl Engine {
         })
     }
 
+    /// One benchmark round: the prompt's prefill, then `tokens` greedy decode steps
+    /// (EOS ignored), each timed on its own. Returns (prompt ids, prefill seconds,
+    /// decode steps, decode seconds).
+    pub fn bench(&self, prompt: &str, tokens: usize) -> Result<(usize, f64, usize, f64)> {
+        let prompt_ids = self.encode(prompt)?;
+        ensure!(!prompt_ids.is_empty() && tokens > 0, "a benchmark needs a prompt and at least one token");
+        let mut ctx = self.context(prompt_ids.len() + tokens + 1, prompt_ids.len())?;
+        let mut batch = LlamaBatch::new(prompt_ids.len(), 1);
+        let last = prompt_ids.len() - 1;
+        for (i, &id) in prompt_ids.iter().enumerate() {
+            batch.add(LlamaToken(id as i32), i as i32, &[0], i == last)?;
+        }
+        let t0 = Instant::now();
+        ctx.decode(&mut batch).map_err(|e| anyhow::anyhow!(with_cause(format!("prefill of {} tokens: {e}", prompt_ids.len()))))?;
+        let mut logits = ctx.get_logits_ith(last as i32).to_vec();
+        let prefill_s = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        for step in 0..tokens {
+            let next = argmax(&logits);
+            batch.clear();
+            batch.add(LlamaToken(next as i32), (prompt_ids.len() + step) as i32, &[0], true)?;
+            ctx.decode(&mut batch).map_err(|e| anyhow::anyhow!(with_cause(format!("decode step {step}: {e}"))))?;
+            logits.copy_from_slice(ctx.get_logits_ith(0));
+        }
+        Ok((prompt_ids.len(), prefill_s, tokens, t1.elapsed().as_secs_f64()))
+    }
+
     /// Teacher-forced scoring of `ids[1..]` from their prefixes; `on_row(i, logprobs)`
     /// sees each position's full-vocabulary log-softmax.
     pub fn score_ids(&self, ids: &[u32], mut on_row: impl FnMut(usize, &[f64]) -> Result<()>) -> Result<Score> {

@@ -1,6 +1,6 @@
 //! `llamacpp-comparator`: llama.cpp behind the harness's JSON. Subcommands: version,
 //! generate (Generation JSON), score (Score JSON, optional full log-softmax matrix),
-//! tokenize (JSON ids), quantize (llama.cpp's quantizer). stdout holds exactly one
+//! tokenize (JSON ids), quantize (llama.cpp's quantizer), bench (prefill/decode tok/s). stdout holds exactly one
 //! JSON value; llama.cpp's warnings and errors go to stderr. Exit 1 on any error,
 //! with a one-line `llamacpp-comparator: error: …` on stderr.
 
@@ -85,6 +85,18 @@ enum Command {
         gguf: PathBuf,
         #[arg(long)]
         battery: PathBuf,
+    },
+    /// Prefill and greedy decode speed on a GGUF (EOS ignored), best of `rounds`;
+    /// prints JSON {prompt_tokens, prefill_tps, decode_tokens, decode_tps, rounds}.
+    Bench {
+        #[arg(long)]
+        gguf: PathBuf,
+        #[arg(long, default_value = "The capital of France is")]
+        prompt: String,
+        #[arg(long, default_value_t = 32)]
+        tokens: usize,
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
     },
     /// Quantize an f32/f16 GGUF with llama.cpp's own quantizer.
     Quantize {
@@ -194,6 +206,19 @@ fn run(command: Command) -> Result<serde_json::Value> {
             let strings = tmgt_schema::tokenize::read_battery(&battery)?;
             let engine = Engine::load(&gguf)?;
             serde_json::to_value(engine.battery(&strings))?
+        }
+        Command::Bench { gguf, prompt, tokens, rounds } => {
+            let engine = Engine::load(&gguf)?;
+            let (mut prefill, mut decode, mut n_prompt) = (0.0f64, 0.0f64, 0);
+            let mut all = Vec::new();
+            for _ in 0..rounds.max(1) {
+                let (p, prefill_s, steps, decode_s) = engine.bench(&prompt, tokens).with_context(|| format!("{}: bench", gguf.display()))?;
+                n_prompt = p;
+                prefill = prefill.max(p as f64 / prefill_s);
+                decode = decode.max(steps as f64 / decode_s);
+                all.push(json!({ "prefill_tps": p as f64 / prefill_s, "decode_tps": steps as f64 / decode_s }));
+            }
+            json!({ "prompt_tokens": n_prompt, "prefill_tps": prefill, "decode_tokens": tokens, "decode_tps": decode, "threads": engine::n_threads(), "rounds": all })
         }
         Command::Quantize { input, out, kind } => {
             let t0 = std::time::Instant::now();
