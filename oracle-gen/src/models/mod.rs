@@ -91,6 +91,11 @@ impl Linear {
         let rows = (out_dim / (rayon::current_num_threads() * 8)).max(1);
         let mut y_t = vec![0f32; out_dim * t]; // [out, t]
         y_t.par_chunks_mut(rows * t).enumerate().for_each(|(chunk, ys)| {
+            if t == 1 {
+                // Decoding: several rows share each load of x, the same bits as `dot`.
+                matvec(&w[chunk * rows * in_dim..][..ys.len() * in_dim], in_dim, &x, ys);
+                return;
+            }
             for (j, out) in ys.chunks_mut(t).enumerate() {
                 let row = &w[(chunk * rows + j) * in_dim..][..in_dim];
                 for (ti, o) in out.iter_mut().enumerate() {
@@ -144,6 +149,70 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 #[target_feature(enable = "avx512f")]
 unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
     dot_lanes(a, b)
+}
+
+/// out[r] = dot(w[r·in_dim..(r+1)·in_dim], x) for every row of `w`: the additions of
+/// `dot`, in its order (bit for bit), with the instruction set chosen once per call
+/// and R rows sharing each load of x (4 with AVX-512's 32 registers, else 2).
+pub fn matvec(w: &[f32], in_dim: usize, x: &[f32], out: &mut [f32]) {
+    assert_eq!(w.len(), in_dim * out.len(), "matvec: {} weights for {} rows of {in_dim}", w.len(), out.len());
+    assert_eq!(x.len(), in_dim, "matvec: x has {} values, rows {in_dim}", x.len());
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F (checked just above).
+        return unsafe { matvec_avx512(w, in_dim, x, out) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { matvec_avx2(w, in_dim, x, out) };
+    }
+    matvec_rows::<2>(w, in_dim, x, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn matvec_avx512(w: &[f32], in_dim: usize, x: &[f32], out: &mut [f32]) {
+    matvec_rows::<4>(w, in_dim, x, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn matvec_avx2(w: &[f32], in_dim: usize, x: &[f32], out: &mut [f32]) {
+    matvec_rows::<2>(w, in_dim, x, out)
+}
+
+#[inline(always)]
+fn matvec_rows<const R: usize>(w: &[f32], in_dim: usize, x: &[f32], out: &mut [f32]) {
+    const LANES: usize = 32;
+    let body = in_dim / LANES * LANES;
+    let (xc, xt) = x.split_at(body);
+    let mut groups = out.chunks_exact_mut(R);
+    let mut row0 = 0;
+    for group in &mut groups {
+        let mut acc = [[0f32; LANES]; R];
+        for (c, xs) in xc.chunks_exact(LANES).enumerate() {
+            for (r, a) in acc.iter_mut().enumerate() {
+                let ws = &w[(row0 + r) * in_dim + c * LANES..][..LANES];
+                for k in 0..LANES {
+                    a[k] += ws[k] * xs[k];
+                }
+            }
+        }
+        for (r, o) in group.iter_mut().enumerate() {
+            let mut sum: f32 = acc[r].iter().sum();
+            let wt = &w[(row0 + r) * in_dim + body..(row0 + r + 1) * in_dim];
+            for (a, b) in wt.iter().zip(xt) {
+                sum += a * b;
+            }
+            *o = sum;
+        }
+        row0 += R;
+    }
+    for o in groups.into_remainder() {
+        *o = dot_lanes(&w[row0 * in_dim..(row0 + 1) * in_dim], x);
+        row0 += 1;
+    }
 }
 
 #[inline(always)]
@@ -373,6 +442,42 @@ mod tests {
             let sequential: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             if len >= 1536 {
                 assert_ne!(sequential.to_bits(), portable.to_bits(), "len {len}: orders should differ in the last bits");
+            }
+        }
+    }
+
+    /// The decode kernel gives each row exactly `dot`'s bits, on every instruction set
+    /// and for row counts that leave a remainder.
+    #[test]
+    fn matvec_gives_dot_bits_for_every_row() {
+        let mut state = 0x2545f4914f6cdd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        };
+        for (rows, in_dim) in [(1usize, 31usize), (5, 576), (7, 1536), (8, 33), (3, 64)] {
+            let w: Vec<f32> = (0..rows * in_dim).map(|_| next()).collect();
+            let x: Vec<f32> = (0..in_dim).map(|_| next() * 10.0).collect();
+            let want: Vec<u32> = w.chunks(in_dim).map(|r| dot_lanes(r, &x).to_bits()).collect();
+            let mut out = vec![0f32; rows];
+            matvec(&w, in_dim, &x, &mut out);
+            assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{rows}×{in_dim} dispatched");
+            matvec_rows::<2>(&w, in_dim, &x, &mut out);
+            assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{rows}×{in_dim} portable");
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: AVX2 checked just above.
+                    unsafe { matvec_avx2(&w, in_dim, &x, &mut out) };
+                    assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{rows}×{in_dim} AVX2");
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: AVX-512F checked just above.
+                    unsafe { matvec_avx512(&w, in_dim, &x, &mut out) };
+                    assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{rows}×{in_dim} AVX-512");
+                }
             }
         }
     }
