@@ -40,7 +40,7 @@ pub fn window_rows(model: &mut dyn CausalLm, window: &[u32], first_scored: usize
 /// Writes the base file: every window scored by `model`, rows in `dtype`.
 pub fn write_base(model: &mut dyn CausalLm, windows: &ScoringWindows, n_vocab: usize, dtype: Dtype, out: &Path) -> Result<()> {
     let header = windows.header(n_vocab, dtype);
-    tmgt_schema::logprobs::write_file_atomic(out, |w| {
+    tmgt_schema::write_file_atomic(out, |w| {
         let mut writer = LogprobsWriter::new(w, &header)?;
         for (i, window) in windows.windows.iter().enumerate() {
             for row in window_rows(model, window, windows.first_scored).with_context(|| format!("window {i}"))? {

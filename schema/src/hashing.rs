@@ -27,21 +27,35 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 /// Writes `bytes` to `path` through a temp file in the same folder and a rename, so a
 /// crash or Ctrl-C never leaves a half-written file at `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file_atomic(path, |w| Ok(w.write_all(bytes)?))
+}
+
+/// Streams into `path` through `<dir>/.<name>.<pid>.tmp` (`fill` writes), fsyncs and
+/// renames it into place; the temp file is removed when anything fails.
+pub fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create folder", dir.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = temp_sibling(path);
     let result = (|| -> Result<()> {
-        let mut file = std::fs::File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-        file.write_all(bytes).with_context(|| format!("{}: write failed", tmp.display()))?;
+        let file = std::fs::File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        fill(&mut w).with_context(|| format!("{}: write failed", tmp.display()))?;
+        w.flush().with_context(|| format!("{}: write failed", tmp.display()))?;
+        let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: write failed: {e}", tmp.display()))?;
         file.sync_all().with_context(|| format!("{}: fsync failed", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-        Ok(())
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// `<dir>/.<name>.<pid>.tmp`, the temp name an atomic write goes through.
+pub fn temp_sibling(path: &Path) -> std::path::PathBuf {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dir.join(format!(".{name}.{}.tmp", std::process::id()))
 }
 
 #[cfg(test)]

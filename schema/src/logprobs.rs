@@ -24,7 +24,7 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 pub const LOGPROBS_FORMAT: &str = "tmgt-logprobs-v1";
@@ -276,34 +276,6 @@ pub fn read_logprobs(path: &Path) -> Result<(LogprobsHeader, Vec<f32>)> {
     Ok((reader.header, data))
 }
 
-/// Writes through `<dir>/.<name>.<pid>.tmp`, fsyncs, renames onto `path`; the temp
-/// file is removed when `fill` fails.
-pub fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut BufWriter<std::fs::File>) -> Result<()>) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create folder", dir.display()))?;
-    let tmp = temp_sibling(path);
-    let result = (|| -> Result<()> {
-        let file = std::fs::File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        fill(&mut w).with_context(|| format!("{}: write failed", tmp.display()))?;
-        w.flush().with_context(|| format!("{}: write failed", tmp.display()))?;
-        let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: write failed: {e}", tmp.display()))?;
-        file.sync_all().with_context(|| format!("{}: fsync failed", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// `<dir>/.<name>.<pid>.tmp`, the temp name an atomic write goes through.
-pub fn temp_sibling(path: &Path) -> std::path::PathBuf {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    dir.join(format!(".{name}.{}.tmp", std::process::id()))
-}
-
 /// The ids a runtime scores: windows of the same ids for every runtime, each scored
 /// from a fresh context, rows from position `first_scored` on (llama.cpp's
 /// perplexity: every window `context` ids long, the first half only context).
@@ -388,6 +360,7 @@ impl NllSum {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::write_file_atomic;
 
     fn tmp(name: &str) -> std::path::PathBuf {
         std::env::temp_dir().join(format!("tmgt-lp-{}-{name}", std::process::id()))

@@ -617,13 +617,8 @@ fn plan_jobs(
                     let argv = rt.kld_argv(path, base).expect("a full-logit runtime");
                     let inputs = key_inputs(&argv, &artifact_sha, version);
                     let file = dir.join("observations").join(format!("{}__{}__kld.json", rt.name(), name));
-                    jobs.push(Job {
-                        kind: JobKind::Kld { runtime: key.0.clone(), artifact: name.clone() },
-                        argv,
-                        cwd: cwd.clone(),
-                        inputs,
-                        file,
-                    });
+                    let kind = JobKind::Kld { runtime: key.0.clone(), artifact: name.clone() };
+                    jobs.push(Job { kind, argv, cwd: cwd.clone(), inputs, file });
                 }
                 Some(Err(why)) => {
                     let obs = Observed::Blocked {
@@ -639,13 +634,8 @@ fn plan_jobs(
                 let argv = rt.battery_argv(path, battery).expect("a runtime that tokenizes");
                 let inputs = key_inputs(&argv, &format!("{artifact_sha} {}", ctx.cache.sha256(battery)?), version);
                 let file = dir.join("observations").join(format!("{}__{}__battery.json", rt.name(), name));
-                jobs.push(Job {
-                    kind: JobKind::Battery { runtime: key.0.clone(), artifact: name.clone() },
-                    argv,
-                    cwd: cwd.clone(),
-                    inputs,
-                    file,
-                });
+                let kind = JobKind::Battery { runtime: key.0.clone(), artifact: name.clone() };
+                jobs.push(Job { kind, argv, cwd: cwd.clone(), inputs, file });
             }
         }
     }

@@ -29,14 +29,11 @@
 //!
 //! `token_ids` holds the P + 1 scored ids (BOS included when the GGUF adds one). Row
 //! `i` is the full-vocabulary log-softmax of the distribution that predicts
-//! `token_ids[i + 1]` from `token_ids[..=i]`. [`read_logprobs`] reads it back.
+//! `token_ids[i + 1]` from `token_ids[..=i]`. [`read_logprobs`] reads it back (both from
+//! `tmgt_schema::logprobs`).
 
 pub mod engine;
 
-use anyhow::{bail, ensure, Context, Result};
-use serde::{Deserialize, Serialize};
-use std::io::{Read, Write};
-use std::path::Path;
 use tmgt_schema::TokenLogprob;
 
 /// Full-vocabulary log-softmax: max, sum of exps and the log-normalizer in f64.
@@ -71,97 +68,10 @@ pub fn top_k(logprobs: &[f64], k: usize) -> Vec<TokenLogprob> {
     idx.into_iter().map(|id| TokenLogprob { id, logprob: logprobs[id as usize] as f32 }).collect()
 }
 
-pub const LOGPROBS_FORMAT: &str = "tmgt-logprobs-v1";
-
-/// The header line of a `--logprobs-out` file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LogprobsHeader {
-    pub format: String,
-    pub n_positions: usize,
-    pub n_vocab: usize,
-    /// The n_positions + 1 scored ids; row i predicts token_ids[i + 1].
-    pub token_ids: Vec<u32>,
-    pub dtype: String,
-    pub layout: String,
-}
-
-impl LogprobsHeader {
-    pub fn new(token_ids: Vec<u32>, n_vocab: usize) -> LogprobsHeader {
-        LogprobsHeader {
-            format: LOGPROBS_FORMAT.into(),
-            n_positions: token_ids.len().saturating_sub(1),
-            n_vocab,
-            token_ids,
-            dtype: "f32-le".into(),
-            layout: "row i = log-softmax over the vocabulary predicting token_ids[i+1] from token_ids[..=i]".into(),
-        }
-    }
-}
-
-/// Writes the header line and the rows (each `n_vocab` long) to `w`.
-pub fn write_logprobs(w: &mut impl Write, header: &LogprobsHeader, rows: &[Vec<f32>]) -> Result<()> {
-    ensure!(rows.len() == header.n_positions, "{} rows for {} positions", rows.len(), header.n_positions);
-    let mut line = serde_json::to_vec(header)?;
-    line.push(b'\n');
-    w.write_all(&line)?;
-    for row in rows {
-        ensure!(row.len() == header.n_vocab, "row of {} values for a vocabulary of {}", row.len(), header.n_vocab);
-        let mut bytes = Vec::with_capacity(row.len() * 4);
-        for v in row {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
-        w.write_all(&bytes)?;
-    }
-    Ok(())
-}
-
-/// Reads a `--logprobs-out` file: its header and the P × V matrix, row-major.
-pub fn read_logprobs(path: &Path) -> Result<(LogprobsHeader, Vec<f32>)> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let nl = bytes.iter().position(|&b| b == b'\n').with_context(|| format!("{}: no header line", path.display()))?;
-    let header: LogprobsHeader =
-        serde_json::from_slice(&bytes[..nl]).with_context(|| format!("{}: header is not the JSON expected", path.display()))?;
-    if header.format != LOGPROBS_FORMAT {
-        bail!("{}: format {:?}, expected {LOGPROBS_FORMAT:?}", path.display(), header.format);
-    }
-    let body = &bytes[nl + 1..];
-    let expected = header.n_positions * header.n_vocab * 4;
-    if body.len() != expected {
-        bail!("{}: {} bytes of data, expected {expected} ({} × {} f32)", path.display(), body.len(), header.n_positions, header.n_vocab);
-    }
-    let data = body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Ok((header, data))
-}
-
-/// Writes through `<dir>/.<name>.<pid>.tmp`, fsyncs, renames onto `path`.
-pub fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create folder", dir.display()))?;
-    let tmp = temp_sibling(path);
-    let result = (|| -> Result<()> {
-        let file = std::fs::File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-        let mut w = std::io::BufWriter::new(file);
-        fill(&mut w).with_context(|| format!("{}: write failed", tmp.display()))?;
-        w.flush().with_context(|| format!("{}: write failed", tmp.display()))?;
-        let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: write failed: {e}", tmp.display()))?;
-        file.sync_all().with_context(|| format!("{}: fsync failed", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// `<dir>/.<name>.<pid>.tmp`, the temp name an atomic write goes through.
-pub fn temp_sibling(path: &Path) -> std::path::PathBuf {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    dir.join(format!(".{name}.{}.tmp", std::process::id()))
-}
+// The `--logprobs-out` format and the atomic write are the harness's own (tmgt-schema),
+// not a copy: the oracle's KLD base files use the same reader.
+pub use tmgt_schema::logprobs::{read_logprobs, write_logprobs, LogprobsHeader, LOGPROBS_FORMAT};
+pub use tmgt_schema::{temp_sibling, write_file_atomic};
 
 #[cfg(test)]
 mod tests {
@@ -187,7 +97,7 @@ mod tests {
     fn logprobs_file_round_trips() {
         let dir = std::env::temp_dir().join(format!("lpc-test-{}", std::process::id()));
         let path = dir.join("lp.bin");
-        let header = LogprobsHeader::new(vec![5, 6, 7], 2);
+        let header = LogprobsHeader::new(vec![1, 0, 1], 2); // ids within the vocabulary of 2: the shared reader checks them
         let rows = vec![vec![-0.1f32, -2.3], vec![-1.5, -0.25]];
         write_file_atomic(&path, |w| write_logprobs(w, &header, &rows)).unwrap();
         let (h, data) = read_logprobs(&path).unwrap();

@@ -12,7 +12,6 @@ use anyhow::{bail, Context, Result};
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The weight formats the exporter writes.
@@ -225,28 +224,7 @@ pub fn export_gguf(model_dir: &Path, out: &Path, quant: Quant) -> Result<()> {
 
     let md_refs: Vec<(&str, &V)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let t_refs: Vec<(&str, &QTensor)> = weights.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    write_file_atomic(out, |w| {
+    tmgt_schema::write_file_atomic(out, |w| {
         gguf_file::write(w, &md_refs, &t_refs).map_err(|e| anyhow::anyhow!("{}: GGUF write failed: {e}", out.display()))
     })
-}
-
-/// Writes through `<dir>/.<name>.<pid>.tmp`, fsyncs, renames onto `path`.
-pub(crate) fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create folder", dir.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| -> Result<()> {
-        let file = std::fs::File::create(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-        let mut w = std::io::BufWriter::new(file);
-        fill(&mut w)?;
-        w.flush().with_context(|| format!("{}: write failed", tmp.display()))?;
-        let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: write failed: {e}", tmp.display()))?;
-        file.sync_all().with_context(|| format!("{}: fsync failed", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
