@@ -101,7 +101,22 @@ pub fn battery_tables(r: &RunResults) -> String {
                 continue;
             }
             any = true;
-            let (matched, total) = (c["matched"].as_u64().unwrap_or(0), c["total"].as_u64().unwrap_or(0));
+            let total = c["total"].as_u64().unwrap_or(0);
+            if o.case.ends_with("/roundtrip") {
+                // This row is about decode(encode(s)) == s, not the ids.
+                let lost = c["roundtrip_failures"].as_array().map_or(0, Vec::len) as u64;
+                let first =
+                    c["roundtrip_failures"].get(0).map_or(String::new(), |f| format!("{:?} → {}", f[1].as_str().unwrap_or(""), f[2]));
+                table.add_row([
+                    o.case.clone(),
+                    format!("{}/{total} round-trip", total.saturating_sub(lost)),
+                    String::new(),
+                    crate::judge::truncate(&first, 120),
+                    o.status.as_str().to_string(),
+                ]);
+                continue;
+            }
+            let matched = c["matched"].as_u64().unwrap_or(0);
             let classes: Vec<String> = c["by_class"]
                 .as_array()
                 .into_iter()
@@ -272,5 +287,13 @@ mod tests {
         let table = battery_tables(&r);
         assert!(table.contains("2/3 (+ token 1 added to every string: one finding)") && table.contains("spaces 1/2"), "{table}");
         assert!(!table.contains("cjk 1/1"), "{table}");
+        let case =
+            crate::judge::Case::new("tokenizer-battery", "m", "candle/q8_0-gguf/roundtrip", crate::judge::Subject::comparator("candle"));
+        let details = serde_json::json!({ "comparison": {
+            "total": 3, "matched": 3, "by_class": [], "differences": [], "roundtrip_failures": [[2, "\u{80}", ""]]
+        }});
+        r.outcomes.push(case.fail("x", "sig", crate::judge::Evidence { details, ..Default::default() }));
+        let table = battery_tables(&r);
+        assert!(table.contains("| candle/q8_0-gguf/roundtrip | 2/3 round-trip"), "a roundtrip row counts round trips, not ids: {table}");
     }
 }
