@@ -165,6 +165,13 @@ fn main() {
         // candle reads RAYON_NUM_THREADS for its own pool; set before any thread starts.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
         let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    } else if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // candle asks for its thread count on every operation and, with
+        // RAYON_NUM_THREADS unset, counts the physical cores in /proc/cpuinfo each
+        // time (6% of a decode step): count once, after rayon's own pool has taken
+        // its default (every logical core), so that both keep their sizes.
+        let _ = rayon::ThreadPoolBuilder::new().build_global();
+        std::env::set_var("RAYON_NUM_THREADS", candle_core::utils::get_num_threads().to_string());
     }
     if let Err(e) = run(cli) {
         eprintln!("oracle-gen: error: {}", without_backtrace(&format!("{e:#}")));

@@ -6,6 +6,7 @@ pub mod gemma3;
 pub mod gpt2;
 pub mod llama;
 pub mod qwen2;
+pub mod team;
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -77,9 +78,9 @@ impl Linear {
         })
     }
 
-    /// y = x Wᵀ for a few rows of x, reading each weight row once for all of them.
+    /// y = x Wᵀ for a few rows of x, reading each weight row once for all of them,
+    /// rows split over the decode team (see team.rs).
     fn small_matmul(&self, x: &Tensor) -> Result<Tensor> {
-        use rayon::prelude::*;
         let (out_dim, in_dim) = self.weight.dims2()?;
         let t = x.dim(0)?;
         let x: Vec<f32> = x.flatten_all()?.to_vec1()?;
@@ -87,17 +88,24 @@ impl Linear {
         let (storage, layout) = self.weight.storage_and_layout();
         let candle_core::Storage::Cpu(cpu) = &*storage else { anyhow::bail!("small_matmul: weight not on the CPU") };
         let w = &cpu.as_slice::<f32>()?[layout.start_offset()..][..out_dim * in_dim];
-        // Enough chunks that every thread gets an even share.
-        let rows = (out_dim / (rayon::current_num_threads() * 8)).max(1);
+        let team = team::Team::global();
+        // Enough tasks that every thread gets an even share; whole groups of 4 rows.
+        let rows = (out_dim / (team.threads() * 8)).max(1).next_multiple_of(4);
+        let tasks = out_dim.div_ceil(rows);
         let mut y_t = vec![0f32; out_dim * t]; // [out, t]
-        y_t.par_chunks_mut(rows * t).enumerate().for_each(|(chunk, ys)| {
+        let out = SharedOut(y_t.as_mut_ptr());
+        team.run(tasks, &|chunk| {
+            let first = chunk * rows;
+            let n = rows.min(out_dim - first);
+            // SAFETY: task `chunk` alone writes rows first..first + n of y_t.
+            let ys = unsafe { std::slice::from_raw_parts_mut(out.at(first * t), n * t) };
             if t == 1 {
                 // Decoding: several rows share each load of x, the same bits as `dot`.
-                matvec(&w[chunk * rows * in_dim..][..ys.len() * in_dim], in_dim, &x, ys);
+                matvec(&w[first * in_dim..][..n * in_dim], in_dim, &x, ys);
                 return;
             }
             for (j, out) in ys.chunks_mut(t).enumerate() {
-                let row = &w[(chunk * rows + j) * in_dim..][..in_dim];
+                let row = &w[(first + j) * in_dim..][..in_dim];
                 for (ti, o) in out.iter_mut().enumerate() {
                     *o = dot(row, &x[ti * in_dim..(ti + 1) * in_dim]);
                 }
@@ -116,6 +124,21 @@ impl Linear {
             }
         }
         Ok(Tensor::from_vec(y, (t, out_dim), &Device::Cpu)?)
+    }
+}
+
+/// The output of a product that the team's tasks write, each its own rows.
+struct SharedOut(*mut f32);
+
+// SAFETY: tasks write disjoint ranges (see small_matmul), and the buffer outlives the job.
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// # Safety
+    /// `offset` is inside the buffer.
+    unsafe fn at(&self, offset: usize) -> *mut f32 {
+        // SAFETY: the caller keeps offset inside the buffer.
+        unsafe { self.0.add(offset) }
     }
 }
 
