@@ -104,11 +104,10 @@ impl Linear {
                 matvec(&w[first * in_dim..][..n * in_dim], in_dim, &x, ys);
                 return;
             }
+            // A few positions (a prompt): the positions share each load of a weight
+            // row; dot(x, w) and dot(w, x) are the same bits (products commute).
             for (j, out) in ys.chunks_mut(t).enumerate() {
-                let row = &w[(first + j) * in_dim..][..in_dim];
-                for (ti, o) in out.iter_mut().enumerate() {
-                    *o = dot(row, &x[ti * in_dim..(ti + 1) * in_dim]);
-                }
+                matvec(&x, in_dim, &w[(first + j) * in_dim..][..in_dim], out);
             }
         });
         drop(storage);
@@ -502,6 +501,27 @@ mod tests {
                     assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{rows}×{in_dim} AVX-512");
                 }
             }
+        }
+    }
+
+    /// The prompt path computes dot(x, w) for dot(w, x): the same bits, because
+    /// products commute and the additions are the same.
+    #[test]
+    fn dot_is_symmetric_in_its_bits() {
+        let mut state = 0x853c49e6748fea9bu64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        };
+        for (t, in_dim) in [(2usize, 31usize), (3, 576), (9, 1536), (4, 33), (16, 64)] {
+            let w: Vec<f32> = (0..in_dim).map(|_| next()).collect();
+            let x: Vec<f32> = (0..t * in_dim).map(|_| next() * 10.0).collect();
+            let want: Vec<u32> = x.chunks(in_dim).map(|xi| dot(&w, xi).to_bits()).collect();
+            let mut out = vec![0f32; t];
+            matvec(&x, in_dim, &w, &mut out);
+            assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{t}×{in_dim}");
         }
     }
 
