@@ -4,7 +4,7 @@
 
 use crate::generate::{greedy, GreedySettings};
 use crate::loader::{parse_device, parse_dtype, ModelDir};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::Path;
@@ -94,6 +94,28 @@ fn sum_lanes_portable(a: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail.iter().sum::<f32>()
 }
 
+/// A model that times its prefill call (position 0), so that decoding is timed as
+/// the rest of the very generation that made it, not against another prefill.
+struct PrefillTimed<'a> {
+    model: &'a mut dyn crate::generate::CausalLm,
+    prefill: Option<std::time::Duration>,
+}
+
+impl crate::generate::CausalLm for PrefillTimed<'_> {
+    fn forward(&mut self, ids: &[u32], pos: usize, all_positions: bool) -> Result<candle_core::Tensor> {
+        let t0 = Instant::now();
+        let logits = self.model.forward(ids, pos, all_positions)?;
+        if pos == 0 {
+            self.prefill = Some(t0.elapsed());
+        }
+        Ok(logits)
+    }
+
+    fn clear_cache(&mut self) {
+        self.model.clear_cache();
+    }
+}
+
 /// What one benchmark run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchResult {
@@ -136,14 +158,13 @@ pub fn run(model_dir: &Path, dtype: &str, device: &str, prompt: &str, tokens: us
     let settings = GreedySettings { max_new_tokens: tokens, eos_ids: vec![], ignore_eos: true, top_k: 5 };
     let (mut best_prefill, mut best_decode, mut decoded) = (0.0f64, 0.0f64, 0);
     for round in 0..repeat.max(1) {
-        model.clear_cache();
-        let t0 = Instant::now();
-        model.forward(&ids, 0, false)?;
-        let prefill = t0.elapsed().as_secs_f64();
+        let mut timed = PrefillTimed { model: model.as_mut(), prefill: None };
         let t1 = Instant::now();
-        let out = greedy(model.as_mut(), &ids, &settings)?;
+        let out = greedy(&mut timed, &ids, &settings)?;
         let total = t1.elapsed().as_secs_f64();
-        // greedy re-runs the prefill; decode time is the rest.
+        let prefill = timed.prefill.context("greedy made no prefill call")?.as_secs_f64();
+        // Decoding is the rest of the same generation: each step's forward and the
+        // golden's sampling (log-softmax, top-k, argmax).
         let decode = (total - prefill).max(1e-9);
         decoded = out.tokens.len() - 1;
         let decode_tps = decoded as f64 / decode;
