@@ -204,6 +204,20 @@ unsafe fn matvec_avx2(w: &[f32], in_dim: usize, x: &[f32], out: &mut [f32]) {
     matvec_rows::<2>(w, in_dim, x, out)
 }
 
+/// Asks for the cache line at `p` (the same place in the next group's rows): the
+/// hardware prefetcher follows one stream better than R interleaved ones. Never
+/// dereferences `p`, which may be past the weights.
+#[inline(always)]
+fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it does not fault on any address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 #[inline(always)]
 fn matvec_rows<const R: usize>(w: &[f32], in_dim: usize, x: &[f32], out: &mut [f32]) {
     const LANES: usize = 32;
@@ -216,6 +230,7 @@ fn matvec_rows<const R: usize>(w: &[f32], in_dim: usize, x: &[f32], out: &mut [f
         for (c, xs) in xc.chunks_exact(LANES).enumerate() {
             for (r, a) in acc.iter_mut().enumerate() {
                 let ws = &w[(row0 + r) * in_dim + c * LANES..][..LANES];
+                prefetch(ws.as_ptr().wrapping_add(R * in_dim));
                 for k in 0..LANES {
                     a[k] += ws[k] * xs[k];
                 }
