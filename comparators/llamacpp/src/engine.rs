@@ -160,9 +160,10 @@ impl Engine {
         let add_bos = meta_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
         let add_eos = meta_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
         let eos_id = match model.meta_val_str("tokenizer.ggml.eos_token_id") {
-            Ok(v) => Some(v.parse::<u32>().map_err(|_| {
-                anyhow::anyhow!("{}: tokenizer.ggml.eos_token_id = {v:?} is not a token id", path.display())
-            })?),
+            Ok(v) => Some(
+                v.parse::<u32>()
+                    .map_err(|_| anyhow::anyhow!("{}: tokenizer.ggml.eos_token_id = {v:?} is not a token id", path.display()))?,
+            ),
             Err(_) => None,
         };
         Ok(Engine { model, backend, path: path.to_path_buf(), add_bos, add_eos, eos_id })

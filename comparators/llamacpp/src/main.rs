@@ -212,7 +212,8 @@ fn run(command: Command) -> Result<serde_json::Value> {
             let (mut prefill, mut decode, mut n_prompt) = (0.0f64, 0.0f64, 0);
             let mut all = Vec::new();
             for _ in 0..rounds.max(1) {
-                let (p, prefill_s, steps, decode_s) = engine.bench(&prompt, tokens).with_context(|| format!("{}: bench", gguf.display()))?;
+                let (p, prefill_s, steps, decode_s) =
+                    engine.bench(&prompt, tokens).with_context(|| format!("{}: bench", gguf.display()))?;
                 n_prompt = p;
                 prefill = prefill.max(p as f64 / prefill_s);
                 decode = decode.max(steps as f64 / decode_s);

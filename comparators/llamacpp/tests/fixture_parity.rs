@@ -24,10 +24,7 @@ fn oracle_gen() -> PathBuf {
         return PathBuf::from(p);
     }
     let root = root();
-    let bin = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("target"))
-        .join("debug/oracle-gen");
+    let bin = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target")).join("debug/oracle-gen");
     if !bin.is_file() {
         let status = Command::new("cargo")
             .args(["build", "--quiet", "--package", "oracle-gen"])
@@ -172,9 +169,11 @@ fn llama_and_qwen2_fixtures_reproduce_their_goldens() {
             &["score", "--gguf", gguf_s, "--text-file", text.to_str().unwrap(), "--logprobs-out", lp_path.to_str().unwrap()],
         ))
         .unwrap();
-        let oracle: Score =
-            serde_json::from_str(&run(&oracle_gen(), &["score", "--model-dir", dir.to_str().unwrap(), "--text-file", text.to_str().unwrap()]))
-                .unwrap();
+        let oracle: Score = serde_json::from_str(&run(
+            &oracle_gen(),
+            &["score", "--model-dir", dir.to_str().unwrap(), "--text-file", text.to_str().unwrap()],
+        ))
+        .unwrap();
         assert_eq!(mine.token_count, oracle.token_count, "{arch}: scored positions");
         let (a, b) = (mine.mean_nll.unwrap(), oracle.mean_nll.unwrap());
         assert!((a - b).abs() < 1e-3, "{arch}: mean NLL llama.cpp {a} vs oracle {b}");
@@ -204,7 +203,8 @@ fn quantize_writes_a_gguf_llama_cpp_runs() {
     .unwrap();
     assert_eq!(report["type"], "q8_0");
     assert!(out.is_file() && std::fs::metadata(&out).unwrap().len() < std::fs::metadata(&gguf).unwrap().len());
-    let leftovers: Vec<_> = std::fs::read_dir(&tmp.0).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&tmp.0).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
     let g: Generation = serde_json::from_str(&run(
         Path::new(COMPARATOR),
