@@ -116,11 +116,12 @@ enum Finished {
     BatteryReference(Observed<BatteryRun>),
 }
 
-/// The inputs of the kld and tokenizer-battery suites, made before the jobs.
+/// The inputs of the kld and tokenizer-battery suites, named before the jobs are
+/// planned; the KLD base is made only where a kld job runs (see `ensure_kld_base`).
 #[derive(Default)]
 struct SuiteInputs {
-    /// The oracle's base file for the KLD text, or why there is none.
-    kld_base: Option<Result<Utf8PathBuf, String>>,
+    /// The oracle's base file for the KLD text (its path; it may not exist yet).
+    kld_base: Option<KldBase>,
     /// The tokenizer battery's file.
     battery: Option<Utf8PathBuf>,
 }
@@ -363,6 +364,9 @@ impl Check {
         let mut jobs = plan_jobs(ctx, harness, model, &artifacts, &mut ev, &wanted, first, &inputs)?;
         let planned = jobs.len();
         jobs.retain(|job| part.runs(job));
+        if let Some(base) = &inputs.kld_base {
+            ensure_kld_base(ctx, model, base, &mut jobs, &mut ev)?;
+        }
         let counts = [jobs.len(), planned];
         for finished in run_jobs(ctx, &harness.runtimes, &model.slug, jobs) {
             match finished {
@@ -567,6 +571,7 @@ fn plan_jobs(
             let kld = suite_inputs
                 .kld_base
                 .as_ref()
+                .map(|base| &base.path)
                 .filter(|_| needs.contains(&Need::Kld) && rt.kld_argv(Utf8Path::new(name), Utf8Path::new("")).is_some());
             let battery = suite_inputs
                 .battery
@@ -612,23 +617,12 @@ fn plan_jobs(
                     jobs.push(Job { kind, argv, cwd: cwd.clone(), inputs, file });
                 }
             }
-            match kld {
-                Some(Ok(base)) => {
-                    let argv = rt.kld_argv(path, base).expect("a full-logit runtime");
-                    let inputs = key_inputs(&argv, &artifact_sha, version);
-                    let file = dir.join("observations").join(format!("{}__{}__kld.json", rt.name(), name));
-                    let kind = JobKind::Kld { runtime: key.0.clone(), artifact: name.clone() };
-                    jobs.push(Job { kind, argv, cwd: cwd.clone(), inputs, file });
-                }
-                Some(Err(why)) => {
-                    let obs = Observed::Blocked {
-                        step: "oracle-gen kld-base".into(),
-                        reason: why.clone(),
-                        signature: "oracle: the KLD base file could not be made".into(),
-                    };
-                    ev.kld.insert(key.clone(), obs);
-                }
-                None => {}
+            if let Some(base) = kld {
+                let argv = rt.kld_argv(path, base).expect("a full-logit runtime");
+                let inputs = key_inputs(&argv, &artifact_sha, version);
+                let file = dir.join("observations").join(format!("{}__{}__kld.json", rt.name(), name));
+                let kind = JobKind::Kld { runtime: key.0.clone(), artifact: name.clone() };
+                jobs.push(Job { kind, argv, cwd: cwd.clone(), inputs, file });
             }
             if let Some(battery) = battery {
                 let argv = rt.battery_argv(path, battery).expect("a runtime that tokenizes");
@@ -747,24 +741,57 @@ fn suite_inputs(ctx: &Ctx, harness: &Harness, model: &Model, wanted: &[&'static 
 /// The oracle's full-vocabulary log-probabilities over the KLD text, written once by
 /// `oracle-gen kld-base` (f16) under models/<slug>/kld/, named by the content hash of
 /// everything that makes it: the text, the window size, the checkpoint's files and
-/// the oracle's source. Err: why it could not be made (the kld checks are BLOCKED).
-fn kld_base(ctx: &Ctx, harness: &Harness, model: &Model, text: &Utf8Path, context: usize) -> Result<Result<Utf8PathBuf, String>> {
+/// the oracle's source.
+struct KldBase {
+    path: Utf8PathBuf,
+    text: Utf8PathBuf,
+    context: usize,
+}
+
+fn kld_base(ctx: &Ctx, harness: &Harness, model: &Model, text: &Utf8Path, context: usize) -> Result<KldBase> {
     let reference = ctx.project.reference_dir(&model.slug);
     let mut key = format!("text {}\ncontext {context}\noracle {}\n", ctx.cache.sha256(text)?, harness.tools.oracle_source);
     for f in crate::util::files_under(&reference, &["json", "safetensors"]) {
         key.push_str(&format!("{} {}\n", f.file_name().unwrap_or_default(), ctx.cache.sha256(&f)?));
     }
     let hash = tmgt_schema::sha256_bytes(key.as_bytes());
-    let dir = ctx.project.model_dir(&model.slug).join("kld");
-    let path = dir.join(format!("base-{}.lp", &hash[..16]));
-    if path.is_file() {
-        return Ok(Ok(path));
+    let path = ctx.project.model_dir(&model.slug).join("kld").join(format!("base-{}.lp", &hash[..16]));
+    Ok(KldBase { path, text: text.to_owned(), context })
+}
+
+/// Makes the KLD base when one of this shard's jobs needs it and it is not there
+/// yet (a shard without kld jobs for the model does not score the text). When it
+/// cannot be made, those jobs do not run: each kld check is BLOCKED with the reason.
+fn ensure_kld_base(ctx: &Ctx, model: &Model, base: &KldBase, jobs: &mut Vec<Job>, ev: &mut ModelEvidence) -> Result<()> {
+    let needed = jobs.iter().any(|j| matches!(j.kind, JobKind::Kld { .. }));
+    if !needed || base.path.is_file() {
+        return Ok(());
     }
+    let Err(why) = make_kld_base(ctx, model, base)? else { return Ok(()) };
+    let blocked = Observed::Blocked {
+        step: "oracle-gen kld-base".into(),
+        reason: why,
+        signature: "oracle: the KLD base file could not be made".into(),
+    };
+    jobs.retain(|job| match &job.kind {
+        JobKind::Kld { runtime, artifact } => {
+            ev.kld.insert((runtime.clone(), artifact.clone()), blocked.clone());
+            false
+        }
+        _ => true,
+    });
+    Ok(())
+}
+
+/// Runs `oracle-gen kld-base`. Err inside: why the base could not be made.
+fn make_kld_base(ctx: &Ctx, model: &Model, base: &KldBase) -> Result<Result<(), String>> {
+    let (path, text, context) = (&base.path, &base.text, base.context);
+    let dir = path.parent().context("the KLD base has a folder")?;
     let argv: Vec<String> = vec![
         ctx.oracle_gen()?.to_string(),
         "kld-base".into(),
         "--model-dir".into(),
-        reference.to_string(),
+        ctx.project.reference_dir(&model.slug).to_string(),
         "--text-file".into(),
         text.to_string(),
         "--context".into(),
@@ -780,13 +807,13 @@ fn kld_base(ctx: &Ctx, harness: &Harness, model: &Model, text: &Utf8Path, contex
     }
     println!("{}: KLD base {path} in {:.1}s", model.slug, t0.elapsed().as_secs_f64());
     // Older bases of this model (another text, checkpoint or oracle) are dead weight.
-    for old in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+    for old in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = old.file_name().to_string_lossy().into_owned();
         if name.starts_with("base-") && old.path() != path.as_std_path() {
             let _ = std::fs::remove_file(old.path());
         }
     }
-    Ok(Ok(path))
+    Ok(Ok(()))
 }
 
 fn recast<T>(obs: &Observed<()>) -> Observed<T> {

@@ -83,9 +83,23 @@ fn merged_shards_print_the_unsharded_table() {
         assert!(receipt["inputs"][input].as_str().is_some_and(|h| h.len() == 64), "input {input}: {receipt}");
     }
 
+    let kld_dir = root.join("models/tiny-llama/kld");
+    let kld_bases = || -> Vec<PathBuf> {
+        std::fs::read_dir(&kld_dir)
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "lp"))
+            .collect()
+    };
+    assert_eq!(kld_bases().len(), 1, "the unsharded run makes one KLD base");
+    let mut shards_with_kld = 0;
     let mut files = Vec::new();
     for k in 1..=3 {
         let shard = format!("{k}/3");
+        for base in kld_bases() {
+            std::fs::remove_file(base).unwrap();
+        }
         let run = xtask(root, &["--offline", "--jobs", "2", "ci", "--shard", &shard]);
         assert_eq!(run.code, 0, "shard {shard}:\n{}\n{}", run.stdout, run.stderr);
         let name = format!("_shard-{k}-of-3.json");
@@ -98,8 +112,17 @@ fn merged_shards_print_the_unsharded_table() {
         // One model over three shards: each gathers evidence, none judges alone.
         assert_eq!(r["outcomes"].as_array().unwrap().len(), 0, "shard {shard} judged what it did not run");
         assert!(r["evidence"]["tiny-llama"].is_object());
+        // The oracle scores the KLD text only in a shard that runs kld jobs.
+        // (Every shard lists the kld checks that cannot run, as skipped; the ones it
+        // ran are observed.)
+        let kld = &r["evidence"]["tiny-llama"]["kld"];
+        let ran = |entry: &Value| !matches!(entry[1]["kind"].as_str(), Some("skipped" | "blocked"));
+        let has_kld = kld.as_array().expect("kld evidence as entries").iter().any(ran);
+        assert_eq!(kld_bases().len(), usize::from(has_kld), "shard {shard}: kld evidence {kld}, bases {:?}", kld_bases());
+        shards_with_kld += usize::from(has_kld);
         files.push(file);
     }
+    assert!(shards_with_kld >= 1, "no shard ran the kld jobs");
     let counts: Vec<(u64, u64)> = files
         .iter()
         .map(|f| {
