@@ -164,6 +164,7 @@ impl Harness {
             source_hash: oracle_source.clone(),
             candle: crate::util::locked_version(&ctx.project.root, "candle-core"),
             threads: llamacpp.threads,
+            kld_windows: ctx.roster.settings.kld_candle_windows,
         };
         let candle_version = candle.version();
         let tools = Tools {

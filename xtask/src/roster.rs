@@ -29,6 +29,9 @@ pub struct RunSettings {
     /// second half compared (llama.cpp's perplexity).
     #[serde(default)]
     pub kld_context: Option<usize>,
+    /// How many of the KLD text's windows candle scores (None: all of them).
+    #[serde(default)]
+    pub kld_candle_windows: Option<usize>,
     /// The tokenizer battery, one {"class", "text"} JSON object a line.
     #[serde(default)]
     pub tokenizer_battery: Option<String>,

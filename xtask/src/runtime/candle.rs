@@ -15,6 +15,9 @@ pub struct Candle {
     pub candle: String,
     /// Threads each KLD scoring gets (cores / parallel jobs, as for llama.cpp).
     pub threads: usize,
+    /// The KLD text's windows candle scores (the roster's `kld_candle_windows`; None:
+    /// every window). See `kld_argv`.
+    pub kld_windows: Option<usize>,
 }
 
 impl Runtime for Candle {
@@ -68,23 +71,18 @@ impl Runtime for Candle {
         serde_json::from_value(strict_json(stdout)?).map_err(|e| format!("not a Score: {e}"))
     }
 
-    /// Only the first window of the KLD text: candle-transformers' quantized models
-    /// give the last position's logits only, so candle decodes the text one token a
-    /// step, and it has no SIMD kernel for Q4_1 (the native GGUF): the whole text took
-    /// longer than the 600 s a check may on a two-core machine. Its report's `n` says
-    /// how many positions it scored; llama.cpp scores them all.
+    /// The first `kld_windows` windows of the KLD text (the real roster: 1):
+    /// candle-transformers' quantized models give the last position's logits only, so
+    /// candle decodes the text one token a step, and it has no SIMD kernel for Q4_1
+    /// (the native GGUF): the whole text took longer than the 600 s a check may on a
+    /// two-core machine. Its report's `n` says how many positions it scored.
     fn kld_argv(&self, artifact: &Utf8Path, base: &Utf8Path) -> Option<Vec<String>> {
-        Some(vec![
-            self.oracle_gen.to_string(),
-            "kld-gguf".into(),
-            artifact.to_string(),
-            "--base".into(),
-            base.to_string(),
-            "--windows".into(),
-            CANDLE_KLD_WINDOWS.to_string(),
-            "--threads".into(),
-            self.threads.to_string(),
-        ])
+        let mut argv = vec![self.oracle_gen.to_string(), "kld-gguf".into(), artifact.to_string(), "--base".into(), base.to_string()];
+        if let Some(windows) = self.kld_windows {
+            argv.extend(["--windows".into(), windows.to_string()]);
+        }
+        argv.extend(["--threads".into(), self.threads.to_string()]);
+        Some(argv)
     }
 
     fn battery_argv(&self, artifact: &Utf8Path, battery: &Utf8Path) -> Option<Vec<String>> {
@@ -98,6 +96,3 @@ impl Runtime for Candle {
         ])
     }
 }
-
-/// The windows of the KLD text candle scores (see `kld_argv`).
-const CANDLE_KLD_WINDOWS: usize = 1;
