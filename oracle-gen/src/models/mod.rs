@@ -448,17 +448,21 @@ pub fn select_logits(hidden: &Tensor, all_positions: bool) -> Result<Tensor> {
 mod tests {
     use super::*;
 
-    /// The f32 goldens are verified bit for bit on other machines: the dot product
-    /// must give the same bits whichever instruction set `dot` dispatches to.
-    #[test]
-    fn dot_gives_the_same_bits_on_every_instruction_set() {
-        let mut state = 0x9e3779b97f4a7c15u64;
-        let mut next = || {
+    /// Deterministic values in [-1, 1) (xorshift64), the kernels' test inputs.
+    fn uniform(mut state: u64) -> impl FnMut() -> f32 {
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        };
+        }
+    }
+
+    /// The f32 goldens are verified bit for bit on other machines: the dot product
+    /// must give the same bits whichever instruction set `dot` dispatches to.
+    #[test]
+    fn dot_gives_the_same_bits_on_every_instruction_set() {
+        let mut next = uniform(0x9e3779b97f4a7c15u64);
         for len in [1usize, 31, 32, 33, 64, 576, 1536, 4097] {
             let a: Vec<f32> = (0..len).map(|_| next()).collect();
             let b: Vec<f32> = (0..len).map(|_| next() * 100.0).collect();
@@ -487,13 +491,7 @@ mod tests {
     /// and for row counts that leave a remainder.
     #[test]
     fn matvec_gives_dot_bits_for_every_row() {
-        let mut state = 0x2545f4914f6cdd1du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        };
+        let mut next = uniform(0x2545f4914f6cdd1du64);
         for (rows, in_dim) in [(1usize, 31usize), (5, 576), (7, 1536), (8, 33), (3, 64)] {
             let w: Vec<f32> = (0..rows * in_dim).map(|_| next()).collect();
             let x: Vec<f32> = (0..in_dim).map(|_| next() * 10.0).collect();
@@ -523,13 +521,7 @@ mod tests {
     /// products commute and the additions are the same.
     #[test]
     fn dot_is_symmetric_in_its_bits() {
-        let mut state = 0x853c49e6748fea9bu64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        };
+        let mut next = uniform(0x853c49e6748fea9bu64);
         for (t, in_dim) in [(2usize, 31usize), (3, 576), (9, 1536), (4, 33), (16, 64)] {
             let w: Vec<f32> = (0..in_dim).map(|_| next()).collect();
             let x: Vec<f32> = (0..t * in_dim).map(|_| next() * 10.0).collect();
