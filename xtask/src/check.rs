@@ -147,6 +147,14 @@ pub fn detect_gpu() -> Option<String> {
 }
 
 impl Harness {
+    /// The Harness health row for a model judged without llama.cpp (switched off or
+    /// not built): attribution then rests on candle alone.
+    pub fn missing_comparator(&self, model: &str) -> Option<Outcome> {
+        let i = self.runtimes.iter().position(|r| r.name() == judge::LLAMACPP)?;
+        let why = self.versions[i].as_ref().err()?;
+        Some(judge::comparator_missing(model, judge::LLAMACPP, why))
+    }
+
     pub fn new(ctx: &Ctx, runtime_filter: Option<&str>) -> Result<Harness> {
         let apr = Apr::default();
         let apr_info = apr.version_info();
@@ -218,6 +226,10 @@ impl Check {
             let part = Part { plan, shard, model: i, holding };
             let run = self.check_model(ctx, &harness, model, &tolerances, first, part, &mut receipt.inputs)?;
             outcomes.extend(run.outcomes);
+            // A model judged here (not one left to the merge, not one unavailable).
+            if let Some(missing) = harness.missing_comparator(&model.slug).filter(|_| run.matrix.is_some()) {
+                outcomes.push(missing);
+            }
             if let Some(m) = run.matrix.filter(|m| m.runtimes.len() > 1) {
                 matrices.insert(model.slug.clone(), m);
             }
@@ -315,10 +327,20 @@ impl Check {
         let suites: Vec<&str> = judge::suites::names().filter(|s| self.wanted(s)).collect();
         if !reference.join("config.json").is_file() {
             if let Ok(why) = std::fs::read_to_string(crate::pull::skipped_marker(ctx, &model.slug)) {
-                let why = format!("not available on this machine: {}", why.trim());
+                let why = why.trim();
+                // One cause for every model the same way unavailable (the note keeps
+                // the model's own error).
+                let cause = format!("roster model not pulled: {}", why.split(" (").next().unwrap_or(why));
+                let why = format!("not available on this machine: {why}");
                 println!("{}: {why}: its {} suites SKIP", model.slug, suites.len());
-                let outcomes =
-                    suites.iter().map(|s| judge::Case::new(s, &model.slug, "pull", Subject::Harness).skip(why.clone())).collect();
+                let outcomes = suites
+                    .iter()
+                    .map(|s| {
+                        let mut o = judge::Case::new(s, &model.slug, "pull", Subject::Harness).skip(why.clone());
+                        o.signature = cause.clone();
+                        o
+                    })
+                    .collect();
                 return Ok(part.unjudgeable(outcomes));
             }
             let why = format!("no reference checkpoint at {reference} (pull did not produce it)");

@@ -52,10 +52,19 @@ pub fn kld_tables(r: &RunResults) -> String {
             "",
         ]);
         for (case, k, verdict) in rows {
+            let note = r.outcomes.iter().find(|o| o.suite == "kld" && o.model == model && o.case == case).map(|o| o.note.clone());
             let label = match k.coverage {
                 Coverage::FullVocabulary => case,
                 Coverage::TopK { k: top, .. } => format!("{case} (top-{top} only: KLD is a lower bound)"),
             };
+            if k.n == 0 {
+                // No statistics to show (every one would be NaN): say why instead.
+                let mut row = vec![label, "0".into(), format!("nothing scored: {}", note.as_deref().unwrap_or("no window"))];
+                row.extend(std::iter::repeat_n("—".to_string(), 12));
+                row.push(verdict.as_str().to_string());
+                table.add_row(row);
+                continue;
+            }
             table.add_row([
                 label,
                 k.n.to_string(),
@@ -273,6 +282,21 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.contains("<polyline") && svg.contains("llama.cpp/q8_0-gguf"));
         assert!(!svg.contains("apr/"), "a lower bound is not drawn as a curve");
         assert!(kld_svg("m", &[]).is_none());
+    }
+
+    #[test]
+    fn a_kld_row_with_nothing_scored_says_why() {
+        let mut r = crate::report::tests::sample_results();
+        let report = summarize(&[], "x");
+        let case = crate::judge::Case::new("kld", "m", "candle/int4-gguf", crate::judge::Subject::comparator("candle"));
+        let evidence = crate::judge::Evidence { details: serde_json::json!({ "report": report }), ..Default::default() };
+        r.outcomes.push(case.blocked("candle kld on int4-gguf: blocked by convert int4: panic", "sig", evidence));
+        let table = kld_tables(&r);
+        let row = table.lines().find(|l| l.contains("candle/int4-gguf")).unwrap();
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!(cells[2..4], ["0", "nothing scored: candle kld on int4-gguf: blocked by convert int4: panic"], "{table}");
+        assert_eq!(cells[4], "—");
+        assert!(!table.contains("NaN"), "{table}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod context;
 mod convert;
 mod coverage;
 mod delta;
+mod doctor;
 mod drift;
 mod judge;
 mod lock;
@@ -76,6 +77,8 @@ enum Task {
     Recheck(ci::Recheck),
     /// Remove the generated files under models/.
     Clean(clean::Clean),
+    /// What the harness needs from this machine (system packages, apr, llama.cpp) and the fix.
+    Doctor(doctor::Doctor),
     /// Install the pinned apr-cli unless `apr --version` reports it.
     InstallApr(ci::InstallApr),
     /// Benchmarks that print numbers (`oracle`: prefill/decode tok/s, bandwidth bound).
@@ -90,7 +93,7 @@ impl Task {
     /// Tasks that write under models/ hold the lock; readers and test runners do not
     /// (test-parity and coverage run xtask itself, which takes the lock).
     fn writes(&self) -> bool {
-        !matches!(self, Task::Status(_) | Task::Ticket(_) | Task::TestParity(_) | Task::Coverage(_))
+        !matches!(self, Task::Status(_) | Task::Ticket(_) | Task::TestParity(_) | Task::Coverage(_) | Task::Doctor(_))
     }
 }
 
@@ -145,6 +148,7 @@ fn run(cli: Cli) -> Result<i32> {
         Task::Recheck(cmd) => cmd.run(&ctx),
         Task::Clean(cmd) => cmd.run(&ctx),
         Task::InstallApr(cmd) => cmd.run(&ctx),
+        Task::Doctor(cmd) => cmd.run(&ctx),
         Task::Bench(cmd) => cmd.run(&ctx),
         Task::TestParity(cmd) => cmd.run(&ctx),
         Task::Coverage(cmd) => cmd.run(&ctx),

@@ -246,6 +246,10 @@ pub fn merge(files: Vec<(String, RunResults)>) -> Result<Merged> {
         }
         if let Some(ev) = union(files.iter().filter_map(|(_, r)| r.evidence.get(slug).cloned())) {
             outcomes.extend(judge_merged(&ev, base)?);
+            // As `check` reports a model it judged without llama.cpp.
+            if let Some(why) = base.receipt.runtimes.get(judge::LLAMACPP).filter(|v| v.starts_with("unavailable: ")) {
+                outcomes.push(judge::comparator_missing(slug, judge::LLAMACPP, why));
+            }
             let m = attribution::matrix(&ev);
             if m.runtimes.len() > 1 {
                 matrices.insert(slug.clone(), m);

@@ -238,6 +238,67 @@ fn section_table(r: &RunResults, section: Section) -> Option<String> {
     Some(lines.join("\n"))
 }
 
+/// One row of Harness health: a cause, its counts, the models and suites it touched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CauseRow {
+    pub cause: String,
+    pub counts: Counts,
+    pub models: Vec<String>,
+    pub suites: Vec<String>,
+}
+
+/// The harness's own health, one row per cause (not per suite): problems first, then
+/// by how many checks a cause touched.
+pub fn harness_rows(r: &RunResults) -> Vec<CauseRow> {
+    let mut rows: Vec<(CauseRow, Vec<&Outcome>)> = Vec::new();
+    for o in r.outcomes.iter().filter(|o| o.subject.section() == Section::Harness) {
+        let cause = if o.signature.is_empty() { o.note.clone() } else { o.signature.clone() };
+        match rows.iter_mut().find(|(row, _)| row.cause == cause) {
+            Some((_, outs)) => outs.push(o),
+            None => rows.push((CauseRow { cause, counts: Counts::default(), models: vec![], suites: vec![] }, vec![o])),
+        }
+    }
+    let mut rows: Vec<CauseRow> = rows
+        .into_iter()
+        .map(|(mut row, outs)| {
+            row.counts = Counts::of(outs.iter().copied());
+            for o in outs {
+                if !row.models.contains(&o.model) {
+                    row.models.push(o.model.clone());
+                }
+                if !row.suites.contains(&o.suite) {
+                    row.suites.push(o.suite.clone());
+                }
+            }
+            row.models.sort();
+            row
+        })
+        .collect();
+    rows.sort_by_key(|r| (r.counts.fail + r.counts.blocked == 0, std::cmp::Reverse(r.counts.judged() + r.counts.skip)));
+    rows
+}
+
+fn harness_table(r: &RunResults) -> Option<String> {
+    let rows = harness_rows(r);
+    if rows.is_empty() {
+        return None;
+    }
+    let mut table = Table::new();
+    table.load_preset(ASCII_MARKDOWN).set_content_arrangement(ContentArrangement::Disabled).force_no_tty();
+    table.set_header(vec!["Cause", "Result", "Models", "Suites"]);
+    let listed = |items: &[String]| crate::judge::truncate(&format!("{}: {}", items.len(), items.join(", ")), 60);
+    for row in &rows {
+        table.add_row(vec![
+            md_cell(&crate::judge::truncate(&row.cause, 90)),
+            row.counts.result_cell(),
+            md_cell(&listed(&row.models)),
+            md_cell(&listed(&row.suites)),
+        ]);
+    }
+    let lines: Vec<String> = table.lines().map(|l| l.trim_end().to_string()).collect();
+    Some(lines.join("\n"))
+}
+
 /// What each section's verdicts mean, under its title.
 fn section_heading(r: &RunResults, section: Section) -> String {
     let what = match section {
@@ -263,7 +324,8 @@ pub fn status_table(r: &RunResults) -> String {
         exit_code(r)
     );
     for section in Section::ALL {
-        if let Some(table) = section_table(r, section) {
+        let table = if section == Section::Harness { harness_table(r) } else { section_table(r, section) };
+        if let Some(table) = table {
             out.push_str(&format!("\n{}\n\n{table}\n", section_heading(r, section)));
         }
         if section == Section::Comparators {
@@ -593,14 +655,50 @@ pub mod tests {
         let table = status_table(&r);
         assert!(table.starts_with("## Parity Status (2026-11-27, apr 0.72.3 (0123456789))"));
         assert!(table.contains("| **Total**"));
-        // every suite has a row (list is global: no call on the sample's models)
-        for suite in SUITES.iter().filter(|s| s.name != "list") {
-            assert!(table.contains(&format!("| {} ", suite.name)), "row for {}", suite.name);
+        // every suite has a row (list is global: no call on the sample's models), in
+        // the sections about runtimes; Harness health has one row per cause instead
+        let harness = table.find("### Harness health").unwrap_or(table.len());
+        for suite in SUITES.iter().filter(|s| r.outcomes.iter().any(|o| o.suite == s.name && o.subject.section() != Section::Harness)) {
+            assert!(table[..harness].contains(&format!("| {} ", suite.name)), "row for {}", suite.name);
         }
+        assert!(table[harness..].contains("| Cause "), "harness health is by cause");
         let under = table.find("### Runtime under test").unwrap();
         let reference = table.find("### Reference claims").unwrap();
         assert!(under < reference, "the runtime under test comes first");
         assert_snapshot("status-table.md", &table);
+    }
+
+    #[test]
+    fn harness_health_has_one_row_per_cause() {
+        let mut r = sample_results();
+        r.outcomes.clear();
+        let unpulled = |model: &str, suite: &str| {
+            let mut o = judge::Case::new(suite, model, "pull", judge::Subject::Harness)
+                .skip(format!("not available on this machine: HF hub unreachable (https://hub/{model})"));
+            o.signature = "roster model not pulled: HF hub unreachable".into();
+            o
+        };
+        for model in ["qwen2-0.5b", "gpt2-124m", "smollm-135m"] {
+            for suite in ["canary", "convert", "ppl"] {
+                r.outcomes.push(unpulled(model, suite));
+            }
+        }
+        let blocked = judge::Case::new("inspect", "m", "int4", judge::Subject::Harness).blocked(
+            "no observation for apr inspect",
+            "no observation",
+            Default::default(),
+        );
+        r.outcomes.extend([blocked.clone(), blocked]);
+        let rows = harness_rows(&r);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        // The problem first, though it touched fewer checks.
+        assert_eq!((rows[0].cause.as_str(), rows[0].counts.blocked, &rows[0].models[..]), ("no observation", 2, &["m".to_string()][..]));
+        assert_eq!(rows[1].cause, "roster model not pulled: HF hub unreachable");
+        assert_eq!(rows[1].counts.skip, 9);
+        assert_eq!(rows[1].models, ["gpt2-124m", "qwen2-0.5b", "smollm-135m"]);
+        assert_eq!(rows[1].suites, ["canary", "convert", "ppl"]);
+        let table = harness_table(&r).unwrap();
+        assert!(table.contains("| roster model not pulled: HF hub unreachable | 9 skip      | 3: gpt2-124m, qwen2-0.5b, smollm-135m | 3: canary, convert, ppl |"), "{table}");
     }
 
     #[test]

@@ -195,6 +195,22 @@ impl std::fmt::Display for RunFailure {
 
 impl std::error::Error for RunFailure {}
 
+impl RunFailure {
+    /// The failure in one line: the command, how it ended and stderr's last telling
+    /// line (for `run_live` failures, the telling line itself).
+    pub fn one_line(&self) -> String {
+        let last = |tail: &str| tail.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("nothing on stderr").to_string();
+        match self {
+            RunFailure::NotFound { .. } | RunFailure::SpawnFailed { .. } => self.to_string(),
+            RunFailure::TimedOut { command, seconds, stderr_tail } => {
+                format!("`{command}` timed out after {seconds:.0}s: {}", last(stderr_tail))
+            }
+            RunFailure::Killed { command, stderr_tail } => format!("`{command}` was killed by a signal: {}", last(stderr_tail)),
+            RunFailure::Exit { command, code, stderr_tail } => format!("`{command}` exited with code {code}: {}", last(stderr_tail)),
+        }
+    }
+}
+
 pub fn strip_ansi(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&strip_ansi_escapes::strip(bytes)).into_owned()
 }
@@ -264,11 +280,16 @@ pub fn run(argv: &[String], opts: &RunOptions) -> Invocation {
 
 /// Runs `argv` with the terminal's stdout and stderr (cargo install, pip: their own
 /// progress shows), in its own tracked process group, to completion or `timeout`.
+/// Stderr is passed through line by line while its last lines are kept: a failure's
+/// `stderr_tail` is the telling line of them (a build script's panic message, the last
+/// `error:` line), never "see the terminal".
 pub fn run_live(argv: &[String], cwd: Option<&Path>, timeout: Duration) -> Result<(), RunFailure> {
+    use std::io::BufRead;
     use std::os::unix::process::CommandExt;
+    const KEPT_LINES: usize = 400;
     let command = Invocation { command: argv.to_vec(), ..Default::default() }.command_line();
     let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]).stdin(Stdio::null()).process_group(0);
+    cmd.args(&argv[1..]).stdin(Stdio::null()).stderr(Stdio::piped()).process_group(0);
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
@@ -278,6 +299,18 @@ pub fn run_live(argv: &[String], cwd: Option<&Path>, timeout: Duration) -> Resul
     })?;
     let pgid = child.id() as i32;
     LIVE_GROUPS.lock().unwrap().push(pgid);
+    let stderr = child.stderr.take();
+    let tee = std::thread::spawn(move || {
+        let mut tail = std::collections::VecDeque::with_capacity(KEPT_LINES);
+        for line in stderr.into_iter().flat_map(|s| std::io::BufReader::new(s).lines().map_while(Result::ok)) {
+            eprintln!("{line}");
+            if tail.len() == KEPT_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+        tail.into_iter().collect::<Vec<String>>().join("\n")
+    });
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -293,11 +326,16 @@ pub fn run_live(argv: &[String], cwd: Option<&Path>, timeout: Duration) -> Resul
         }
     };
     LIVE_GROUPS.lock().unwrap().retain(|&g| g != pgid);
+    let kept = tee.join().unwrap_or_default();
+    let telling = |code: Option<i32>| {
+        let inv = Invocation { command: argv.to_vec(), exit_code: code, stderr: kept.clone(), ..Default::default() };
+        crate::judge::telling_line("", &inv)
+    };
     match status.map(|s| s.code()) {
         Some(Some(0)) => Ok(()),
-        Some(Some(code)) => Err(RunFailure::Exit { command, code, stderr_tail: "(on the terminal above)".into() }),
-        Some(None) => Err(RunFailure::Killed { command, stderr_tail: String::new() }),
-        None => Err(RunFailure::TimedOut { command, seconds: started.elapsed().as_secs_f64(), stderr_tail: String::new() }),
+        Some(Some(code)) => Err(RunFailure::Exit { command, code, stderr_tail: telling(Some(code)) }),
+        Some(None) => Err(RunFailure::Killed { command, stderr_tail: telling(None) }),
+        None => Err(RunFailure::TimedOut { command, seconds: started.elapsed().as_secs_f64(), stderr_tail: telling(None) }),
     }
 }
 

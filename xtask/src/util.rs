@@ -116,6 +116,18 @@ impl Progress {
     }
 }
 
+/// "0.4s", "12.3s", "3m 05s", "1h 02m".
+pub fn duration_text(secs: f64) -> String {
+    let whole = secs.round() as u64;
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else if whole < 3600 {
+        format!("{}m {:02}s", whole / 60, whole % 60)
+    } else {
+        format!("{}h {:02}m", whole / 3600, (whole % 3600) / 60)
+    }
+}
+
 pub fn write_json<T: serde::Serialize>(path: &Utf8Path, value: &T) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value)?;
     bytes.push(b'\n');
@@ -154,6 +166,16 @@ pub fn files_under(dir: &Utf8Path, exts: &[&str]) -> Vec<Utf8PathBuf> {
 
 #[cfg(test)]
 mod tests {
+    use super::duration_text;
+
+    #[test]
+    fn durations_read_like_a_clock() {
+        assert_eq!(duration_text(0.42), "0.4s");
+        assert_eq!(duration_text(59.94), "59.9s");
+        assert_eq!(duration_text(185.0), "3m 05s");
+        assert_eq!(duration_text(3725.0), "1h 02m");
+    }
+
     #[test]
     fn timestamp_shape() {
         let now = super::now_rfc3339();

@@ -30,6 +30,23 @@ use tmgt_schema::{Generation, Golden, Invocation, Score, StopReason};
 
 /// The runtime under test; other runtimes (candle, llama.cpp) are comparators.
 pub const APR: &str = "apr";
+/// The llama.cpp comparator's runtime name.
+pub const LLAMACPP: &str = "llama.cpp";
+
+/// The Harness health row of a model judged without a comparator (`why`: the
+/// runtime's "unavailable" reason, as the receipt records it): attribution then rests
+/// on the comparators that ran.
+pub fn comparator_missing(model: &str, runtime: &str, why: &str) -> Outcome {
+    let why = why.strip_prefix("unavailable: ").unwrap_or(why);
+    let note = if why.contains("=off)") {
+        format!("{runtime} off by {}: attribution limited to candle", why.rsplit_once('(').map_or("", |(_, v)| v.trim_end_matches("=off)")))
+    } else {
+        format!("{runtime} not available ({}): attribution limited to candle", first_line(why))
+    };
+    let mut o = Case::new("comparator", model, runtime, Subject::Harness).skip(note.clone());
+    o.signature = note;
+    o
+}
 
 /// Is this artifact (a name like "int4-gguf", or a file name like "int4.gguf") a GGUF?
 /// The one test for it.
@@ -128,7 +145,7 @@ impl Case {
             case: self.case.clone(),
             subject: self.subject.clone(),
             status,
-            note: one_line(&note, 160),
+            note: one_line(&portable_paths(&note), 160),
             signature,
             evidence,
         }
@@ -683,6 +700,60 @@ pub fn truncate(s: &str, max: usize) -> String {
     }
 }
 
+/// A note without the paths of the machine that made it: an absolute path into the
+/// project (models/, goldens/, prompts/, data/, comparators/) becomes relative to it,
+/// one under a home folder starts with `~`, one under /tmp keeps its file name. The
+/// evidence keeps the full paths; notes are what the status table and ticket show.
+pub fn portable_paths(s: &str) -> String {
+    const PROJECT: [&str; 5] = ["/models/", "/goldens/", "/prompts/", "/data/", "/comparators/"];
+    let portable = |path: &str| -> String {
+        if let Some(i) = PROJECT.iter().filter_map(|m| path.find(m)).min() {
+            return path[i + 1..].to_string();
+        }
+        if let Some(rest) = path.strip_prefix("/root/") {
+            return format!("~/{rest}");
+        }
+        if let Some((_, rest)) = path.strip_prefix("/home/").and_then(|r| r.split_once('/')) {
+            return format!("~/{rest}");
+        }
+        if path.starts_with("/tmp/") || path.starts_with("/var/tmp/") {
+            return path.rsplit('/').next().unwrap_or(path).to_string();
+        }
+        path.to_string()
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut prev: Option<char> = None;
+    let mut chars = s.char_indices().peekable();
+    // An absolute path starts at a '/' that no word character precedes and runs to
+    // whitespace, a quote, a bracket, a comma or a semicolon.
+    while let Some((start, c)) = chars.next() {
+        let starts_path = c == '/' && !prev.is_some_and(|p| p.is_alphanumeric() || "._-~/:".contains(p));
+        if !starts_path {
+            out.push(c);
+            prev = Some(c);
+            continue;
+        }
+        let mut end = s.len();
+        while let Some(&(i, d)) = chars.peek() {
+            if d.is_whitespace() || "\"'`()[]{},;".contains(d) {
+                end = i;
+                break;
+            }
+            chars.next();
+        }
+        let path = &s[start..end];
+        let core = path.trim_end_matches([':', '.']);
+        if core.matches('/').count() >= 2 {
+            out.push_str(&portable(core));
+            out.push_str(&path[core.len()..]);
+        } else {
+            out.push_str(path);
+        }
+        prev = path.chars().next_back();
+    }
+    out
+}
+
 /// An error message with the run-specific parts (paths, numbers) masked, so the same
 /// failure on different models and artifacts has the same signature.
 pub fn normalize_error(s: &str) -> String {
@@ -844,6 +915,33 @@ pub mod testutil;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_missing_comparator_is_one_cause_in_harness_health() {
+        let off = super::comparator_missing("m", "llama.cpp", "unavailable: llama.cpp comparator off (TMGT_LLAMACPP=off)");
+        assert_eq!(off.note, "llama.cpp off by TMGT_LLAMACPP: attribution limited to candle");
+        assert_eq!((off.status, &off.subject, &off.signature), (super::Verdict::Skip, &super::Subject::Harness, &off.note));
+        let gone = super::comparator_missing("m", "llama.cpp", "llama.cpp comparator not built (x missing): run `cargo build`\nmore");
+        assert_eq!(
+            gone.note,
+            "llama.cpp not available (llama.cpp comparator not built (x missing): run `cargo build`): attribution limited to candle"
+        );
+    }
+
+    #[test]
+    fn notes_carry_no_path_of_the_machine() {
+        use super::portable_paths;
+        assert_eq!(
+            portable_paths("oracle-gen tokenize /work/main/models/smollm2/reference/tokenizer.json: bad (see /root/.cache/tiny-model-ground-truth/x.log)."),
+            "oracle-gen tokenize models/smollm2/reference/tokenizer.json: bad (see ~/.cache/tiny-model-ground-truth/x.log)."
+        );
+        assert_eq!(portable_paths("\"/tmp/.tmpAbc/run/int8.apr\" missing"), "\"int8.apr\" missing");
+        assert_eq!(portable_paths("/home/ci/src/x.rs:3"), "~/src/x.rs:3");
+        // Relative paths, ratios, URLs' paths and lone slashes stay as they are.
+        for kept in ["models/m/int8.apr", "31/32 mismatches", "a / b", "https://example.org/a/b", "/usr/lib/x.so", "n/a"] {
+            assert_eq!(portable_paths(kept), kept);
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -50,7 +50,7 @@ pub fn version_line(v: &serde_json::Value) -> Result<String, String> {
 
 impl Runtime for LlamaCpp {
     fn name(&self) -> &'static str {
-        "llama.cpp"
+        crate::judge::LLAMACPP
     }
 
     fn version(&self) -> Result<String, String> {
