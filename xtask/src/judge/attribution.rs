@@ -14,6 +14,9 @@ use super::*;
 pub enum Blame {
     /// No comparator on the same file agrees with apr: apr's runtime.
     Runtime,
+    /// No comparator has a usable result on the file: nothing tells the file from
+    /// apr's runtime (the outcome keeps its subject: apr on its own files).
+    Unseen,
     /// A comparator on the same file agrees with apr, and the file is as good as a
     /// correct quantization: the claim fails for correct engines too.
     File(String),
@@ -40,6 +43,43 @@ pub fn correctly_made(ev: &ModelEvidence, artifact: &str) -> bool {
         name = &c.from;
     }
     false
+}
+
+/// Made by apr's converter, directly or from another apr-made file (its APR files,
+/// its GGUF export, the roundtrip).
+pub fn apr_made(ev: &ModelEvidence, artifact: &str) -> bool {
+    let mut name = artifact;
+    for _ in 0..8 {
+        let Some(c) = ev.conversions.get(name) else { return false };
+        if c.tool == APR {
+            return true;
+        }
+        name = &c.from;
+    }
+    false
+}
+
+/// Whom a run of `runtime` on `artifact` is about: a comparator, or apr (see
+/// `apr_subject`).
+pub fn subject_of_run(ev: &ModelEvidence, runtime: &str, artifact: &str) -> Subject {
+    if runtime == APR {
+        apr_subject(ev, artifact)
+    } else {
+        Subject::comparator(runtime)
+    }
+}
+
+/// Whom apr's result on `artifact` is about before any comparator is consulted: its
+/// runtime on a file a correct converter or the model's publisher made (the file is
+/// known good), apr — converter or runtime — on a file apr made itself (APR files,
+/// which no second engine reads, and apr's GGUF exports until a comparator on the
+/// same file clears or convicts the file).
+pub fn apr_subject(ev: &ModelEvidence, artifact: &str) -> Subject {
+    if apr_made(ev, artifact) {
+        subject::EITHER
+    } else {
+        subject::RUNTIME
+    }
 }
 
 /// Files of the same bit width as `artifact`, made from the same checkpoint by correct
@@ -141,8 +181,9 @@ pub fn blame(
     agrees: impl Fn(&str) -> Option<bool>,
     holds: impl Fn(&str, &str) -> Option<bool>,
 ) -> Blame {
-    let Some(c) = comparators_on(ev, artifact).into_iter().find(|c| agrees(c) == Some(true)) else {
-        return Blame::Runtime;
+    let seen: Vec<(&str, bool)> = comparators_on(ev, artifact).into_iter().filter_map(|c| Some((c, agrees(c)?))).collect();
+    let Some(&(c, _)) = seen.iter().find(|(_, agree)| *agree) else {
+        return if seen.is_empty() { Blame::Unseen } else { Blame::Runtime };
     };
     let maker = ev.conversions.get(artifact).map(|m| m.tool.as_str()).unwrap_or("?");
     if maker != APR {
@@ -167,7 +208,9 @@ pub fn blame(
 /// section (it fails for correct engines on this file too: not a finding on apr).
 pub fn apply(blame: Blame, case: &Case, failed: Outcome, artifact: &str) -> Outcome {
     match blame {
-        Blame::Runtime => failed,
+        Blame::Unseen => failed,
+        // A correct engine read the same file and did not do what apr did.
+        Blame::Runtime => Outcome { subject: subject::RUNTIME, ..failed },
         Blame::Converter(why) => {
             let mut o = case.about(subject::CONVERTER).fail(
                 format!("{} — {why}", failed.note),
@@ -220,6 +263,28 @@ mod tests {
     }
 
     #[test]
+    fn apr_on_its_own_files_is_converter_or_runtime() {
+        let mut ev = ev_with_files();
+        ev.conversions.insert("int4".into(), made(APR, 4));
+        ev.conversions.insert("roundtrip".into(), Conversion { from: "int4-gguf".into(), ..made(APR, 4) });
+        ev.conversions.insert("lcpp-q4_0-gguf".into(), Conversion { from: "f32-gguf".into(), ..made("llama.cpp", 4) });
+        ev.conversions.insert("f32-gguf".into(), made("candle", 32));
+        for apr_file in ["int4", "int4-gguf", "roundtrip"] {
+            assert!(apr_made(&ev, apr_file), "{apr_file}");
+            assert_eq!(subject_of_run(&ev, APR, apr_file), subject::EITHER, "{apr_file}");
+        }
+        for correct in ["q4_0-gguf", "lcpp-q4_0-gguf", "native-gguf"] {
+            assert!(!apr_made(&ev, correct), "{correct}");
+            assert_eq!(subject_of_run(&ev, APR, correct), subject::RUNTIME, "{correct}");
+        }
+        assert_eq!(subject_of_run(&ev, "candle", "int4-gguf"), Subject::comparator("candle"));
+        // A chain that loops never hangs.
+        ev.conversions.insert("a".into(), Conversion { from: "b".into(), ..made("candle", 4) });
+        ev.conversions.insert("b".into(), Conversion { from: "a".into(), ..made("candle", 4) });
+        assert!(!apr_made(&ev, "a"));
+    }
+
+    #[test]
     fn blame_follows_the_comparator_and_the_equivalent() {
         let ev = ev_with_files();
         assert_eq!(equivalent(&ev, "int4-gguf"), Some("q4_0-gguf"));
@@ -227,7 +292,7 @@ mod tests {
         assert_eq!(comparators_on(&ev, "int4-gguf"), vec!["candle"]);
         // nobody agrees with apr: its runtime
         assert_eq!(blame(&ev, "int4-gguf", |_| Some(false), |_, _| Some(true)), Blame::Runtime);
-        assert_eq!(blame(&ev, "int4-gguf", |_| None, |_, _| Some(true)), Blame::Runtime);
+        assert_eq!(blame(&ev, "int4-gguf", |_| None, |_, _| Some(true)), Blame::Unseen, "no usable comparator result");
         // candle agrees, and fails the claim on its own q4_0 too: the file's quantization
         assert!(matches!(blame(&ev, "int4-gguf", |_| Some(true), |_, _| Some(false)), Blame::File(_)));
         // candle agrees, but meets the claim on its own q4_0: apr's converter

@@ -155,7 +155,7 @@ pub fn judge(ev: &ModelEvidence) -> Vec<Outcome> {
             // Nothing can be compared: every runtime's case is blocked on it.
             let mut outs = vec![o.clone()];
             for (runtime, artifact) in ev.battery_runs.keys() {
-                let case = Case::new(SUITE, &ev.slug, format!("{runtime}/{artifact}"), Subject::of_runtime(runtime));
+                let case = Case::new(SUITE, &ev.slug, format!("{runtime}/{artifact}"), attribution::subject_of_run(ev, runtime, artifact));
                 outs.push(case.blocked(format!("no reference ids: {}", o.note), o.signature.clone(), Evidence::default()));
             }
             return outs;
@@ -202,7 +202,7 @@ pub fn judge(ev: &ModelEvidence) -> Vec<Outcome> {
         });
     }
     for ((runtime, artifact), obs) in &ev.battery_runs {
-        let case = Case::new(SUITE, &ev.slug, format!("{runtime}/{artifact}"), Subject::of_runtime(runtime));
+        let case = Case::new(SUITE, &ev.slug, format!("{runtime}/{artifact}"), attribution::subject_of_run(ev, runtime, artifact));
         let (run, inv) = match take(Some(obs), &case, &format!("{runtime} tokenizing the battery on {artifact}"), true) {
             Ok(x) => x,
             Err(o) if o.status == Verdict::Skip => continue,
@@ -217,11 +217,14 @@ pub fn judge(ev: &ModelEvidence) -> Vec<Outcome> {
         if let Some((start, t)) = c.extra {
             let why = if start { format!("runtime prepends token {t} (BOS?)") } else { format!("runtime appends token {t}") };
             let piece = show_token(Some(t), &ev.vocab);
-            outs.push(Case::new(SUITE, &ev.slug, format!("{runtime}/{artifact}/special"), Subject::of_runtime(runtime)).fail(
-                format!("{why} to every one of the {} strings ({piece}): one finding, the rest compared without it", c.total),
-                tokenizer::signature(runtime, &why),
-                evidence(None, None),
-            ));
+            outs.push(
+                Case::new(SUITE, &ev.slug, format!("{runtime}/{artifact}/special"), attribution::subject_of_run(ev, runtime, artifact))
+                    .fail(
+                        format!("{why} to every one of the {} strings ({piece}): one finding, the rest compared without it", c.total),
+                        tokenizer::signature(runtime, &why),
+                        evidence(None, None),
+                    ),
+            );
         }
         match c.differences.first() {
             None => outs.push(
@@ -251,17 +254,20 @@ pub fn judge(ev: &ModelEvidence) -> Vec<Outcome> {
             }
         }
         if let Some((i, text, decoded)) = c.roundtrip_failures.first() {
-            outs.push(Case::new(SUITE, &ev.slug, format!("{runtime}/{artifact}/roundtrip"), Subject::of_runtime(runtime)).fail(
-                format!(
-                    "decode(encode(s)) != s for {} of {} strings; first #{i} {} → {}",
-                    c.roundtrip_failures.len(),
-                    c.total,
-                    show_string(text),
-                    decoded.as_deref().map(show_string).unwrap_or_else(|| "(not shown)".into())
-                ),
-                format!("{runtime}: decode(encode(s)) differs from s"),
-                evidence(Some(text.clone()), decoded.clone()),
-            ));
+            outs.push(
+                Case::new(SUITE, &ev.slug, format!("{runtime}/{artifact}/roundtrip"), attribution::subject_of_run(ev, runtime, artifact))
+                    .fail(
+                        format!(
+                            "decode(encode(s)) != s for {} of {} strings; first #{i} {} → {}",
+                            c.roundtrip_failures.len(),
+                            c.total,
+                            show_string(text),
+                            decoded.as_deref().map(show_string).unwrap_or_else(|| "(not shown)".into())
+                        ),
+                        format!("{runtime}: decode(encode(s)) differs from s"),
+                        evidence(Some(text.clone()), decoded.clone()),
+                    ),
+            );
         }
     }
     outs

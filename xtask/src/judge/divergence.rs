@@ -131,6 +131,43 @@ pub fn describe(d: &Divergence, vocab: &BTreeMap<u32, String>) -> String {
     }
 }
 
+/// The text of a run whose tokens are the golden's, against the golden's text (the
+/// oracle's decode of the same ids): None when equal; else the note and signature.
+/// Whitespace trimmed at the ends is one finding (canary's too), any other difference
+/// another: either way the runtime's detokenizer, not its numbers.
+pub fn text_against_golden(runtime: &str, g: &Golden, gen: &Generation) -> Option<(String, String)> {
+    if gen.text == g.text {
+        return None;
+    }
+    if gen.text.trim() == g.text.trim() {
+        let signature =
+            if runtime == APR { inference::TRIM_SIGNATURE.to_string() } else { format!("{runtime}: trims whitespace from generated text") };
+        return Some((
+            format!("tokens identical to the oracle, but the text is trimmed: expected {:?}, got {:?}", g.text, gen.text),
+            signature,
+        ));
+    }
+    Some((
+        format!("tokens identical to the oracle, but the text differs: expected {:?}, got {:?}", g.text, gen.text),
+        format!("{runtime}: its text is not the decode of its own token ids"),
+    ))
+}
+
+/// Does `theirs` agree with `ours` up to and including `step` (where `ours` left the
+/// golden)? The same tokens through `step`, or parting exactly there at a near tie of
+/// either run's own logprobs (within `margin`). Parting earlier: they do not agree.
+/// None when `theirs` has no token ids.
+pub fn agrees_through(ours: &Generation, theirs: &Generation, step: usize, eos: Option<u32>, margin: f32) -> Option<bool> {
+    let a = strip_eos(ours.tokens.as_deref()?, eos);
+    let b = strip_eos(theirs.tokens.as_deref()?, eos);
+    Some(match first_divergence(a, b) {
+        None => true,
+        Some(t) if t > step => true,
+        Some(t) if t == step => cross_runtime::near_tie_between(ours, theirs, t, margin).is_some(),
+        Some(_) => false,
+    })
+}
+
 /// The signature of a runtime that generates after its own EOS.
 pub fn past_eos_signature(runtime: &str) -> String {
     format!("{runtime}: generates tokens after EOS")
@@ -160,7 +197,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             "divergence",
             &ev.slug,
             format!("{}/{}/{}", key.runtime, key.artifact, key.prompt),
-            Subject::of_runtime(&key.runtime),
+            attribution::subject_of_run(ev, &key.runtime, &key.artifact),
         );
         let owner = generation_owner(&key.runtime, &key.artifact) == "divergence";
         let (gen, inv) = match take(Some(obs), &case, &format!("{} on {}", key.runtime, key.artifact), owner) {
@@ -210,7 +247,12 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             _ => String::new(),
         };
         let Some(d) = d else {
-            outs.push(case.pass(format!("identical to the oracle{stop_note}"), evidence));
+            outs.push(match text_against_golden(&key.runtime, g, gen) {
+                None => case.pass(format!("identical to the oracle{stop_note}"), evidence),
+                // Detokenizing is what apr's runtime does with the ids (whatever file).
+                Some((note, signature)) if key.runtime == APR => case.about(subject::RUNTIME).fail(note, signature, evidence),
+                Some((note, signature)) => case.fail(note, signature, evidence),
+            });
             continue;
         };
         let line = describe(&d, &ev.vocab);
@@ -237,12 +279,11 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             outs.push(failed);
             continue;
         }
-        // apr on a GGUF: does a correct engine on the same file generate the same?
+        // apr on a GGUF: does a correct engine on the same file do what apr did, up to
+        // and including the step judged here?
         let agrees = |c: &str| -> Option<bool> {
             let Some(Observed::Ok { value, .. }) = ev.generations.get(&GenKey::new(c, &key.artifact, &key.prompt)) else { return None };
-            let theirs = value.tokens.as_ref()?;
-            let eos = golden_eos(g);
-            Some(strip_eos(theirs, eos) == strip_eos(tokens, eos))
+            agrees_through(gen, value, d.step, golden_eos(g), tol.near_tie_margin)
         };
         let holds = |c: &str, a: &str| confident(ev, tol, c, a, &key.prompt).map(|bad| !bad);
         outs.push(attribution::apply(attribution::blame(ev, &key.artifact, agrees, holds), &case, failed, &key.artifact));
@@ -326,6 +367,93 @@ mod tests {
         assert_eq!(d.kind, DivergenceKind::StoppedEarly);
         let g = golden("x", seq(3));
         assert_eq!(diagnose(&g, &seq(4), &BTreeMap::new(), 0.5, &[EOS]).unwrap().kind, DivergenceKind::RanLong);
+    }
+
+    #[test]
+    fn a_comparator_agrees_with_apr_up_to_the_step_judged() {
+        let mut ours = seq(32);
+        ours[0] = 5000;
+        // candle also leaves at step 0 with the same token, and parts from apr at step 3.
+        let mut theirs = ours.clone();
+        theirs[3] = 6000;
+        let (a, b) = (gen(ours.clone()), gen(theirs));
+        assert_eq!(agrees_through(&a, &b, 0, None, 0.5), Some(true));
+        assert_eq!(agrees_through(&a, &b, 2, None, 0.5), Some(true));
+        assert_eq!(agrees_through(&a, &b, 3, None, 0.5), Some(false), "parting at the step judged, no near tie");
+        assert_eq!(agrees_through(&a, &b, 4, None, 0.5), Some(false), "parting before the step judged");
+        // Parting exactly at the step judged, at a near tie of candle's own logprobs.
+        let mut tied = b.clone();
+        tied.top_logprobs = Some(
+            (0..32)
+                .map(|i| {
+                    vec![TokenLogprob { id: tied.tokens.as_ref().unwrap()[i], logprob: -0.1 }, TokenLogprob { id: ours[i], logprob: -0.4 }]
+                })
+                .collect(),
+        );
+        assert_eq!(agrees_through(&a, &tied, 3, None, 0.5), Some(true));
+        assert_eq!(agrees_through(&a, &tied, 3, None, 0.2), Some(false), "0.3 nats is no tie under a 0.2 margin");
+        assert_eq!(agrees_through(&a, &tied, 4, None, 0.5), Some(false), "a tie before the step judged does not count");
+        // A listed EOS is no difference; no ids, no answer.
+        let mut with_eos = ours.clone();
+        with_eos.push(EOS);
+        assert_eq!(agrees_through(&a, &gen(with_eos), 31, Some(EOS), 0.5), Some(true));
+        assert_eq!(agrees_through(&a, &Generation { tokens: None, ..gen(vec![]) }, 0, None, 0.5), None);
+    }
+
+    #[test]
+    fn apr_and_a_comparator_leaving_together_is_not_apr_s_finding() {
+        use super::super::conversions::{Conversion, Made};
+        let mut ev = evidence();
+        let made = |tool: &str| Conversion {
+            tool: tool.into(),
+            from: "reference".into(),
+            bits: 4,
+            observed: Observed::Ok { value: Made { file: "f".into(), bytes: 1, sha256: String::new() }, invocation: inv(&["x"], "") },
+        };
+        ev.conversions.insert("q4_0-gguf".into(), made("candle"));
+        // apr and candle both say 5000 at step 0 (the oracle was confident), then part at
+        // step 3: the file's quantization, not apr.
+        let mut ours = seq(32);
+        ours[0] = 5000;
+        let mut theirs = ours.clone();
+        theirs[3] = 6000;
+        ev.generations.insert(GenKey::new(APR, "q4_0-gguf", "completion"), ok(gen(ours.clone())));
+        ev.generations.insert(GenKey::new("candle", "q4_0-gguf", "completion"), ok(gen(theirs)));
+        let outs = judge(&ev, &Tolerances::spec());
+        let o = find(&outs, "apr/q4_0-gguf/completion");
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &Subject::Reference), "{}", o.note);
+        // candle stays on the golden: apr's runtime.
+        ev.generations.insert(GenKey::new("candle", "q4_0-gguf", "completion"), ok(gen(seq(32))));
+        let o = find(&judge(&ev, &Tolerances::spec()), "apr/q4_0-gguf/completion").clone();
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &subject::RUNTIME));
+    }
+
+    #[test]
+    fn identical_tokens_with_other_text_are_the_detokenizer_s_finding() {
+        let mut ev = evidence();
+        let mut trimmed = gen(seq(32));
+        trimmed.text = format!("  {}\n", ev.goldens["code"].text);
+        ev.generations.insert(GenKey::new(APR, "q8_0-gguf", "code"), ok(trimmed));
+        let mut other = gen(seq(32));
+        other.text = "something else".into();
+        ev.generations.insert(GenKey::new(APR, "q8_0-gguf", "greeting"), ok(other));
+        ev.generations.insert(
+            GenKey::new("candle", "q8_0-gguf", "greeting"),
+            ok(Generation { text: format!(" {}", ev.goldens["greeting"].text), ..gen(seq(32)) }),
+        );
+        ev.generations.insert(GenKey::new(APR, "q8_0-gguf", "completion"), ok(gen(seq(32))));
+        let outs = judge(&ev, &Tolerances::spec());
+        let t = find(&outs, "apr/q8_0-gguf/code");
+        assert_eq!((t.status, &t.subject, t.signature.as_str()), (Verdict::Fail, &subject::RUNTIME, inference::TRIM_SIGNATURE));
+        assert!(t.note.starts_with("tokens identical to the oracle, but the text is trimmed"), "{}", t.note);
+        let o = find(&outs, "apr/q8_0-gguf/greeting");
+        assert_eq!((o.status, o.signature.as_str()), (Verdict::Fail, "apr: its text is not the decode of its own token ids"));
+        let c = find(&outs, "candle/q8_0-gguf/greeting");
+        assert_eq!(
+            (c.status, &c.subject, c.signature.as_str()),
+            (Verdict::Fail, &Subject::comparator("candle"), "candle: trims whitespace from generated text")
+        );
+        assert_eq!(find(&outs, "apr/q8_0-gguf/completion").status, Verdict::Pass);
     }
 
     #[test]

@@ -405,7 +405,8 @@ pub fn reference_ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     };
     keys.iter()
         .map(|(runtime, artifact)| {
-            let case = Case::new("reference-ppl", &ev.slug, format!("{runtime}/{artifact}"), Subject::of_runtime(runtime));
+            let case =
+                Case::new("reference-ppl", &ev.slug, format!("{runtime}/{artifact}"), attribution::subject_of_run(ev, runtime, artifact));
             let owner = score_owner(runtime, artifact) == "reference-ppl";
             let (score, inv) = match take(score_obs(ev, runtime, artifact), &case, &format!("{runtime} PPL on {artifact}"), owner) {
                 Ok(x) => x,

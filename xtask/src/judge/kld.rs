@@ -145,7 +145,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     // (artifact, quantization) -> each correct engine's verdict (Err: what it missed).
     let mut engines: BTreeMap<(String, &str), Vec<Result<String, String>>> = BTreeMap::new();
     for ((runtime, artifact), obs) in &ev.kld {
-        let case = Case::new("kld", &ev.slug, format!("{runtime}/{artifact}"), Subject::of_runtime(runtime));
+        let case = Case::new("kld", &ev.slug, format!("{runtime}/{artifact}"), attribution::subject_of_run(ev, runtime, artifact));
         let what = format!("{runtime} scoring the KLD text on {artifact}");
         let (report, inv) = match take(Some(obs), &case, &what, true) {
             Ok(x) => x,
@@ -228,7 +228,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
         let report =
             tmgt_schema::kld::summarize_top_k(&drift.rows, drift.k, &tmgt_schema::sha256_bytes(drift.prompts.join("\n").as_bytes()));
         let prompts = drift.prompts;
-        let case = Case::new("kld", &ev.slug, format!("{APR}/{artifact} (top-k)"), Subject::of_runtime(APR));
+        let case = Case::new("kld", &ev.slug, format!("{APR}/{artifact} (top-k)"), attribution::subject_of_run(ev, APR, &artifact));
         let details = serde_json::json!({ "report": report, "quant": quant_of(&artifact), "prompts": prompts });
         let evidence = evidence_from(inv, None, Some(summary_line(&report)), details);
         let Some(b) = quant_of(&artifact).and_then(|q| bounds(tol, q)) else {

@@ -137,8 +137,12 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     };
     for (key, obs) in &ev.generations {
         let Some(g) = ev.goldens.get(&key.prompt) else { continue };
-        let case =
-            Case::new("logprobs", &ev.slug, format!("{}/{}/{}", key.runtime, key.artifact, key.prompt), Subject::of_runtime(&key.runtime));
+        let case = Case::new(
+            "logprobs",
+            &ev.slug,
+            format!("{}/{}/{}", key.runtime, key.artifact, key.prompt),
+            attribution::subject_of_run(ev, &key.runtime, &key.artifact),
+        );
         let (gen, inv) = match take(Some(obs), &case, &format!("{} on {}", key.runtime, key.artifact), false) {
             Ok(x) => x,
             Err(o) if o.status == Verdict::Skip => continue,

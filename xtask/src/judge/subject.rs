@@ -60,15 +60,6 @@ impl Subject {
         Subject::Comparator(name.to_string())
     }
 
-    /// The subject of a run of `runtime`: the runtime under test's runtime, or a comparator.
-    pub fn of_runtime(runtime: &str) -> Subject {
-        if runtime == super::APR {
-            RUNTIME
-        } else {
-            Subject::comparator(runtime)
-        }
-    }
-
     pub fn is_under_test(&self) -> bool {
         matches!(self, Subject::UnderTest(_))
     }
@@ -145,8 +136,7 @@ mod tests {
         assert_eq!(Subject::parse("martian"), None);
         assert!(CONVERTER.is_under_test() && EITHER.is_under_test());
         assert!(!Subject::comparator("candle").is_under_test() && !Subject::Reference.is_under_test());
-        assert_eq!(Subject::of_runtime("apr"), RUNTIME);
-        assert_eq!(Subject::of_runtime("candle").section(), Section::Comparators);
+        assert_eq!(Subject::comparator("candle").section(), Section::Comparators);
         assert_eq!(Subject::Harness.section(), Section::Harness);
         assert_eq!(CONVERTER.label(), "apr converter");
         assert_eq!(EITHER.label(), "apr");

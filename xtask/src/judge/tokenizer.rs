@@ -64,8 +64,12 @@ pub fn judge(ev: &ModelEvidence) -> Vec<Outcome> {
     let mut outs = Vec::new();
     for (key, obs) in &ev.generations {
         let Some(g) = ev.goldens.get(&key.prompt) else { continue };
-        let case =
-            Case::new("tokenizer", &ev.slug, format!("{}/{}/{}", key.runtime, key.artifact, key.prompt), Subject::of_runtime(&key.runtime));
+        let case = Case::new(
+            "tokenizer",
+            &ev.slug,
+            format!("{}/{}/{}", key.runtime, key.artifact, key.prompt),
+            attribution::subject_of_run(ev, &key.runtime, &key.artifact),
+        );
         let (gen, inv) = match take(Some(obs), &case, &format!("{} on {}", key.runtime, key.artifact), false) {
             Ok(x) => x,
             // Skipped runtimes (not installed, not applicable) say nothing here.

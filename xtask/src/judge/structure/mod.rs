@@ -189,16 +189,19 @@ pub fn judge(spec: &'static StructureSpec, ev: &ModelEvidence) -> Vec<Outcome> {
                 case.skip(format!("{note}: apr's cache is empty (the harness imports files, it never pulls into apr's cache), so the listing proves nothing"))
             }
             (Reading::Pass(note), 0) => case.pass(note, evidence(None)),
-            (Reading::Pass(note), code) => case.fail(
+            // What apr's CLI prints (its exit code, its report's own consistency, its
+            // JSON's shape) is its runtime's, whatever the suite's claim is about.
+            (Reading::Pass(note), code) => case.about(RUNTIME).fail(
                 format!("exit {code} although its JSON reports success ({note})"),
                 "apr: exits non-zero though its JSON reports success",
                 evidence(Some("exit 0".into())),
             ),
             (Reading::Fail { note, signature, expected }, code) => {
                 let note = if code == 0 { note } else { format!("{note} (exit {code})") };
+                let case = if parsers::about_the_report(&signature) { case.about(RUNTIME) } else { case };
                 case.fail(note, signature, evidence(Some(expected)))
             }
-            (Reading::Unrecognised(what), _) => case.fail(
+            (Reading::Unrecognised(what), _) => case.about(RUNTIME).fail(
                 format!("unrecognised JSON shape ({what}): {}", one_line(&inv.stdout, 80)),
                 format!("apr: {suite} prints an unrecognised JSON shape"),
                 evidence(None),

@@ -8,6 +8,15 @@ use super::Facts;
 use crate::judge::{one_line, ModelTruth};
 use serde_json::Value;
 
+/// apr's report contradicts itself (a count against its own list): its CLI's, not
+/// the file's.
+pub const COUNT_DISAGREES_SIGNATURE: &str = "apr: validate's count of checks disagrees with its list";
+
+/// Findings about what apr's CLI prints rather than about the file it read.
+pub fn about_the_report(signature: &str) -> bool {
+    signature == COUNT_DISAGREES_SIGNATURE
+}
+
 /// What a suite's parser concluded from apr's JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reading {
@@ -216,7 +225,7 @@ pub fn check_validate(v: &Value, _: &Facts) -> Reading {
         if ran as usize != checks.len() {
             p.push(
                 format!("says {ran} checks ran but lists {}", checks.len()),
-                "apr: validate's count of checks disagrees with its list",
+                COUNT_DISAGREES_SIGNATURE,
                 format!("{} checks listed", ran),
             );
         }

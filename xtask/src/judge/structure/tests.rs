@@ -323,7 +323,7 @@ fn judge_wires_observations_to_outcomes() {
 
     let outs = judge(&TENSORS, &ev);
     assert_eq!(outs[0].case, "int4");
-    assert_eq!(outs[0].subject, subject::CONVERTER);
+    assert_eq!(outs[0].subject, subject::RUNTIME, "an unrecognised shape is apr's CLI, not the file");
     assert_eq!(outs[0].status, Verdict::Fail, "unrecognised shape");
     assert!(outs[0].note.contains("unrecognised JSON shape") && outs[0].note.contains("surprise"), "{}", outs[0].note);
     assert!(outs[0].evidence.actual.as_deref().unwrap().contains("surprise"));
@@ -354,6 +354,26 @@ fn judge_wires_observations_to_outcomes() {
     let lint = judge(&LINT, &ev);
     let l = lint.iter().find(|o| o.case == "int8").unwrap();
     assert_eq!((l.status, l.signature.as_str()), (Verdict::Fail, "apr: exits non-zero though its JSON reports success"));
+    assert_eq!(l.subject, subject::RUNTIME, "lint is about the file, its exit code about the CLI");
+
+    // validate's report that contradicts itself is apr's CLI; a failed check is the file's
+    ev.structure.insert(StructureKey::new("validate", "int8"), ok("validate-int8.json", &["apr", "validate", "int8.apr", "--json"]));
+    let v = judge(&VALIDATE, &ev);
+    let v8 = v.iter().find(|o| o.case == "int8").unwrap();
+    assert_eq!((v8.status, &v8.subject, v8.signature.as_str()), (Verdict::Fail, &subject::RUNTIME, parsers::COUNT_DISAGREES_SIGNATURE));
+    let mut failing = json("validate-int8.json");
+    failing["checks_ran"] = 4.into();
+    failing["checks"][1]["status"] = "FAIL".into();
+    ev.structure.insert(
+        StructureKey::new("validate", "int8"),
+        Observed::Ok {
+            value: failing.clone(),
+            invocation: Invocation { exit_code: Some(0), stdout: failing.to_string(), ..Default::default() },
+        },
+    );
+    let v = judge(&VALIDATE, &ev);
+    let v8 = v.iter().find(|o| o.case == "int8").unwrap();
+    assert_eq!((v8.status, &v8.subject), (Verdict::Fail, &subject::CONVERTER));
 
     // an empty cache listing proves nothing; a global call is judged where it was made
     ev.structure.insert(StructureKey::new("list", GLOBAL_KEY), ok("list.json", &["apr", "list", "--json"]));
