@@ -126,16 +126,21 @@ pub fn engines_on_equivalents(
     out
 }
 
-/// apr failed a claim on its own file with measure `apr_measure`: when a correct engine
-/// on an equivalent quantization fails it too and apr is no worse than that engine
-/// (within `slack`), the claim is what fails — the reference's FAIL, not apr's.
+/// apr failed a claim on its own file with measure `apr_measure`: when every correct
+/// engine on every equivalent quantization fails it too and apr is no worse than the
+/// best of them (within `slack`), the claim is what fails — the reference's FAIL, not
+/// apr's.
 /// Otherwise apr's FAIL stands, with the engines' results attached.
 pub fn versus_engines(failed: Outcome, case: &Case, apr_measure: f64, engines: &[EngineResult], slack: f64) -> Outcome {
     let shown: Vec<String> = engines
         .iter()
         .map(|e| format!("{} on {}: {} ({})", e.runtime, e.artifact, e.measure, if e.holds { "meets it" } else { "fails it" }))
         .collect();
-    let no_worse = engines.iter().find(|e| !e.holds && apr_measure <= e.measure + slack);
+    // Excused only when no correct engine meets the claim on any equivalent, and apr
+    // is no worse than the best of them (not the worst: a poor converter's file
+    // excuses nothing).
+    let best = engines.iter().filter(|e| !e.holds).min_by(|a, b| a.measure.total_cmp(&b.measure));
+    let no_worse = best.filter(|e| engines.iter().all(|x| !x.holds) && apr_measure <= e.measure + slack);
     let mut o = match no_worse {
         Some(e) => case.about(Subject::Reference).fail(
             format!(
@@ -429,6 +434,13 @@ mod engine_tests {
         assert_eq!(versus_engines(failed.clone(), &case, 14.0, &[engine(false, 13.0)], 1.0).subject, Subject::Reference);
         // no engine: unchanged
         assert_eq!(versus_engines(failed.clone(), &case, 5.0, &[], 0.0), failed);
+        // excused by the best engine only: worse than the best failing one is apr's …
+        let two = [engine(false, 30.0), engine(false, 9.0)];
+        assert_eq!(versus_engines(failed.clone(), &case, 12.0, &two, 0.0).subject, subject::EITHER);
+        assert_eq!(versus_engines(failed.clone(), &case, 9.0, &two, 0.0).subject, Subject::Reference);
+        // … and one engine meeting the claim anywhere convicts, however bad the others.
+        let mixed = [engine(false, 30.0), engine(true, 1.0)];
+        assert_eq!(versus_engines(failed.clone(), &case, 5.0, &mixed, 0.0).subject, subject::EITHER);
     }
 
     #[test]

@@ -194,10 +194,21 @@ pub fn quant_drift(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 reproduce: vec![inv4.command_line(), inv8.command_line()],
                 invocations: vec![inv4, inv8],
             };
-            if drift_ok(m8, m4, tol.drift_slack) {
-                let both_beyond = m4 > tol.int4_max_mismatches && m8 > tol.int8_max_mismatches;
-                let note = format!("int8={m8} ≤ int4={m4}+{}", tol.drift_slack);
-                case.pass(if both_beyond { format!("{note}, but both beyond their token-parity bound") } else { note }, evidence)
+            if m8 > tol.int8_max_mismatches {
+                // int8 already fails token-parity: the drift between a wrong output and
+                // another says nothing. BLOCKED under int8's own finding.
+                let sig =
+                    run_cause(ev, &GenKey::new(APR, "int8", prompt)).map(|(sig, _)| sig).unwrap_or_else(|| wrong_output_signature(APR));
+                case.blocked(
+                    format!(
+                        "int8 already fails token-parity ({m8} > {} mismatches): drift between wrong outputs is not judged (int4: {m4})",
+                        tol.int8_max_mismatches
+                    ),
+                    sig,
+                    evidence,
+                )
+            } else if drift_ok(m8, m4, tol.drift_slack) {
+                case.pass(format!("int8={m8} ≤ int4={m4}+{}", tol.drift_slack), evidence)
             } else {
                 let failed = case.fail(
                     format!("int8 ({m8}) > int4 ({m4}) + {}: higher precision drifted more", tol.drift_slack),
@@ -352,11 +363,31 @@ pub fn ppl(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             if diff < tol.ppl_int4_int8_max_diff {
                 case.pass(format!("|{p4:.2} − {p8:.2}| = {diff:.3} < {}", tol.ppl_int4_int8_max_diff), evidence)
             } else {
-                case.fail(
+                let failed = case.fail(
                     format!("PPL drift {diff:.3} ≥ {} (int4 {p4:.2}, int8 {p8:.2})", tol.ppl_int4_int8_max_diff),
                     "apr: int4/int8 PPL drift over the bound",
                     evidence,
-                )
+                );
+                // The same claim for correct engines: their 8-bit against their 4-bit file.
+                let mut engines = Vec::new();
+                for e8 in attribution::equivalents(ev, "int8") {
+                    for e4 in attribution::equivalents(ev, "int4") {
+                        for rt in attribution::comparators_on(ev, e8) {
+                            if let (Some(Observed::Ok { value: c8, .. }), Some(Observed::Ok { value: c4, .. })) =
+                                (score_obs(ev, rt, e8), score_obs(ev, rt, e4))
+                            {
+                                let gap = (c4.perplexity - c8.perplexity).abs();
+                                engines.push(attribution::EngineResult {
+                                    runtime: rt.to_string(),
+                                    artifact: format!("{e8}~{e4}"),
+                                    holds: gap < tol.ppl_int4_int8_max_diff,
+                                    measure: gap,
+                                });
+                            }
+                        }
+                    }
+                }
+                attribution::versus_engines(failed, &case, diff, &engines, 0.0)
             }
         }
         // Whatever kept one PPL out is judged above; this pair waits on it.
@@ -602,7 +633,7 @@ mod tests {
     fn quant_drift_at_bound_and_one_past_and_both_beyond() {
         let mut ev = evidence();
         let base = seq(32);
-        for (p, m4, m8) in [("code", 2, 3), ("completion", 2, 4), ("greeting", 20, 19)] {
+        for (p, m4, m8) in [("code", 2, 3), ("completion", 1, 3), ("greeting", 20, 19)] {
             ev.generations.insert(GenKey::new(APR, "int4", p), ok(gen(with_mismatches(&base, m4))));
             ev.generations.insert(GenKey::new(APR, "int8", p), ok(gen(with_mismatches(&base, m8))));
         }
@@ -610,12 +641,16 @@ mod tests {
             .insert(GenKey::new(APR, "int4", "arithmetic"), Observed::Failed { error: "segfault".into(), invocation: inv(&["apr"], "") });
         ev.generations.insert(GenKey::new(APR, "int8", "arithmetic"), ok(gen(base.clone())));
         let outs = quant_drift(&ev, &Tolerances::spec());
+        // int8 at its token-parity bound (3) and within int4 + 1: the claim is judged.
         assert_eq!(find(&outs, "code").status, Verdict::Pass);
-        assert_eq!(find(&outs, "completion").status, Verdict::Fail);
+        assert_eq!(find(&outs, "code").note, "int8=3 ≤ int4=2+1");
+        assert_eq!(find(&outs, "completion").status, Verdict::Fail, "3 > 1 + 1");
+        // int8 beyond its own bound: two wrong outputs, no drift verdict, under int8's cause.
         let both = find(&outs, "greeting");
-        assert_eq!(both.status, Verdict::Pass);
-        assert!(both.note.contains("both beyond"), "{}", both.note);
-        assert!(!find(&outs, "code").note.contains("both beyond"));
+        assert_eq!((both.status, both.signature.as_str()), (Verdict::Blocked, wrong_output_signature(APR).as_str()));
+        assert!(both.note.starts_with("int8 already fails token-parity (19 > 3 mismatches)"), "{}", both.note);
+        ev.generations.insert(GenKey::new(APR, "int8", "code"), ok(gen(with_mismatches(&base, 4))));
+        assert_eq!(find(&quant_drift(&ev, &Tolerances::spec()), "code").status, Verdict::Blocked, "one past the int8 bound");
         let b = find(&outs, "arithmetic");
         assert_eq!(b.status, Verdict::Blocked);
         assert_eq!(b.signature, "apr: segfault");
@@ -686,6 +721,34 @@ mod tests {
         assert_eq!(pair.signature, find(&outs, "int4").signature, "the pair joins the failure that kept a PPL out");
         ev.scores.clear();
         assert!(ppl(&ev, &Tolerances::spec()).iter().all(|o| o.status == Verdict::Blocked));
+    }
+
+    #[test]
+    fn the_int4_int8_ppl_gap_is_compared_with_correct_engines() {
+        use super::super::conversions::{Conversion, Made};
+        let mut ev = evidence();
+        let made = |tool: &str, bits: u8| Conversion {
+            tool: tool.into(),
+            from: "reference".into(),
+            bits,
+            observed: Observed::Ok { value: Made { file: "f".into(), bytes: 1, sha256: String::new() }, invocation: inv(&["x"], "") },
+        };
+        ev.conversions.insert("int8".into(), made(APR, 8));
+        ev.conversions.insert("int4".into(), made(APR, 4));
+        ev.conversions.insert("q8_0-gguf".into(), made("candle", 8));
+        ev.conversions.insert("q4_0-gguf".into(), made("candle", 4));
+        ev.scores.insert((APR.into(), "int8".into()), score(14.0));
+        ev.scores.insert((APR.into(), "int4".into()), score(16.0));
+        // candle's own gap is 3.31 > 0.5: a correct engine fails the claim by more.
+        ev.scores.insert(("candle".into(), "q8_0-gguf".into()), score(11.0));
+        ev.scores.insert(("candle".into(), "q4_0-gguf".into()), score(14.31));
+        let o = find(&ppl(&ev, &Tolerances::spec()), "int4~int8").clone();
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &Subject::Reference), "{}", o.note);
+        // apr's gap wider than candle's: apr's own finding, with candle's gap beside it.
+        ev.scores.insert((APR.into(), "int4".into()), score(17.4));
+        let o = find(&ppl(&ev, &Tolerances::spec()), "int4~int8").clone();
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &EITHER));
+        assert!(o.note.contains("candle on q8_0-gguf~q4_0-gguf"), "{}", o.note);
     }
 
     #[test]
