@@ -90,10 +90,11 @@ enum Task {
 }
 
 impl Task {
-    /// Tasks that write under models/ hold the lock; readers and test runners do not
-    /// (test-parity and coverage run xtask itself, which takes the lock).
+    /// Tasks that write under models/ hold the lock; readers, test runners and the
+    /// installers do not (test-parity and coverage run xtask itself, which takes the
+    /// lock; install-apr may run beside anything, as `.ci/run` does while it tests).
     fn writes(&self) -> bool {
-        !matches!(self, Task::Status(_) | Task::Ticket(_) | Task::TestParity(_) | Task::Coverage(_) | Task::Doctor(_))
+        !matches!(self, Task::Status(_) | Task::Ticket(_) | Task::TestParity(_) | Task::Coverage(_) | Task::Doctor(_) | Task::InstallApr(_))
     }
 }
 

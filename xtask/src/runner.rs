@@ -359,6 +359,31 @@ pub fn check(inv: &Invocation) -> Result<(), RunFailure> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_live_build_failure_names_its_telling_line() {
+        // What cargo prints when llama-cpp-sys-2's build script meets no libclang.
+        let script = r#"
+            echo '   Compiling llama-cpp-sys-2 v0.1.161' >&2
+            echo 'error: failed to run custom build command for `llama-cpp-sys-2 v0.1.161`' >&2
+            echo '  --- stderr' >&2
+            echo "  thread 'main' panicked at /root/.cargo/registry/src/bindgen-0.72.1/lib.rs:616:27:" >&2
+            echo '  Unable to find libclang: "couldn'"'"'t find any valid shared libraries matching: ['"'"'libclang.so'"'"']"' >&2
+            echo '  note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace' >&2
+            echo 'warning: build failed, waiting for other jobs to finish...' >&2
+            exit 101"#;
+        let argv = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
+        let err = run_live(&argv, None, Duration::from_secs(30)).unwrap_err();
+        let line = err.one_line();
+        assert!(line.starts_with("`sh -c"), "{line}");
+        assert!(
+            line.ends_with("exited with code 101: panic: Unable to find libclang: \"couldn't find any valid shared libraries matching: ['libclang.so']\""),
+            "{line}"
+        );
+        assert!(!err.to_string().contains("on the terminal above"));
+        let missing = run_live(&["tmgt-no-such-tool".to_string()], None, Duration::from_secs(5)).unwrap_err();
+        assert_eq!(missing.one_line(), "tmgt-no-such-tool: not found on PATH");
+    }
+
     fn sh(script: &str, timeout_ms: u64) -> Invocation {
         let argv = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
         run(&argv, &RunOptions::with_timeout(Duration::from_millis(timeout_ms)))

@@ -101,6 +101,47 @@ fn problems(r: &Run) -> Vec<&Value> {
         .unwrap_or_default()
 }
 
+/// Each defect: the suites that FAIL it on tiny-llama (two prompts), and the subjects
+/// those FAILs name (what they block carries each blocked check's own subject). apr on its own APR files is "apr" (converter
+/// or runtime); on a correct converter's GGUF it is "apr-runtime"; a file it wrote
+/// that is wrong is "apr-converter"; what its CLI prints is "apr-runtime".
+const EXPECTED: &[(&str, &[&str], &[&str])] = &[
+    ("wrong-token", &["canary", "divergence"], &["apr"]),
+    ("trim-text", &["canary", "divergence"], &["apr-runtime"]),
+    ("bos", &["divergence", "logprobs", "tokenizer"], &["apr", "apr-runtime"]),
+    ("eos-then-more", &["canary", "cross-runtime", "divergence", "logprobs", "token-parity"], &["apr", "apr-runtime"]),
+    ("crash-import", &["convert"], &["apr-converter"]),
+    ("crash-run", &["divergence", "ppl", "reference-ppl", "token-parity"], &["apr", "apr-runtime"]),
+    ("hang", &["divergence", "token-parity"], &["apr", "apr-runtime"]),
+    ("non-json", &["divergence", "token-parity"], &["apr", "apr-runtime"]),
+    (
+        "json-nonzero",
+        &[
+            "bench",
+            "debug",
+            "diff",
+            "hex",
+            "inspect",
+            "lint",
+            "list",
+            "oracle-id",
+            "qa",
+            "rosetta-diff",
+            "selftest",
+            "tensors",
+            "tree",
+            "validate",
+        ],
+        &["apr-runtime"],
+    ),
+    ("nan-ppl", &["ppl", "reference-ppl"], &["apr"]),
+    ("empty-stages", &["selftest", "validate"], &["apr-converter", "apr-runtime"]),
+    ("renamed-tensor", &["tensors", "tree"], &["apr-converter"]),
+    ("f32-export", &["inspect"], &["apr-converter"]),
+    ("logprob-shift", &["kld", "logprobs"], &["apr", "apr-runtime"]),
+    ("ppl-high", &["reference-ppl"], &["apr", "apr-runtime"]),
+];
+
 #[test]
 fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
     // The perfect runtime on the whole fixture roster.
@@ -147,6 +188,8 @@ fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
         "empty-stages",
         "renamed-tensor",
         "f32-export",
+        "logprob-shift",
+        "ppl-high",
     ];
     let one = setup(&roster(&["tiny-llama"], &["arithmetic", "completion"]));
     let mut matrix: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
@@ -157,6 +200,16 @@ fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
         let fails: Vec<&&Value> = found.iter().filter(|o| o["status"] == "FAIL").collect();
         for o in &fails {
             *matrix.entry(defect).or_default().entry(o["suite"].as_str().unwrap().to_string()).or_default() += 1;
+        }
+        // Which suites catch it and whom they blame, asserted: a judging change that
+        // moves a defect to another suite or another subject shows here.
+        let caught: BTreeSet<&str> = fails.iter().map(|o| o["suite"].as_str().unwrap()).collect();
+        let blamed: BTreeSet<&str> = fails.iter().map(|o| o["subject"].as_str().unwrap()).collect();
+        let (_, want_suites, want_subjects) = EXPECTED.iter().find(|(d, _, _)| *d == defect).expect("every defect has a row");
+        let want_suites: BTreeSet<&str> = want_suites.iter().copied().collect();
+        let want_subjects: BTreeSet<&str> = want_subjects.iter().copied().collect();
+        if caught != want_suites || blamed != want_subjects {
+            failures.push(format!("{defect}: caught by {caught:?} blaming {blamed:?}; expected {want_suites:?} blaming {want_subjects:?}"));
         }
         let groups: BTreeSet<&str> = found.iter().map(|o| o["signature"].as_str().unwrap_or("")).collect();
         let headers = run.ticket.lines().filter(|l| l.starts_with("#### ")).count();

@@ -19,6 +19,8 @@ pub enum Defect {
     EmptyStages,
     RenamedTensor,
     F32Export,
+    LogprobShift,
+    PplHigh,
 }
 
 /// (name, defect, what it does): the `--help` text and the error for an unknown name.
@@ -37,6 +39,8 @@ pub const DEFECTS: &[(&str, Defect, &str)] = &[
     ("empty-stages", Defect::EmptyStages, "check prints \"stages\": [], validate \"checks\": [] with checks_ran 0"),
     ("renamed-tensor", Defect::RenamedTensor, "import records one tensor under another name (blk.0.attn_q.weight -> blk.0.attn_qq.weight)"),
     ("f32-export", Defect::F32Export, "export writes an F32 GGUF instead of Q4_0/Q8_0"),
+    ("logprob-shift", Defect::LogprobShift, "run: every reported logprob is 0.6 nats lower, tokens and text unchanged"),
+    ("ppl-high", Defect::PplHigh, "eval: the perplexity is 20% high (cross-entropy + ln 1.2)"),
 ];
 
 impl Defect {

@@ -114,6 +114,10 @@ fn insert_at(text: &str, pos: usize, s: &str) -> String {
 
 /// Applies `defect` to the generation (defects that are not about generation leave it as is).
 /// `step` is FAKE_APR_STEP; `n` the `-n` budget.
+/// How far `logprob-shift` moves every reported logprob (nats): past the logprobs
+/// suite's mean |Δ| bound (0.5), well inside a near tie of nothing.
+pub const LOGPROB_SHIFT: f32 = 0.6;
+
 pub fn apply_defect(defect: Defect, step: usize, r: &Replay, n: usize, vocab: &Vocab) -> Replay {
     let mut out = r.clone();
     match defect {
@@ -133,6 +137,7 @@ pub fn apply_defect(defect: Defect, step: usize, r: &Replay, n: usize, vocab: &V
             }
         }
         Defect::TrimText => out.text = r.text.trim().to_string(),
+        Defect::LogprobShift => out.top.iter_mut().flatten().for_each(|t| t.logprob -= LOGPROB_SHIFT),
         Defect::Bos => out.prompt_ids.insert(0, vocab.bos_id.unwrap_or(1)),
         Defect::EosThenMore => {
             let eos = vocab.eos(r);

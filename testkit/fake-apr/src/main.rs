@@ -29,6 +29,8 @@
 //! - `renamed-tensor`: `import` records one tensor under another name
 //!   (`blk.0.attn_q.weight` → `blk.0.attn_qq.weight`); counts still match.
 //! - `f32-export`: `export` writes an F32 GGUF instead of Q4_0 (int4) / Q8_0 (int8).
+//! - `logprob-shift`: `run`: every reported logprob 0.6 nats lower (tokens, text unchanged).
+//! - `ppl-high`: `eval`: the perplexity 20% high.
 
 mod artifact;
 mod cli;
@@ -410,8 +412,9 @@ fn eval(args: &Args, defect: Defect) -> Result<i32> {
         let _ = std::fs::remove_file(&text_file);
     }
     let score = scored?;
-    let ppl = if defect == Defect::NanPpl { f64::NAN } else { score.perplexity };
-    let ce = if defect == Defect::NanPpl { f64::NAN } else { score.mean_nll.unwrap_or_else(|| score.perplexity.ln()) };
+    let high = if defect == Defect::PplHigh { 1.2 } else { 1.0 };
+    let ppl = if defect == Defect::NanPpl { f64::NAN } else { score.perplexity * high };
+    let ce = if defect == Defect::NanPpl { f64::NAN } else { score.mean_nll.unwrap_or_else(|| score.perplexity.ln()) + f64::ln(high) };
     // serde_json writes a non-finite f64 as null: nan-ppl prints "perplexity": null.
     let v = serde_json::json!({
         "model": file,

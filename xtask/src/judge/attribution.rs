@@ -295,6 +295,13 @@ mod tests {
         assert_eq!(equivalent(&ev, "int4-gguf"), Some("q4_0-gguf"));
         assert_eq!(equivalent(&ev, "q8_0-gguf"), None, "no other 8-bit file");
         assert_eq!(comparators_on(&ev, "int4-gguf"), vec!["candle"]);
+        // A comparator known by its score alone counts; apr's own and other files' do not.
+        let mut scored = ev.clone();
+        let s = || ok(tmgt_schema::Score { perplexity: 10.0, token_count: Some(3), mean_nll: None });
+        scored.scores.insert(("llama.cpp".into(), "int4-gguf".into()), s());
+        scored.scores.insert(("llama.cpp".into(), "q8_0-gguf".into()), s());
+        scored.scores.insert((APR.into(), "int4-gguf".into()), s());
+        assert_eq!(comparators_on(&scored, "int4-gguf"), vec!["candle", "llama.cpp"]);
         // nobody agrees with apr: its runtime
         assert_eq!(blame(&ev, "int4-gguf", |_| Some(false), |_, _| Some(true)), Blame::Runtime);
         assert_eq!(blame(&ev, "int4-gguf", |_| None, |_, _| Some(true)), Blame::Unseen, "no usable comparator result");

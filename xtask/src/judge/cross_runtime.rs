@@ -373,6 +373,32 @@ mod tests {
     }
 
     #[test]
+    fn every_pair_once_and_what_cannot_be_compared_says_why() {
+        let mut ev = evidence();
+        set_all(&mut ev, APR, "q8_0-gguf", &seq(32));
+        set_all(&mut ev, CANDLE, "q8_0-gguf", &seq(32));
+        set_all(&mut ev, LCPP, "q8_0-gguf", &seq(32));
+        // llama.cpp not installed here; candle failed its own run on one prompt.
+        ev.generations.insert(GenKey::new(LCPP, "q8_0-gguf", "code"), Observed::Skipped { reason: "comparator off".into() });
+        ev.generations.insert(
+            GenKey::new(CANDLE, "q8_0-gguf", "greeting"),
+            Observed::Failed { error: "boom".into(), invocation: inv(&["oracle-gen"], "") },
+        );
+        // apr reported only text, candle ids too: the texts are compared.
+        ev.generations.insert(GenKey::new(APR, "q8_0-gguf", "arithmetic"), ok(Generation { tokens: None, ..gen(seq(32)) }));
+        let outs = judge(&ev, &Tolerances::spec());
+        assert_eq!(outs.len(), 3 * 4, "three pairs, four prompts, no runtime paired with itself");
+        assert!(outs.iter().all(|o| !o.case.contains("apr~apr") && !o.case.contains("candle~candle")));
+        let off = find(&outs, "q8_0-gguf/code apr~llama.cpp");
+        assert_eq!((off.status, off.note.as_str()), (Verdict::Skip, "llama.cpp on q8_0-gguf: comparator off"));
+        // A comparator's failure in a pair of comparators: SKIP about it, not BLOCKED.
+        let failed = find(&outs, "q8_0-gguf/greeting candle~llama.cpp");
+        assert_eq!((failed.status, &failed.subject), (Verdict::Skip, &Subject::comparator(CANDLE)));
+        let text = find(&outs, "q8_0-gguf/arithmetic apr~candle");
+        assert_eq!((text.status, text.note.as_str()), (Verdict::Pass, "texts identical (token ids not reported by both; text compared)"));
+    }
+
+    #[test]
     fn nothing_to_compare_is_skip() {
         let mut ev = evidence();
         set_all(&mut ev, APR, "int8", &seq(32));

@@ -457,6 +457,23 @@ mod tests {
     }
 
     #[test]
+    fn a_run_wrong_before_its_eos_is_located_where_it_went_wrong() {
+        let g = golden("x", seq(32));
+        // wrong at step 2, EOS at step 5, then more tokens: the first difference is the finding
+        let mut early = seq(32);
+        early[2] = 4242;
+        early[5] = EOS;
+        let d = diagnose(&g, &early, &BTreeMap::new(), 0.5, &[EOS]).unwrap();
+        assert_eq!(d.step, 2);
+        assert!(matches!(d.kind, DivergenceKind::Confident { in_top_k: false, .. }), "{d:?}");
+        // right up to its EOS at step 5, then more: generating past EOS is the finding
+        let mut late = seq(32);
+        late[5] = EOS;
+        let d = diagnose(&g, &late, &BTreeMap::new(), 0.5, &[EOS]).unwrap();
+        assert_eq!((d.step, d.kind), (6, DivergenceKind::PastEos { eos_step: 5, extra: 26 }));
+    }
+
+    #[test]
     fn missing_and_failed_generations_are_not_passed() {
         let mut ev = evidence();
         assert_eq!(judge(&ev, &Tolerances::spec())[0].status, Verdict::Blocked);

@@ -265,11 +265,9 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 format!("kld: the pre-registered {quant} bounds fail for correct engines"),
                 evidence,
             ),
-            (false, None) => case.fail(
-                format!("{}; {}", problems.join("; "), summary_line(&report)),
-                format!("{APR}: drift beyond the {quant} KLD bounds"),
-                evidence,
-            ),
+            // apr's top-k rows come from its `run --logprobs` output: one finding with
+            // the logprobs suite's on the same output.
+            (false, None) => case.fail(format!("{}; {}", problems.join("; "), summary_line(&report)), logprobs::signature(APR), evidence),
         });
     }
     if outs.is_empty() {
@@ -383,7 +381,7 @@ mod tests {
         assert_eq!(r["n"], 4, "one step per prompt: apr's first token differs");
         assert!(r["kld_mean"]["value"].as_f64().unwrap() > 0.5 && r["same_top1"]["value"] == 0.0, "{r}");
         assert_eq!(drift.status, Verdict::Fail, "{}", drift.note);
-        assert_eq!(drift.signature, "apr: drift beyond the q4_0 KLD bounds");
+        assert_eq!(drift.signature, logprobs::signature(APR), "the logprobs suite's finding on the same output");
         // every prompt encoded with a BOS: blocked by the tokenizer's finding
         let bos = find(&outs, "apr/int4-gguf (top-k)");
         assert_eq!(bos.status, Verdict::Blocked, "{}", bos.note);

@@ -126,6 +126,13 @@ fn as_reference(g: &Golden, gen: &Generation) -> Option<Golden> {
     Some(Golden { tokens: gen.tokens.clone()?, top_logprobs: gen.top_logprobs.clone()?, ..g.clone() })
 }
 
+/// The finding of a runtime whose reported logprobs disagree with the oracle's: the
+/// logprobs suite's and, for apr's top-k KLD (computed from the same `--logprobs`
+/// output), the kld suite's.
+pub fn signature(runtime: &str) -> String {
+    format!("{runtime}: logprobs disagree with the oracle")
+}
+
 pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     if ev.goldens.is_empty() {
         return no_goldens("logprobs", ev);
@@ -184,7 +191,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
         let note = format!("{}; {summary}", problems.join("; "));
         let failed = match run_cause(ev, key) {
             Some((sig, why)) => case.fail(format!("{note} ({why})"), sig, evidence),
-            None => case.fail(note, format!("{}: logprobs disagree with the oracle", key.runtime), evidence),
+            None => case.fail(note, signature(&key.runtime), evidence),
         };
         if key.runtime != APR || !is_gguf(&key.artifact) || run_cause(ev, key).is_some() {
             outs.push(failed);
