@@ -279,7 +279,8 @@ pub fn ticket(r: &RunResults) -> String {
         r.apr_version.as_deref().unwrap_or("unknown"),
         r.apr_commit.as_deref().unwrap_or("unknown")
     ));
-    s.push_str(&format!("- Oracle: {}\n\n", r.oracle));
+    s.push_str(&format!("- Oracle: {}\n", r.oracle));
+    s.push_str(&format!("- Comparators (blame rests on those that ran): {}\n\n", comparators_line(r)));
     if groups.is_empty() {
         s.push_str("No findings.\n");
         return s;
@@ -291,10 +292,41 @@ pub fn ticket(r: &RunResults) -> String {
     s
 }
 
+/// Each comparator of the run with its version, or why it did not run.
+fn comparators_line(r: &RunResults) -> String {
+    let listed: Vec<String> = r
+        .receipt
+        .runtimes
+        .iter()
+        .filter(|(name, _)| name.as_str() != crate::judge::APR && !name.contains(' '))
+        .map(|(name, v)| format!("{name} ({})", crate::judge::truncate(&crate::judge::portable_paths(v), 100)))
+        .collect();
+    if listed.is_empty() {
+        "none recorded".into()
+    } else {
+        listed.join("; ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::tests::{assert_snapshot, sample_results};
+
+    #[test]
+    fn the_source_names_each_comparator_or_why_it_did_not_run() {
+        let mut r = sample_results();
+        assert!(ticket(&r).contains("- Comparators (blame rests on those that ran): none recorded"));
+        r.receipt.runtimes.insert("apr".into(), "apr 0.72.3".into());
+        r.receipt.runtimes.insert("candle".into(), "candle 0.11.1 (oracle-gen)".into());
+        r.receipt.runtimes.insert("llama.cpp".into(), "unavailable: llama.cpp comparator off (TMGT_LLAMACPP=off)".into());
+        r.receipt.runtimes.insert("oracle-gen source".into(), "abc".into());
+        assert!(
+            ticket(&r).contains("- Comparators (blame rests on those that ran): candle (candle 0.11.1 (oracle-gen)); llama.cpp (unavailable: llama.cpp comparator off (TMGT_LLAMACPP=off))"),
+            "{}",
+            ticket(&r)
+        );
+    }
 
     #[test]
     fn ticket_matches_snapshot() {
