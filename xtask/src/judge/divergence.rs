@@ -474,6 +474,138 @@ mod tests {
     }
 
     #[test]
+    fn past_eos_and_outside_top_k_are_located_exactly() {
+        let g = golden("x", seq(32));
+        let mut late = seq(32);
+        late[5] = EOS;
+        late[6] = 903;
+        let d = diagnose(&g, &late, &vocab(), 0.5, &[EOS]).unwrap();
+        assert_eq!((d.step, d.actual, d.actual_text.as_deref()), (6, Some(903), Some(" the")));
+        assert_eq!(describe(&d, &vocab()), "step 5: runtime listed EOS, then generated 26 more token(s)");
+        // outside the golden's top-2: the gap is top-1 minus the 2nd (-0.1 - 3.0): 3.0
+        let mut out = seq(32);
+        out[4] = 4242;
+        let d = diagnose(&g, &out, &vocab(), 0.5, &[EOS]).unwrap();
+        let DivergenceKind::Confident { gap: Some(gap), in_top_k: false } = d.kind else { panic!("{d:?}") };
+        assert!((gap - 3.0).abs() < 1e-5, "{gap}");
+        // through the judge: its own signature, and the evidence says what was expected
+        let mut ev = evidence();
+        // the model's EOS is known from a golden that ends with it
+        let mut ends = seq(6);
+        ends.push(EOS);
+        ev.goldens.insert("code".into(), golden_with("code", ends, StopReason::Eos, |_| 3.0));
+        ev.generations.insert(GenKey::new(APR, "q8_0-gguf", "code"), ok(gen(vec![100, 101, 102, EOS, 903, 904])));
+        ev.generations.insert(GenKey::new(APR, "q8_0-gguf", "completion"), ok(gen(out.clone())));
+        let outs = judge(&ev, &Tolerances::spec());
+        let p = find(&outs, "apr/q8_0-gguf/code");
+        assert_eq!((p.status, p.signature.as_str()), (Verdict::Fail, "apr: generates tokens after EOS"));
+        let o = find(&outs, "apr/q8_0-gguf/completion");
+        assert_eq!(o.evidence.expected.as_deref(), Some(format!("{:?}", seq(32)).as_str()));
+        assert_eq!(o.evidence.actual.as_deref(), Some(format!("{out:?}").as_str()));
+        assert_eq!(o.evidence.details["divergence"]["step"], 4);
+        assert_eq!(o.evidence.details["actual_tokens"], serde_json::json!(out));
+    }
+
+    #[test]
+    fn text_only_runs_echoed_prompts_and_unlisted_eos_are_said() {
+        let mut ev = evidence();
+        let g = ev.goldens["code"].clone();
+        ev.generations.insert(GenKey::new(APR, "q8_0-gguf", "code"), ok(Generation { tokens: None, ..gen(seq(32)) }));
+        ev.generations
+            .insert(GenKey::new(APR, "q8_0-gguf", "greeting"), ok(Generation { tokens: None, text: "nope".into(), ..gen(seq(32)) }));
+        let mut echoed = g.prompt_tokens.clone();
+        echoed.extend(seq(29));
+        ev.generations.insert(GenKey::new(APR, "q8_0-gguf", "completion"), ok(gen(echoed)));
+        let outs = judge(&ev, &Tolerances::spec());
+        let same = find(&outs, "apr/q8_0-gguf/code");
+        assert_eq!((same.status, same.note.as_str()), (Verdict::Pass, "text identical (no token ids reported; text compared)"));
+        let differs = find(&outs, "apr/q8_0-gguf/greeting");
+        assert_eq!(differs.status, Verdict::Fail);
+        assert_eq!(differs.evidence.actual.as_deref(), Some("\"nope\""));
+        assert!(differs.evidence.expected.is_some() && differs.evidence.details["kind"] == "text_only");
+        let echo = find(&outs, "apr/q8_0-gguf/completion");
+        assert_eq!(echo.evidence.details["note"], "the runtime's token list begins with the prompt ids (prompt echoed?)");
+        assert!(find(&outs, "apr/q8_0-gguf/code").evidence.details.get("note").is_none());
+
+        // A golden that ends at EOS, and runs that stop there without listing it.
+        let mut ev = evidence();
+        let mut toks = seq(6);
+        toks.push(EOS);
+        ev.goldens.insert("arithmetic".into(), golden_with("arithmetic", toks.clone(), StopReason::Eos, |_| 3.0));
+        ev.generations
+            .insert(GenKey::new(APR, "q8_0-gguf", "arithmetic"), ok(Generation { finish_reason: Some("eos".into()), ..gen(seq(6)) }));
+        ev.generations.insert(GenKey::new(CANDLE_RT, "q8_0-gguf", "arithmetic"), ok(gen(seq(6))));
+        ev.generations.insert(GenKey::new("llama.cpp", "q8_0-gguf", "arithmetic"), ok(gen(toks.clone())));
+        let outs = judge(&ev, &Tolerances::spec());
+        let n = |rt: &str| find(&outs, &format!("{rt}/q8_0-gguf/arithmetic")).note.clone();
+        assert_eq!(n(APR), "identical to the oracle (stopped at EOS without listing it; finish_reason \"eos\")");
+        assert_eq!(n(CANDLE_RT), "identical to the oracle (stopped at EOS without listing it; no finish_reason)");
+        assert_eq!(n("llama.cpp"), "identical to the oracle");
+    }
+
+    const CANDLE_RT: &str = "candle";
+
+    fn conversion(tool: &str, from: &str, bits: u8) -> super::super::conversions::Conversion {
+        super::super::conversions::Conversion {
+            tool: tool.into(),
+            from: from.into(),
+            bits,
+            observed: Observed::Ok {
+                value: super::super::conversions::Made { file: "f".into(), bytes: 1, sha256: String::new() },
+                invocation: inv(&["x"], ""),
+            },
+        }
+    }
+
+    #[test]
+    fn apr_s_own_files_are_judged_against_correct_engines_on_equivalents() {
+        let mut ev = evidence();
+        ev.conversions.insert("int8".into(), conversion(APR, "reference", 8));
+        ev.conversions.insert("q8_0-gguf".into(), conversion(CANDLE_RT, "reference", 8));
+        let mut wrong = seq(32);
+        wrong[0] = 4242;
+        ev.generations.insert(GenKey::new(APR, "int8", "code"), ok(gen(wrong.clone())));
+        // candle on the correct 8-bit file leaves confidently too, with more mismatches:
+        // the claim fails for correct engines, not apr's finding.
+        ev.generations.insert(GenKey::new(CANDLE_RT, "q8_0-gguf", "code"), ok(gen(with_mismatches(&seq(32), 3))));
+        let o = find(&judge(&ev, &Tolerances::spec()), "apr/int8/code").clone();
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &Subject::Reference), "{}", o.note);
+        // candle stays on the golden: apr's own (apr: converter or runtime).
+        ev.generations.insert(GenKey::new(CANDLE_RT, "q8_0-gguf", "code"), ok(gen(seq(32))));
+        let o = find(&judge(&ev, &Tolerances::spec()), "apr/int8/code").clone();
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &subject::EITHER), "{}", o.note);
+        // a near tie of the oracle on candle's side is no confident failure: it holds.
+        let tie = golden_with("code", seq(32), StopReason::Length, |i| if i == 0 { 0.2 } else { 3.0 });
+        ev.goldens.insert("code".into(), tie);
+        let mut tied = seq(32);
+        tied[0] = 900;
+        ev.generations.insert(GenKey::new(CANDLE_RT, "q8_0-gguf", "code"), ok(gen(tied)));
+        let o = find(&judge(&ev, &Tolerances::spec()), "apr/int8/code").clone();
+        assert_eq!(o.subject, subject::EITHER, "{}", o.note);
+        // apr's detokenizer on its own file is its runtime's, not "apr".
+        let mut trimmed = gen(seq(32));
+        trimmed.text = format!(" {} ", ev.goldens["greeting"].text);
+        ev.generations.insert(GenKey::new(APR, "int8", "greeting"), ok(trimmed));
+        assert_eq!(find(&judge(&ev, &Tolerances::spec()), "apr/int8/greeting").subject, subject::RUNTIME);
+    }
+
+    #[test]
+    fn apr_s_export_is_convicted_when_a_correct_engine_agrees_on_it_but_not_on_the_equivalent() {
+        let mut ev = evidence();
+        ev.conversions.insert("int4".into(), conversion(APR, "reference", 4));
+        ev.conversions.insert("int4-gguf".into(), conversion(APR, "int4", 4));
+        ev.conversions.insert("q4_0-gguf".into(), conversion(CANDLE_RT, "reference", 4));
+        let mut wrong = seq(32);
+        wrong[0] = 4242;
+        ev.generations.insert(GenKey::new(APR, "int4-gguf", "code"), ok(gen(wrong.clone())));
+        ev.generations.insert(GenKey::new(CANDLE_RT, "int4-gguf", "code"), ok(gen(wrong)));
+        ev.generations.insert(GenKey::new(CANDLE_RT, "q4_0-gguf", "code"), ok(gen(seq(32))));
+        let o = find(&judge(&ev, &Tolerances::spec()), "apr/int4-gguf/code").clone();
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &subject::CONVERTER), "{}", o.note);
+        assert_eq!(o.signature, "apr converter: int4-gguf fails where a correct quantization does not");
+    }
+
+    #[test]
     fn missing_and_failed_generations_are_not_passed() {
         let mut ev = evidence();
         assert_eq!(judge(&ev, &Tolerances::spec())[0].status, Verdict::Blocked);
