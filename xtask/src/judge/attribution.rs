@@ -299,7 +299,7 @@ mod tests {
         let mut scored = ev.clone();
         let s = || ok(tmgt_schema::Score { perplexity: 10.0, token_count: Some(3), mean_nll: None });
         scored.scores.insert(("llama.cpp".into(), "int4-gguf".into()), s());
-        scored.scores.insert(("llama.cpp".into(), "q8_0-gguf".into()), s());
+        scored.scores.insert(("elsewhere".into(), "q8_0-gguf".into()), s());
         scored.scores.insert((APR.into(), "int4-gguf".into()), s());
         assert_eq!(comparators_on(&scored, "int4-gguf"), vec!["candle", "llama.cpp"]);
         // nobody agrees with apr: its runtime

@@ -488,6 +488,12 @@ mod tests {
         let d = diagnose(&g, &out, &vocab(), 0.5, &[EOS]).unwrap();
         let DivergenceKind::Confident { gap: Some(gap), in_top_k: false } = d.kind else { panic!("{d:?}") };
         assert!((gap - 3.0).abs() < 1e-5, "{gap}");
+        // the golden's runner-up, 3.0 nats under its top-1: confident, inside the top-k
+        let mut second = seq(32);
+        second[4] = 904;
+        let d = diagnose(&g, &second, &vocab(), 0.5, &[EOS]).unwrap();
+        let DivergenceKind::Confident { gap: Some(gap), in_top_k: true } = d.kind else { panic!("{d:?}") };
+        assert!((gap - 3.0).abs() < 1e-5, "{gap}");
         // through the judge: its own signature, and the evidence says what was expected
         let mut ev = evidence();
         // the model's EOS is known from a golden that ends with it
@@ -526,6 +532,10 @@ mod tests {
         let echo = find(&outs, "apr/q8_0-gguf/completion");
         assert_eq!(echo.evidence.details["note"], "the runtime's token list begins with the prompt ids (prompt echoed?)");
         assert!(find(&outs, "apr/q8_0-gguf/code").evidence.details.get("note").is_none());
+        // a run of ids that does not begin with the prompt's: no such note
+        ev.generations.insert(GenKey::new(APR, "q8_0-gguf", "arithmetic"), ok(gen(with_mismatches(&seq(32), 1))));
+        let plain = find(&judge(&ev, &Tolerances::spec()), "apr/q8_0-gguf/arithmetic").clone();
+        assert_eq!(plain.evidence.details["note"], serde_json::Value::Null, "{plain:?}");
 
         // A golden that ends at EOS, and runs that stop there without listing it.
         let mut ev = evidence();
@@ -603,6 +613,18 @@ mod tests {
         let o = find(&judge(&ev, &Tolerances::spec()), "apr/int4-gguf/code").clone();
         assert_eq!((o.status, &o.subject), (Verdict::Fail, &subject::CONVERTER), "{}", o.note);
         assert_eq!(o.signature, "apr converter: int4-gguf fails where a correct quantization does not");
+        // The same wrong tokens explained by apr's own prompt encoding (a BOS prepended)
+        // stay with that finding: no comparator is consulted.
+        let mut bos = gen(vec![4242]);
+        bos.tokens = Some({
+            let mut w = seq(32);
+            w[0] = 4242;
+            w
+        });
+        bos.prompt_tokens = Some(vec![1, 10, 11, 12]);
+        ev.generations.insert(GenKey::new(APR, "int4-gguf", "code"), ok(bos));
+        let o = find(&judge(&ev, &Tolerances::spec()), "apr/int4-gguf/code").clone();
+        assert_eq!((o.status, &o.subject, o.signature.as_str()), (Verdict::Fail, &subject::EITHER, "apr: prepends BOS"), "{}", o.note);
     }
 
     #[test]
