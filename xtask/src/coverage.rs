@@ -13,7 +13,12 @@ pub const JUDGE_FLOOR: f64 = 85.0;
 const TARPAULIN: &str = "0.37.5";
 
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct Coverage {}
+pub struct Coverage {
+    /// Only install cargo-tarpaulin when it is missing (`.ci/run` does it in the
+    /// background while the tests run), measure nothing.
+    #[arg(long)]
+    pub install_only: bool,
+}
 
 /// Covered and coverable lines per file, from tarpaulin's JSON report.
 pub fn per_file(report: &serde_json::Value) -> Result<BTreeMap<String, (u64, u64)>> {
@@ -53,6 +58,10 @@ impl Coverage {
             println!("cargo-tarpaulin not found: installing it (`cargo install cargo-tarpaulin --locked --version {TARPAULIN}`, several minutes)");
             let argv: Vec<String> = ["cargo", "install", "cargo-tarpaulin", "--locked", "--version", TARPAULIN].map(String::from).to_vec();
             crate::runner::run_live(&argv, None, std::time::Duration::from_secs(3 * 3600))?;
+        }
+        if self.install_only {
+            println!("cargo-tarpaulin {TARPAULIN} is installed");
+            return Ok(0);
         }
         let out = crate::util::target_dir(root).join("coverage");
         // Its own target folder: instrumented builds never displace the ordinary ones.
