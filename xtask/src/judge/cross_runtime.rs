@@ -312,13 +312,8 @@ mod tests {
 
     #[test]
     fn a_comparator_that_fails_is_never_apr_s_finding_unless_apr_made_the_file() {
-        use super::super::conversions::Conversion;
         let mut ev = evidence();
-        let made = Observed::Ok {
-            value: super::super::conversions::Made { file: "x".into(), bytes: 1, sha256: "s".into() },
-            invocation: inv(&["x"], ""),
-        };
-        let conv = |tool: &str, from: &str| Conversion { tool: tool.into(), from: from.into(), bits: 4, observed: made.clone() };
+        let conv = |tool: &str, from: &str| conversion(tool, from, 4);
         ev.conversions.insert("int4".into(), conv(APR, "reference"));
         ev.conversions.insert("int4-gguf".into(), conv(APR, "int4"));
         ev.conversions.insert("q4_0-gguf".into(), conv(CANDLE, "reference"));

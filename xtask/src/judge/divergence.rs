@@ -402,14 +402,8 @@ mod tests {
 
     #[test]
     fn apr_and_a_comparator_leaving_together_is_not_apr_s_finding() {
-        use super::super::conversions::{Conversion, Made};
         let mut ev = evidence();
-        let made = |tool: &str| Conversion {
-            tool: tool.into(),
-            from: "reference".into(),
-            bits: 4,
-            observed: Observed::Ok { value: Made { file: "f".into(), bytes: 1, sha256: String::new() }, invocation: inv(&["x"], "") },
-        };
+        let made = |tool: &str| conversion(tool, "reference", 4);
         ev.conversions.insert("q4_0-gguf".into(), made("candle"));
         // apr and candle both say 5000 at step 0 (the oracle was confident), then part at
         // step 3: the file's quantization, not apr.
@@ -554,18 +548,6 @@ mod tests {
     }
 
     const CANDLE_RT: &str = "candle";
-
-    fn conversion(tool: &str, from: &str, bits: u8) -> super::super::conversions::Conversion {
-        super::super::conversions::Conversion {
-            tool: tool.into(),
-            from: from.into(),
-            bits,
-            observed: Observed::Ok {
-                value: super::super::conversions::Made { file: "f".into(), bytes: 1, sha256: String::new() },
-                invocation: inv(&["x"], ""),
-            },
-        }
-    }
 
     #[test]
     fn apr_s_own_files_are_judged_against_correct_engines_on_equivalents() {

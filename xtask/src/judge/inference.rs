@@ -725,14 +725,8 @@ mod tests {
 
     #[test]
     fn the_int4_int8_ppl_gap_is_compared_with_correct_engines() {
-        use super::super::conversions::{Conversion, Made};
         let mut ev = evidence();
-        let made = |tool: &str, bits: u8| Conversion {
-            tool: tool.into(),
-            from: "reference".into(),
-            bits,
-            observed: Observed::Ok { value: Made { file: "f".into(), bytes: 1, sha256: String::new() }, invocation: inv(&["x"], "") },
-        };
+        let made = |tool: &str, bits: u8| conversion(tool, "reference", bits);
         ev.conversions.insert("int8".into(), made(APR, 8));
         ev.conversions.insert("int4".into(), made(APR, 4));
         ev.conversions.insert("q8_0-gguf".into(), made("candle", 8));

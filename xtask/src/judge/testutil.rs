@@ -112,3 +112,16 @@ pub fn set_all(ev: &mut ModelEvidence, runtime: &str, artifact: &str, tokens: &[
 pub fn find<'a>(outs: &'a [Outcome], case: &str) -> &'a Outcome {
     outs.iter().find(|o| o.case == case).unwrap_or_else(|| panic!("no outcome {case} in {outs:#?}"))
 }
+
+/// How `tool` made an artifact from `from` at `bits` (a successful conversion).
+pub fn conversion(tool: &str, from: &str, bits: u8) -> super::conversions::Conversion {
+    super::conversions::Conversion {
+        tool: tool.into(),
+        from: from.into(),
+        bits,
+        observed: Observed::Ok {
+            value: super::conversions::Made { file: "f".into(), bytes: 1, sha256: String::new() },
+            invocation: inv(&["x"], ""),
+        },
+    }
+}
