@@ -3,6 +3,7 @@
 //! Nothing here pulls candle, so `cargo xtask` stays fast to build.
 
 pub mod arch;
+pub mod gguf_header;
 pub mod golden;
 pub mod hashing;
 pub mod host;

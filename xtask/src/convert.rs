@@ -76,6 +76,7 @@ impl Converted {
                     file: path.file_name().unwrap_or_default().to_string(),
                     bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
                     sha256: ctx.cache.sha256(path).unwrap_or_default(),
+                    gguf: (path.extension() == Some("gguf")).then(|| tmgt_schema::gguf_header::read(path.as_std_path()).ok()).flatten(),
                 },
                 invocation: inv.clone(),
             },
@@ -200,6 +201,17 @@ const SPECS: &[Spec] = &[
         tool: Tool::LlamaCpp,
         bits: 4,
         args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q4_0"],
+    },
+    // --pure: every weight Q4_0, as apr's and candle's 4-bit files (llama.cpp's default
+    // Q4_0 keeps the tied embedding at Q8_0): the like-for-like equivalent that
+    // attribution compares with; the default mixture stays, as llama.cpp's users get it.
+    Spec {
+        name: "lcpp-q4_0-pure-gguf",
+        extension: "gguf",
+        from: Some("f32-gguf"),
+        tool: Tool::LlamaCpp,
+        bits: 4,
+        args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q4_0", "--pure"],
     },
     Spec {
         name: "lcpp-q4_k_m-gguf",

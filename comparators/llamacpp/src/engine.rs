@@ -404,8 +404,10 @@ pub fn ftype(name: &str) -> Result<llama_cpp_sys_2::llama_ftype> {
 }
 
 /// llama.cpp's own quantizer (`llama_model_quantize`), written through a temp name
-/// beside `output` and renamed into place.
-pub fn quantize(input: &Path, output: &Path, type_name: &str) -> Result<()> {
+/// beside `output` and renamed into place. `pure`: every weight tensor of the one
+/// type (llama.cpp's `--pure`); without it llama.cpp's default mixture keeps some
+/// tensors wider (the tied embedding of a Q4_0 file at Q8_0 or Q6_K).
+pub fn quantize(input: &Path, output: &Path, type_name: &str, pure: bool) -> Result<()> {
     let ftype = ftype(type_name)?;
     if !input.is_file() {
         bail!("{}: no such GGUF file", input.display());
@@ -422,6 +424,7 @@ pub fn quantize(input: &Path, output: &Path, type_name: &str) -> Result<()> {
         let mut params = llama_cpp_sys_2::llama_model_quantize_default_params();
         params.ftype = ftype;
         params.nthread = n_threads();
+        params.pure_ = pure;
         llama_cpp_sys_2::llama_model_quantize(c_in.as_ptr(), c_out.as_ptr(), &params)
     };
     drop(backend);

@@ -107,6 +107,10 @@ enum Command {
         /// q8_0, q4_0, q4_k_m (or f16)
         #[arg(long = "type")]
         kind: String,
+        /// Every weight tensor of the one type (llama.cpp's `--pure`), not llama.cpp's
+        /// default mixture.
+        #[arg(long)]
+        pure: bool,
     },
 }
 
@@ -221,11 +225,11 @@ fn run(command: Command) -> Result<serde_json::Value> {
             }
             json!({ "prompt_tokens": n_prompt, "prefill_tps": prefill, "decode_tokens": tokens, "decode_tps": decode, "threads": engine::n_threads(), "rounds": all })
         }
-        Command::Quantize { input, out, kind } => {
+        Command::Quantize { input, out, kind, pure } => {
             let t0 = std::time::Instant::now();
-            engine::quantize(&input, &out, &kind)?;
+            engine::quantize(&input, &out, &kind, pure)?;
             let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-            json!({"in": input, "out": out, "type": kind.to_ascii_lowercase(), "bytes": bytes, "seconds": t0.elapsed().as_secs_f64()})
+            json!({"in": input, "out": out, "type": kind.to_ascii_lowercase(), "pure": pure, "bytes": bytes, "seconds": t0.elapsed().as_secs_f64()})
         }
     })
 }

@@ -83,14 +83,25 @@ pub fn apr_subject(ev: &ModelEvidence, artifact: &str) -> Subject {
 }
 
 /// Files of the same bit width as `artifact`, made from the same checkpoint by correct
-/// converters (candle's q4_0-gguf and llama.cpp's q4_0/q4_k_m for apr's int4), in name order.
+/// converters (candle's q4_0-gguf and llama.cpp's pure Q4_0 for apr's int4), in name
+/// order. Like with like: a file whose header shows a mixture of weight types
+/// (llama.cpp's default Q4_0 keeps the tied embedding at Q8_0; Q4_K_M mixes five
+/// types) is what that quantizer's users get, not an equivalent of a one-type file.
 pub fn equivalents<'a>(ev: &'a ModelEvidence, artifact: &str) -> Vec<&'a str> {
     let Some(bits) = ev.conversions.get(artifact).map(|c| c.bits) else { return Vec::new() };
     ev.conversions
         .iter()
-        .filter(|(name, c)| name.as_str() != artifact && c.bits == bits && is_gguf(name) && correctly_made(ev, name))
+        .filter(|(name, c)| name.as_str() != artifact && c.bits == bits && is_gguf(name) && correctly_made(ev, name) && !is_mixture(c))
         .map(|(name, _)| name.as_str())
         .collect()
+}
+
+/// The file's header shows more than one weight type (unknown header: not a mixture).
+pub fn is_mixture(c: &conversions::Conversion) -> bool {
+    match &c.observed {
+        Observed::Ok { value, .. } => value.gguf.as_ref().is_some_and(|g| !g.is_pure()),
+        _ => false,
+    }
 }
 
 /// The first equivalent (see `equivalents`).
@@ -253,7 +264,10 @@ mod tests {
             tool: tool.into(),
             from: "reference".into(),
             bits,
-            observed: Observed::Ok { value: Made { file: "f".into(), bytes: 1, sha256: String::new() }, invocation: inv(&["x"], "") },
+            observed: Observed::Ok {
+                value: Made { file: "f".into(), bytes: 1, sha256: String::new(), gguf: None },
+                invocation: inv(&["x"], ""),
+            },
         }
     }
 
@@ -399,7 +413,10 @@ mod engine_tests {
             tool: tool.into(),
             from: from.into(),
             bits,
-            observed: Observed::Ok { value: Made { file: "f".into(), bytes: 1, sha256: String::new() }, invocation: inv(&["x"], "") },
+            observed: Observed::Ok {
+                value: Made { file: "f".into(), bytes: 1, sha256: String::new(), gguf: None },
+                invocation: inv(&["x"], ""),
+            },
         }
     }
 
@@ -420,6 +437,32 @@ mod engine_tests {
         assert_eq!(equivalents(&ev, "int8"), vec!["lcpp-q8_0-gguf", "q8_0-gguf"]);
         assert!(equivalents(&ev, "int4-gguf").is_empty(), "no correctly made 4-bit file here");
         assert!(!correctly_made(&ev, "native-gguf") && !correctly_made(&ev, "int4-gguf"));
+    }
+
+    #[test]
+    fn a_mixture_of_weight_types_is_not_an_equivalent() {
+        let mut ev = ev();
+        let with_types = |types: &[(&str, usize)]| {
+            let mut c = conv("llama.cpp", "f32-gguf", 4);
+            if let Observed::Ok { value, .. } = &mut c.observed {
+                value.gguf = Some(tmgt_schema::gguf_header::GgufFacts {
+                    weight_types: types.iter().map(|(t, n)| (t.to_string(), *n)).collect(),
+                    ..Default::default()
+                });
+            }
+            c
+        };
+        ev.conversions.insert("lcpp-q4_0-gguf".into(), with_types(&[("Q4_0", 210), ("Q8_0", 1)]));
+        ev.conversions.insert("lcpp-q4_0-pure-gguf".into(), with_types(&[("Q4_0", 211)]));
+        // No header recorded: taken as it is.
+        ev.conversions.insert("q4_0-gguf".into(), conv("candle", "reference", 4));
+        assert!(is_mixture(&ev.conversions["lcpp-q4_0-gguf"]));
+        assert!(!is_mixture(&ev.conversions["lcpp-q4_0-pure-gguf"]) && !is_mixture(&ev.conversions["q4_0-gguf"]));
+        assert_eq!(equivalents(&ev, "int4-gguf"), vec!["lcpp-q4_0-pure-gguf", "q4_0-gguf"]);
+        // A failed conversion has no header: not a mixture (and not correctly made either).
+        let mut failed = conv("llama.cpp", "f32-gguf", 4);
+        failed.observed = Observed::Failed { error: "x".into(), invocation: inv(&["x"], "") };
+        assert!(!is_mixture(&failed));
     }
 
     #[test]

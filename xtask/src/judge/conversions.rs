@@ -13,6 +13,10 @@ pub struct Made {
     pub file: String,
     pub bytes: u64,
     pub sha256: String,
+    /// A GGUF's header: its tensor-type mixture and metadata (None: not a GGUF, or
+    /// evidence recorded before the harness read headers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gguf: Option<tmgt_schema::gguf_header::GgufFacts>,
 }
 
 /// How one artifact came to be (or not).
@@ -52,7 +56,13 @@ pub fn judge(ev: &ModelEvidence) -> Vec<Outcome> {
             let what = format!("{} making {artifact} from {}", c.tool, c.from);
             match take(Some(&c.observed), &case, &what, true) {
                 Ok((made, inv)) => case.pass(
-                    format!("{artifact}: {} ({:.1} MB) in {:.1}s", made.file, made.bytes as f64 / 1e6, inv.duration_s),
+                    format!(
+                        "{artifact}: {} ({:.1} MB) in {:.1}s{}",
+                        made.file,
+                        made.bytes as f64 / 1e6,
+                        inv.duration_s,
+                        made.gguf.as_ref().map_or(String::new(), |g| format!("; weights {}", g.mixture()))
+                    ),
                     evidence_from(
                         inv,
                         None,
@@ -73,7 +83,7 @@ mod tests {
 
     fn made(file: &str) -> Observed<Made> {
         Observed::Ok {
-            value: Made { file: file.into(), bytes: 2_000_000, sha256: "ab".repeat(32) },
+            value: Made { file: file.into(), bytes: 2_000_000, sha256: "ab".repeat(32), gguf: None },
             invocation: inv(&["apr", "import", "reference", "--quantize", "int8", "-o", file], ""),
         }
     }

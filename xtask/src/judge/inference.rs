@@ -684,7 +684,7 @@ mod tests {
                 from: "int4".into(),
                 bits: 4,
                 observed: Observed::Ok {
-                    value: Made { file: "int4.gguf".into(), bytes: 1, sha256: String::new() },
+                    value: Made { file: "int4.gguf".into(), bytes: 1, sha256: String::new(), gguf: None },
                     invocation: inv(&["apr"], ""),
                 },
             },
@@ -775,7 +775,10 @@ mod tests {
             tool: tool.into(),
             from: from.into(),
             bits: 4,
-            observed: Observed::Ok { value: Made { file: "f".into(), bytes: 1, sha256: String::new() }, invocation: inv(&["x"], "") },
+            observed: Observed::Ok {
+                value: Made { file: "f".into(), bytes: 1, sha256: String::new(), gguf: None },
+                invocation: inv(&["x"], ""),
+            },
         };
         ev.conversions.insert("int4-gguf".into(), made(APR, "int4"));
         ev.conversions.insert("q4_0-gguf".into(), made("candle", "reference"));

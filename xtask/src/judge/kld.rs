@@ -396,7 +396,10 @@ mod tests {
             tool: tool.into(),
             from: "reference".into(),
             bits,
-            observed: Observed::Ok { value: Made { file: "f".into(), bytes: 1, sha256: String::new() }, invocation: inv(&["x"], "") },
+            observed: Observed::Ok {
+                value: Made { file: "f".into(), bytes: 1, sha256: String::new(), gguf: None },
+                invocation: inv(&["x"], ""),
+            },
         };
         let tol = Tolerances::spec();
         let mut ev = evidence();

@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod attribution;
+pub mod bad_file;
 pub mod battery;
 pub mod conversions;
 pub mod cross_runtime;
@@ -454,13 +455,19 @@ impl std::fmt::Display for UnknownSuite {
 
 impl std::error::Error for UnknownSuite {}
 
-/// Every suite for one model, in `SUITES` order.
+/// Every suite for one model, in `SUITES` order; then one file, one finding
+/// (`bad_file`): what fails on a file apr wrote that correct engines convict is its
+/// converter's.
 pub fn judge_model(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
-    SUITES.iter().flat_map(|s| (s.judge)(ev, tol)).collect()
+    let mut outs: Vec<Outcome> = SUITES.iter().flat_map(|s| (s.judge)(ev, tol)).collect();
+    bad_file::reattribute(ev, tol, &mut outs);
+    outs
 }
 
 pub fn judge_suite(name: &str, ev: &ModelEvidence, tol: &Tolerances) -> Result<Vec<Outcome>, UnknownSuite> {
-    Ok((suites::suite(name)?.judge)(ev, tol))
+    let mut outs = (suites::suite(name)?.judge)(ev, tol);
+    bad_file::reattribute(ev, tol, &mut outs);
+    Ok(outs)
 }
 
 // ---------------------------------------------------------------- counting rules

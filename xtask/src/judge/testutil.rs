@@ -120,7 +120,7 @@ pub fn conversion(tool: &str, from: &str, bits: u8) -> super::conversions::Conve
         from: from.into(),
         bits,
         observed: Observed::Ok {
-            value: super::conversions::Made { file: "f".into(), bytes: 1, sha256: String::new() },
+            value: super::conversions::Made { file: "f".into(), bytes: 1, sha256: String::new(), gguf: None },
             invocation: inv(&["x"], ""),
         },
     }
