@@ -61,16 +61,24 @@ struct Run {
 }
 
 fn ci(root: &Path, defect: &str) -> Run {
+    ci_with(root, defect, &sibling("oracle-gen", "oracle-gen"))
+}
+
+/// `ci` with `candle` standing for oracle-gen in the harness (the candle comparator's
+/// runs); the fake apr's correct engine stays the real oracle-gen.
+fn ci_with(root: &Path, defect: &str, candle: &Path) -> Run {
     let oracle_gen = sibling("oracle-gen", "oracle-gen");
     let env = |cmd: &mut Command| {
         cmd.env("TMGT_ROOT", root)
-            .env("TMGT_ORACLE_GEN", &oracle_gen)
+            .env("TMGT_ORACLE_GEN", candle)
             .env("TMGT_APR", sibling("fake-apr", "fake-apr"))
             .env("FAKE_APR_DEFECT", defect)
             .env("FAKE_APR_GOLDENS", root.join("goldens"))
             .env("FAKE_APR_ORACLE_GEN", &oracle_gen)
-            // A hang is waited out briefly; anything else gets time to finish on a busy machine.
-            .env("TMGT_TIMEOUT_S", if defect == "hang" { "4" } else { "300" })
+            // A hang is waited out briefly, but long enough for the fake's eval on a busy
+            // machine (the harness tests run side by side: 4 s made eval time out);
+            // anything else gets time to finish.
+            .env("TMGT_TIMEOUT_S", if defect == "hang" { "10" } else { "300" })
             .env("NO_COLOR", "1")
             // Candle is the only comparator here, so the harness is measured the same way
             // whether or not this machine has built llama.cpp (its attribution has unit tests).
@@ -106,7 +114,10 @@ fn problems(r: &Run) -> Vec<&Value> {
 /// or runtime); on a correct converter's GGUF it is "apr-runtime"; a file it wrote
 /// that is wrong is "apr-converter"; what its CLI prints is "apr-runtime".
 const EXPECTED: &[(&str, &[&str], &[&str])] = &[
-    ("wrong-token", &["canary", "divergence"], &["apr"]),
+    // cross-runtime too: apr emits a token it does not rank first itself, which is no
+    // near tie of its own (until issue 22 the judge measured from its top-1 and
+    // excused it).
+    ("wrong-token", &["canary", "cross-runtime", "divergence"], &["apr", "apr-runtime"]),
     ("trim-text", &["canary", "divergence"], &["apr-runtime"]),
     ("bos", &["divergence", "logprobs", "tokenizer"], &["apr", "apr-runtime"]),
     ("eos-then-more", &["canary", "cross-runtime", "divergence", "logprobs", "token-parity"], &["apr", "apr-runtime"]),
@@ -140,7 +151,20 @@ const EXPECTED: &[(&str, &[&str], &[&str])] = &[
     ("f32-export", &["inspect"], &["apr-converter"]),
     ("logprob-shift", &["kld", "logprobs"], &["apr", "apr-runtime"]),
     ("ppl-high", &["reference-ppl"], &["apr", "apr-runtime"]),
+    // One file, one finding: apr encodes the prompts otherwise only on its own export,
+    // whose header lacks the key a correct export has; every check it breaks there is
+    // its converter's, in one group.
+    ("export-no-bos-flag", &["divergence", "logprobs", "tokenizer"], &["apr-converter"]),
 ];
+
+/// Defects the harness does not catch on the fixtures yet, each with why: asserted
+/// missed (exit 0, no FAIL against apr), so that the day a suite catches one this
+/// test says to move it into `EXPECTED`.
+const KNOWN_MISSES: &[(&str, &str)] = &[(
+    "coarse-export",
+    "a 4-bit export with one scale per tensor: on the tiny random fixtures candle's correct Q4_0 already misses every \
+     token and KLD bound (the KLD text gives 7 positions), so a worse quantizer is the claim's failure, not apr's",
+)];
 
 #[test]
 fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
@@ -190,6 +214,7 @@ fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
         "f32-export",
         "logprob-shift",
         "ppl-high",
+        "export-no-bos-flag",
     ];
     let one = setup(&roster(&["tiny-llama"], &["arithmetic", "completion"]));
     let mut matrix: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
@@ -221,6 +246,13 @@ fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
         }
         if run.code != 1 {
             failures.push(format!("{defect}: exit {} (expected 1: findings against the runtime)", run.code));
+        }
+    }
+    for (defect, why) in KNOWN_MISSES {
+        let run = ci(one.path(), defect);
+        let fails = problems(&run).iter().filter(|o| o["status"] == "FAIL").count();
+        if fails != 0 || run.code != 0 {
+            failures.push(format!("{defect}: known miss ({why}) now gives {fails} FAIL(s), exit {}: move it into EXPECTED", run.code));
         }
     }
     let suites: BTreeSet<&String> = matrix.values().flat_map(|m| m.keys()).collect();
@@ -312,4 +344,22 @@ fn sigterm_stops_every_child_and_leaves_no_temp_file() {
     assert!(left.is_empty(), "processes survived SIGTERM:\n{}", left.join("\n"));
     let temps = temp_files(&root.join("models"));
     assert!(temps.is_empty(), "temp files left: {temps:?}");
+}
+
+/// A wrong comparator (candle leaving the golden at step 1 of every GGUF run, a test
+/// double) beside a perfect apr: the comparator's findings, never apr's; exit 0.
+#[test]
+fn a_wrong_comparator_is_its_own_finding_never_apr_s() {
+    let one = setup(&roster(&["tiny-llama"], &["arithmetic", "completion"]));
+    let run = ci_with(one.path(), "perfect", &sibling("wrong-candle", "fake-apr"));
+    let bad: Vec<String> = problems(&run).iter().map(|o| format!("{}/{}: {} {}", o["suite"], o["case"], o["status"], o["note"])).collect();
+    assert!(bad.is_empty(), "a wrong comparator made findings against apr:\n{}\n{}", bad.join("\n"), run.output);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert!(run.ticket.contains("No findings."), "{}", run.ticket);
+    let outcomes = run.results["outcomes"].as_array().unwrap();
+    let pair = outcomes.iter().find(|o| o["suite"] == "cross-runtime" && o["case"] == "f32-gguf/completion apr~candle").unwrap();
+    assert_eq!((pair["status"].as_str(), pair["subject"].as_str()), (Some("FAIL"), Some("comparator:candle")), "{pair}");
+    assert!(pair["note"].as_str().unwrap().ends_with("candle left the golden first (step 1)"), "{pair}");
+    let own = outcomes.iter().find(|o| o["suite"] == "divergence" && o["case"] == "candle/f32-gguf/completion").unwrap();
+    assert_eq!((own["status"].as_str(), own["subject"].as_str()), (Some("FAIL"), Some("comparator:candle")), "{own}");
 }

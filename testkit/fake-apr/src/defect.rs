@@ -21,6 +21,8 @@ pub enum Defect {
     F32Export,
     LogprobShift,
     PplHigh,
+    CoarseExport,
+    ExportNoBosFlag,
 }
 
 /// (name, defect, what it does): the `--help` text and the error for an unknown name.
@@ -41,6 +43,16 @@ pub const DEFECTS: &[(&str, Defect, &str)] = &[
     ("f32-export", Defect::F32Export, "export writes an F32 GGUF instead of Q4_0/Q8_0"),
     ("logprob-shift", Defect::LogprobShift, "run: every reported logprob is 0.6 nats lower, tokens and text unchanged"),
     ("ppl-high", Defect::PplHigh, "eval: the perplexity is 20% high (cross-entropy + ln 1.2)"),
+    (
+        "coarse-export",
+        Defect::CoarseExport,
+        "export of an int4 file: every weight matrix rounded to 4 bits with one scale per tensor before the Q4_0 write (a quantizer worse than Q4_0's one scale per 32 values)",
+    ),
+    (
+        "export-no-bos-flag",
+        Defect::ExportNoBosFlag,
+        "export drops tokenizer.ggml.add_bos_token; run on a GGUF without that key prepends BOS (as apr 0.72.3 does)",
+    ),
 ];
 
 impl Defect {

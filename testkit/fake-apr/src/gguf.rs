@@ -11,6 +11,8 @@ use std::path::Path;
 pub const MAGIC: &[u8; 4] = b"GGUF";
 /// The metadata key under which fake-apr's export records the reference directory.
 pub const REFERENCE_KEY: &str = "fake_apr.reference";
+/// Whether a prompt starts with BOS; apr prepends one when a GGUF lacks the key.
+pub const ADD_BOS_KEY: &str = "tokenizer.ggml.add_bos_token";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -468,6 +470,16 @@ pub fn write(path: &Path, metadata: &[(String, Value)], tensors: &[WriteTensor])
 /// re-aligned and copied byte for byte (tensor offsets are relative to it, so they
 /// stay valid). An existing pair under `key` is replaced (the others re-encoded).
 pub fn add_string_kv(src: &Path, dst: &Path, key: &str, value: &str) -> Result<()> {
+    rewrite_kv(src, dst, key, Some(Value::String(value.to_string())))
+}
+
+/// Rewrites the GGUF `src` into `dst` without the pair under `key` (as `add_string_kv`).
+pub fn remove_kv(src: &Path, dst: &Path, key: &str) -> Result<()> {
+    rewrite_kv(src, dst, key, None)
+}
+
+/// `src` into `dst` with the pair under `key` set to `value`, or removed (None).
+fn rewrite_kv(src: &Path, dst: &Path, key: &str, value: Option<Value>) -> Result<()> {
     /// magic, version, tensor count, key/value count.
     const HEADER: u64 = 4 + 4 + 8 + 8;
     let g = read(src)?;
@@ -478,16 +490,18 @@ pub fn add_string_kv(src: &Path, dst: &Path, key: &str, value: &str) -> Result<(
     head.extend_from_slice(MAGIC);
     head.extend_from_slice(&g.version.to_le_bytes());
     head.extend_from_slice(&(g.tensors.len() as u64).to_le_bytes());
+    let others = g.metadata.len() as u64 - u64::from(g.get(key).is_some());
+    head.extend_from_slice(&(others + u64::from(value.is_some())).to_le_bytes());
     if g.get(key).is_none() {
-        head.extend_from_slice(&(g.metadata.len() as u64 + 1).to_le_bytes());
         head.extend_from_slice(&raw[HEADER as usize..g.kv_end as usize]);
     } else {
-        head.extend_from_slice(&(g.metadata.len() as u64).to_le_bytes());
         for (k, v) in g.metadata.iter().filter(|(k, _)| k != key) {
             write_kv(&mut head, k, v);
         }
     }
-    write_kv(&mut head, key, &Value::String(value.to_string()));
+    if let Some(value) = &value {
+        write_kv(&mut head, key, value);
+    }
     head.extend_from_slice(&raw[g.kv_end as usize..]);
     head.resize((head.len() as u64).div_ceil(g.alignment) as usize * g.alignment as usize, 0);
 
@@ -626,6 +640,13 @@ mod tests {
         let s2 = read(&spliced).unwrap();
         assert_eq!(s2.reference(), Some("/other"));
         assert_eq!(s2.metadata.len(), 3);
+        // Removing a key leaves the others and the data as they were.
+        let removed = dir.join("r.gguf");
+        remove_kv(&spliced, &removed, REFERENCE_KEY).unwrap();
+        let r = read(&removed).unwrap();
+        assert_eq!((r.reference(), r.metadata.len(), &r.tensors), (None, 2, &g.tensors));
+        let c = std::fs::read(&removed).unwrap();
+        assert_eq!(a[g.data_start as usize..], c[r.data_start as usize..]);
     }
 
     #[test]

@@ -31,6 +31,11 @@
 //! - `f32-export`: `export` writes an F32 GGUF instead of Q4_0 (int4) / Q8_0 (int8).
 //! - `logprob-shift`: `run`: every reported logprob 0.6 nats lower (tokens, text unchanged).
 //! - `ppl-high`: `eval`: the perplexity 20% high.
+//! - `coarse-export`: `export` of an int4 file rounds every weight matrix to 4 bits with
+//!   one scale per tensor, then writes Q4_0 of that: a worse quantizer, a file that
+//!   correct engines run far from the oracle (and far from their own Q4_0).
+//! - `export-no-bos-flag`: `export` drops `tokenizer.ggml.add_bos_token`; `run` on a
+//!   GGUF without that key prepends BOS (what apr 0.72.3 does; with the key it obeys it).
 
 mod artifact;
 mod cli;
@@ -215,15 +220,63 @@ fn export(args: &Args, defect: Defect) -> Result<i32> {
                 out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
                 std::process::id()
             ));
-            let result = oracle::export_gguf(&reference, quant, &tmp)
-                .and_then(|_| gguf::add_string_kv(&tmp, &out, gguf::REFERENCE_KEY, &reference.to_string_lossy()));
+            let coarse = (defect == Defect::CoarseExport && quant == "q4_0")
+                .then(|| coarse_reference(&reference, &out.with_file_name(format!(".coarse-reference.{}", std::process::id()))))
+                .transpose()?;
+            let result = oracle::export_gguf(coarse.as_deref().unwrap_or(&reference), quant, &tmp)
+                .and_then(|_| gguf::add_string_kv(&tmp, &out, gguf::REFERENCE_KEY, &reference.to_string_lossy()))
+                .and_then(|_| match defect {
+                    Defect::ExportNoBosFlag => gguf::remove_kv(&out, &out, gguf::ADD_BOS_KEY),
+                    _ => Ok(()),
+                });
             let _ = std::fs::remove_file(&tmp);
+            if let Some(dir) = &coarse {
+                let _ = std::fs::remove_dir_all(dir);
+            }
             result?;
         }
         None => write_own_gguf(&reference, &rec.config, quant, &out)?,
     }
     println!("Exported {} -> {} (GGUF {quant})", input.display(), out.display());
     Ok(0)
+}
+
+/// `coarse-export`: a copy of the reference folder in `dir` whose weight matrices are
+/// rounded to 4 bits (−8..7) with one scale per tensor (max |w| / 7); other tensors
+/// and every other file as they are.
+fn coarse_reference(reference: &Path, dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    for entry in std::fs::read_dir(reference).with_context(|| format!("{}: cannot list", reference.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        if path.is_file() && !name.ends_with(".safetensors") && !name.ends_with(".safetensors.index.json") {
+            std::fs::copy(&path, dir.join(&name)).with_context(|| format!("{}: cannot copy", path.display()))?;
+        }
+    }
+    let mut tensors = Vec::new();
+    for file in artifact::safetensors_files(reference)? {
+        let header = safetensors::read_header(&file)?;
+        for (name, info) in &header.tensors {
+            let mut values = safetensors::read_f32(&file, &header, name)?;
+            if info.shape.len() == 2 {
+                values = coarse_int4(&values);
+            }
+            tensors.push((name.clone(), info.shape.clone(), values));
+        }
+    }
+    let refs: Vec<(&str, Vec<usize>, Vec<f32>)> = tensors.iter().map(|(n, s, v)| (n.as_str(), s.clone(), v.clone())).collect();
+    safetensors::write_f32(&dir.join("model.safetensors"), &refs)?;
+    Ok(dir.to_path_buf())
+}
+
+/// Symmetric 4-bit rounding with one scale for the whole tensor.
+fn coarse_int4(values: &[f32]) -> Vec<f32> {
+    let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if max == 0.0 {
+        return values.to_vec();
+    }
+    let scale = max / 7.0;
+    values.iter().map(|v| (v / scale).round().clamp(-8.0, 7.0) * scale).collect()
 }
 
 /// The fake's own GGUF export, for architectures oracle-gen does not export (gpt2)
@@ -350,6 +403,12 @@ fn run(args: &Args, defect: Defect) -> Result<i32> {
     let budget = n.unwrap_or(replay.tokens.len().max(1));
     let replay = generation::truncate(&replay, budget, &vocab);
     let step = defect::step_from_env()?;
+    // The runtime half of `export-no-bos-flag` is apr 0.72.3's own behaviour: BOS
+    // prepended to a GGUF's prompt when the file does not say
+    // `tokenizer.ggml.add_bos_token` (obeyed where present). The perfect fake never
+    // meets such a file from its own export (the fake's gpt2 writer omits the key).
+    let no_bos_flag = gguf_file.as_ref().is_some_and(|g| g.get(gguf::ADD_BOS_KEY).is_none());
+    let defect = if defect == Defect::ExportNoBosFlag && no_bos_flag { Defect::Bos } else { defect };
     let out = generation::apply_defect(defect, step, &replay, budget, &vocab);
     let meta = RunMeta {
         model: file.clone(),
@@ -531,6 +590,37 @@ mod tests {
         let t = super::timestamp();
         assert_eq!(t.len(), 25, "{t}");
         assert!(t.starts_with("20") && t.ends_with("+00:00") && &t[10..11] == "T", "{t}");
+    }
+
+    #[test]
+    fn coarse_int4_has_one_scale_per_tensor() {
+        let got = super::coarse_int4(&[1.4, -0.2, 0.05, 0.33, 0.0]);
+        let want = [1.4, -0.2, 0.0, 0.4, 0.0];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "{got:?}");
+        }
+        assert_eq!(super::coarse_int4(&[0.0, 0.0]), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_coarse_reference_keeps_the_other_files_and_rounds_the_matrices() {
+        let tmp = std::env::temp_dir().join(format!("fake-apr-coarse-{}", std::process::id()));
+        let (src, dst) = (tmp.join("src"), tmp.join("dst"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("config.json"), "{}").unwrap();
+        crate::safetensors::write_f32(
+            &src.join("model.safetensors"),
+            &[("w", vec![2, 2], vec![1.4, -0.2, 0.05, 0.33]), ("norm", vec![2], vec![0.05, 1.0])],
+        )
+        .unwrap();
+        super::coarse_reference(&src, &dst).unwrap();
+        assert_eq!(std::fs::read_to_string(dst.join("config.json")).unwrap(), "{}");
+        let file = dst.join("model.safetensors");
+        let h = crate::safetensors::read_header(&file).unwrap();
+        let w = crate::safetensors::read_f32(&file, &h, "w").unwrap();
+        assert!((w[2] - 0.0).abs() < 1e-6 && (w[3] - 0.4).abs() < 1e-6, "{w:?}");
+        assert_eq!(crate::safetensors::read_f32(&file, &h, "norm").unwrap(), vec![0.05, 1.0], "1-D tensors kept");
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

@@ -120,8 +120,7 @@ pub fn read_f32(path: &Path, header: &Header, name: &str) -> Result<Vec<f32>> {
     })
 }
 
-/// Serializes f32 tensors as a safetensors file (for the tests).
-#[cfg(test)]
+/// Serializes f32 tensors as a safetensors file (the tests; `coarse-export`'s weights).
 pub fn write_f32(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Result<()> {
     let mut header = serde_json::Map::new();
     let mut data = Vec::new();

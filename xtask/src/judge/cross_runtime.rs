@@ -1,7 +1,7 @@
 //! cross-runtime: the same GGUF through every runtime present (apr, candle,
 //! llama.cpp), tokens (or, without ids, texts) compared for every pair. When two runs
 //! part, the one that left the golden first is blamed; two correct engines may part
-//! at a near tie of their own logprobs (within `near_tie_margin`): that is named, not
+//! at a near tie of their own logprobs (within `runtime_tie_margin`): that is named, not
 //! failed, and a pair that cannot tell who left first is the comparator's outcome. A
 //! comparator that is not installed or whose run failed makes the pair SKIP — unless
 //! it failed on apr's own file while it reads a correct converter's files: then the
@@ -9,20 +9,23 @@
 
 use super::*;
 
-/// The gap, in one runtime's own logprobs at `step`, between its top-1 and the other
-/// runtime's token, when that token is in its top-k.
+/// The gap, in one runtime's own logprobs at `step`, between the token it chose and
+/// the other runtime's token, when both are in its top-k. Under greedy decoding the
+/// chosen token is its top-1 and the gap is ≥ 0; a run that chose a token it rated
+/// below the other's (negative gap) did not decode its own distribution.
 pub fn own_gap(gen: &Generation, step: usize, other_token: u32) -> Option<f32> {
     let top = gen.top_logprobs.as_ref()?.get(step)?;
-    let best = top.iter().map(|t| t.logprob).reduce(f32::max)?;
-    top.iter().find(|t| t.id == other_token).map(|t| best - t.logprob)
+    let chosen = gen.tokens.as_ref()?.get(step)?;
+    let lp = |id: u32| top.iter().find(|t| t.id == id).map(|t| t.logprob);
+    Some(lp(*chosen)? - lp(other_token)?)
 }
 
 /// Where two runs part at a near tie of either run's own logprobs: the gap, when one
-/// of them saw the other's token within `margin` of its own top-1 there.
+/// of them saw the other's token within `margin` below the token it chose there.
 pub fn near_tie_between(a: &Generation, b: &Generation, step: usize, margin: f32) -> Option<f32> {
     let (ta, tb) = (a.tokens.as_ref()?.get(step).copied()?, b.tokens.as_ref()?.get(step).copied()?);
     let gaps = [own_gap(a, step, tb), own_gap(b, step, ta)];
-    gaps.into_iter().flatten().filter(|g| *g <= margin).reduce(f32::min)
+    gaps.into_iter().flatten().filter(|g| (0.0..=margin).contains(g)).reduce(f32::min)
 }
 
 /// The step at which a run leaves the golden's tokens (None: it never does).
@@ -120,12 +123,12 @@ fn judge_pair(ev: &ModelEvidence, tol: &Tolerances, artifact: &str, prompt: &str
         None => format!("texts differ at char {step} (token ids not reported by both)"),
     };
     if mismatches.is_some() {
-        if let Some(gap) = near_tie_between(ga, gb, step, tol.near_tie_margin) {
+        if let Some(gap) = near_tie_between(ga, gb, step, tol.runtime_tie_margin) {
             return case.pass(
                 format!(
                     "{} token mismatches from step {step}, where the runtimes saw a near tie (Δ {gap:.2} nats ≤ {})",
                     mismatches.unwrap_or(0),
-                    tol.near_tie_margin
+                    tol.runtime_tie_margin
                 ),
                 evidence,
             );
@@ -308,6 +311,25 @@ mod tests {
         assert_eq!(find(&outs, "q8_0-gguf/greeting apr~candle").status, Verdict::Fail);
         assert_eq!(find(&outs, "q8_0-gguf/completion apr~candle").status, Verdict::Pass);
         assert_eq!(near_tie_between(&gen(seq(3)), &gen(seq(3)), 9, 0.5), None, "past the end");
+    }
+
+    #[test]
+    fn a_run_that_did_not_choose_its_own_top_1_sees_no_near_tie() {
+        // candle's top-k at step 5 puts apr's token 105 first, but candle emitted 5000
+        // (ranked 3 nats lower): not a tie of candle's own choice; candle left first.
+        let mut ev = evidence();
+        ev.generations.insert(GenKey::new(APR, "q8_0-gguf", "code"), ok(gen(seq(32))));
+        let mut wrong = with_top(seq(32), 5, 5000, 3.0);
+        wrong.tokens.as_mut().unwrap()[5] = 5000;
+        assert_eq!(own_gap(&wrong, 5, 105), Some(-3.0));
+        assert_eq!(near_tie_between(&gen(seq(32)), &wrong, 5, 0.5), None);
+        ev.generations.insert(GenKey::new(CANDLE, "q8_0-gguf", "code"), ok(wrong.clone()));
+        let o = find(&judge(&ev, &Tolerances::spec()), "q8_0-gguf/code apr~candle").clone();
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &Subject::comparator(CANDLE)));
+        assert!(o.note.ends_with("candle left the golden first (step 5)"), "{}", o.note);
+        // Its chosen token missing from its own top-k: no gap to measure.
+        wrong.top_logprobs.as_mut().unwrap()[5].retain(|t| t.id != 5000);
+        assert_eq!(own_gap(&wrong, 5, 105), None);
     }
 
     #[test]

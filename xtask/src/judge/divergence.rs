@@ -168,6 +168,14 @@ pub fn agrees_through(ours: &Generation, theirs: &Generation, step: usize, eos: 
     })
 }
 
+/// `theirs` leaves the golden's tokens at or before `step` (a comparator that does
+/// is no evidence that the file keeps to the golden there).
+fn leaves_by(g: &Golden, theirs: &Generation, step: usize) -> bool {
+    let eos = golden_eos(g);
+    let tokens = theirs.tokens.as_deref().unwrap_or_default();
+    first_divergence(strip_eos(&g.tokens, eos), strip_eos(tokens, eos)).is_some_and(|t| t <= step)
+}
+
 /// The signature of a runtime that generates after its own EOS.
 pub fn past_eos_signature(runtime: &str) -> String {
     format!("{runtime}: generates tokens after EOS")
@@ -280,10 +288,11 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             continue;
         }
         // apr on a GGUF: does a correct engine on the same file do what apr did, up to
-        // and including the step judged here?
+        // and including the step judged here — or leave the golden by then too? Only
+        // an engine that keeps to the golden past apr's step clears the file.
         let agrees = |c: &str| -> Option<bool> {
             let Some(Observed::Ok { value, .. }) = ev.generations.get(&GenKey::new(c, &key.artifact, &key.prompt)) else { return None };
-            agrees_through(gen, value, d.step, golden_eos(g), tol.near_tie_margin)
+            Some(agrees_through(gen, value, d.step, golden_eos(g), tol.runtime_tie_margin)? || leaves_by(g, value, d.step))
         };
         let holds = |c: &str, a: &str| confident(ev, tol, c, a, &key.prompt).map(|bad| !bad);
         outs.push(attribution::apply(attribution::blame(ev, &key.artifact, agrees, holds), &case, failed, &key.artifact));
@@ -416,7 +425,19 @@ mod tests {
         let outs = judge(&ev, &Tolerances::spec());
         let o = find(&outs, "apr/q4_0-gguf/completion");
         assert_eq!((o.status, &o.subject), (Verdict::Fail, &Subject::Reference), "{}", o.note);
-        // candle stays on the golden: apr's runtime.
+        // candle leaves the golden at the same step with a token of its own (a wrong
+        // comparator, or the file): no evidence against apr, the claim's.
+        let mut elsewhere = seq(32);
+        elsewhere[0] = 5001;
+        ev.generations.insert(GenKey::new("candle", "q4_0-gguf", "completion"), ok(gen(elsewhere)));
+        let o = find(&judge(&ev, &Tolerances::spec()), "apr/q4_0-gguf/completion").clone();
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &Subject::Reference), "{}", o.note);
+        // candle stays on the golden past apr's step (leaving it later): apr's runtime.
+        let mut later = seq(32);
+        later[1] = 5001;
+        ev.generations.insert(GenKey::new("candle", "q4_0-gguf", "completion"), ok(gen(later)));
+        let o = find(&judge(&ev, &Tolerances::spec()), "apr/q4_0-gguf/completion").clone();
+        assert_eq!((o.status, &o.subject), (Verdict::Fail, &subject::RUNTIME));
         ev.generations.insert(GenKey::new("candle", "q4_0-gguf", "completion"), ok(gen(seq(32))));
         let o = find(&judge(&ev, &Tolerances::spec()), "apr/q4_0-gguf/completion").clone();
         assert_eq!((o.status, &o.subject), (Verdict::Fail, &subject::RUNTIME));

@@ -31,16 +31,16 @@ pub fn quant_of(artifact: &str) -> Option<&'static str> {
 }
 
 /// The bounds the KLD suite judges `quant` by: (mean KLD max, 99th percentile max,
-/// same-top-1 min).
-pub fn bounds(tol: &Tolerances, quant: &str) -> Option<(f64, f64, f64)> {
-    Some((*tol.kld_mean_max.get(quant)?, *tol.kld_p99_max.get(quant)?, *tol.kld_same_top1_min.get(quant)?))
+/// same-top-1 min, the standard errors a top-k lower bound must miss them by).
+pub fn bounds(tol: &Tolerances, quant: &str) -> Option<(f64, f64, f64, f64)> {
+    Some((*tol.kld_mean_max.get(quant)?, *tol.kld_p99_max.get(quant)?, *tol.kld_same_top1_min.get(quant)?, tol.kld_topk_sigmas))
 }
 
 /// What keeps a report from meeting its bounds (empty: it meets them). Full
 /// vocabulary: the point estimates (n is in the thousands). Top-k (a sample of a
-/// few positions, a lower bound): only what is outside by more than 2 standard
+/// few positions, a lower bound): only what is outside by more than `sigmas` standard
 /// errors, on the mean KLD bound and same-top-1; no percentile of a lower bound.
-pub fn problems(r: &KldReport, (mean_max, p99_max, top1_min): (f64, f64, f64)) -> Vec<String> {
+pub fn problems(r: &KldReport, (mean_max, p99_max, top1_min, sigmas): (f64, f64, f64, f64)) -> Vec<String> {
     let mut out = Vec::new();
     if r.n == 0 {
         out.push("no position compared".into());
@@ -60,11 +60,11 @@ pub fn problems(r: &KldReport, (mean_max, p99_max, top1_min): (f64, f64, f64)) -
         }
         Coverage::TopK { .. } => {
             let err = |e: Est| if e.err.is_finite() { e.err } else { 0.0 };
-            if r.kld_mean.value - 2.0 * err(r.kld_mean) > mean_max {
+            if r.kld_mean.value - sigmas * err(r.kld_mean) > mean_max {
                 out.push(format!("mean KLD ≥ {:.4} (lower bound) > {mean_max}", r.kld_mean.value));
             }
-            if r.same_top1.value + 2.0 * err(r.same_top1) < top1_min {
-                out.push(format!("same top-1 {:.1}% < {:.0}% (by > 2σ)", 100.0 * r.same_top1.value, 100.0 * top1_min));
+            if r.same_top1.value + sigmas * err(r.same_top1) < top1_min {
+                out.push(format!("same top-1 {:.1}% < {:.0}% (by > {sigmas}σ)", 100.0 * r.same_top1.value, 100.0 * top1_min));
             }
         }
     }
@@ -239,7 +239,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
         };
         let quant = quant_of(&artifact).unwrap_or_default();
         let evidence = Evidence {
-            expected: Some(format!("{quant}: mean KLD ≤ {} (its lower bound beyond 2σ fails), same top-1 ≥ {}", b.0, b.2)),
+            expected: Some(format!("{quant}: mean KLD ≤ {} (its lower bound beyond {}σ fails), same top-1 ≥ {}", b.0, b.3, b.2)),
             ..evidence
         };
         if report.n == 0 {
@@ -435,7 +435,7 @@ mod tests {
 
     #[test]
     fn a_top_k_sample_fails_only_beyond_two_standard_errors() {
-        let b = (0.02, 0.2, 0.95);
+        let b = (0.02, 0.2, 0.95, 2.0);
         let rows = |agree: usize, n: usize, lb: f64| -> Vec<TopKRow> {
             (0..n)
                 .map(|i| TopKRow {
@@ -449,6 +449,8 @@ mod tests {
         };
         assert!(problems(&summarize_top_k(&rows(16, 16, 0.001), 20, "x"), b).is_empty());
         assert!(problems(&summarize_top_k(&rows(15, 16, 0.001), 20, "x"), b).is_empty(), "15/16 is within 2σ of 95%");
+        let exact = (b.0, b.1, b.2, 0.0);
+        assert_eq!(problems(&summarize_top_k(&rows(15, 16, 0.001), 20, "x"), exact), vec!["same top-1 93.8% < 95% (by > 0σ)".to_string()]);
         assert_eq!(problems(&summarize_top_k(&rows(8, 16, 0.001), 20, "x"), b).len(), 1);
         assert!(problems(&summarize_top_k(&rows(16, 16, 0.5), 20, "x"), b)[0].contains("lower bound"));
         let none = summarize_top_k(

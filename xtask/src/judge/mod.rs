@@ -341,6 +341,27 @@ pub struct Tolerances {
     pub kld_p99_max: BTreeMap<String, f64>,
     /// kld: the fraction of positions where both put the same id on top, by quantization.
     pub kld_same_top1_min: BTreeMap<String, f64>,
+    /// kld on a top-k lower bound (apr): a bound fails only beyond this many standard errors.
+    pub kld_topk_sigmas: f64,
+    /// cross-runtime: two runtimes part at a near tie when one of them saw the other's
+    /// token within this many nats below the token it chose.
+    pub runtime_tie_margin: f32,
+    /// reference-ppl: a runtime that scores this many tokens more or fewer than the
+    /// oracle over the same text is named (a BOS prepended, an end not scored) and still
+    /// judged; more, and the texts are not the same.
+    pub ppl_token_count_slack: usize,
+    /// Attribution on a PPL: apr is no worse than the best correct engine when within
+    /// this relative slack of it.
+    pub ppl_engine_slack: f64,
+    /// selftest: the fewest stages `apr check` must run to say anything.
+    pub selftest_min_stages: usize,
+    /// inspect/debug: a float apr reports equals the checkpoint's within this relative error.
+    pub config_float_rel_tol: f64,
+    /// One bad file: apr's GGUF whose full-vocabulary KLD (for a correct engine) is at
+    /// least this many times the same engine's on the best correct equivalent…
+    pub bad_file_kld_ratio: f64,
+    /// …and above it by more than this many combined standard errors.
+    pub bad_file_kld_sigmas: f64,
 }
 
 /// The quantizations the kld bounds are kept for (`judge::kld::quant_of`).
@@ -368,6 +389,14 @@ impl Tolerances {
             kld_mean_max: Self::kld_map([0.0005, 0.02, 0.02, 0.02, 0.3, 0.5, 0.5]),
             kld_p99_max: Self::kld_map([0.005, 0.2, 0.2, 0.2, 3.0, 4.0, 4.0]),
             kld_same_top1_min: Self::kld_map([0.99, 0.95, 0.95, 0.95, 0.75, 0.70, 0.70]),
+            kld_topk_sigmas: 2.0,
+            runtime_tie_margin: 0.5,
+            ppl_token_count_slack: 1,
+            ppl_engine_slack: 0.01,
+            selftest_min_stages: 7,
+            config_float_rel_tol: 1e-6,
+            bad_file_kld_ratio: 2.0,
+            bad_file_kld_sigmas: 2.0,
         }
     }
 
@@ -390,6 +419,11 @@ impl Tolerances {
         real("near_tie_margin", self.near_tie_margin as f64);
         real("logprob_mean_abs_max", self.logprob_mean_abs_max as f64);
         real("logprob_kl_max", self.logprob_kl_max as f64);
+        real("kld_topk_sigmas", self.kld_topk_sigmas);
+        real("runtime_tie_margin", self.runtime_tie_margin as f64);
+        real("ppl_engine_slack", self.ppl_engine_slack);
+        real("config_float_rel_tol", self.config_float_rel_tol);
+        real("bad_file_kld_sigmas", self.bad_file_kld_sigmas);
         for (k, v) in &self.golden_logprob {
             real(&format!("golden_logprob.{k}"), *v as f64);
         }
@@ -397,6 +431,9 @@ impl Tolerances {
             if !v.is_finite() || *v < 1.0 {
                 bad.push(format!("ref_ppl_max_ratio.{k} = {v}: a ratio bound must be finite and ≥ 1"));
             }
+        }
+        if !self.bad_file_kld_ratio.is_finite() || self.bad_file_kld_ratio < 1.0 {
+            bad.push(format!("bad_file_kld_ratio = {}: a ratio bound must be finite and ≥ 1", self.bad_file_kld_ratio));
         }
         if !self.cross_runtime_ppl_max_ratio.is_finite() || self.cross_runtime_ppl_max_ratio < 1.0 {
             bad.push(format!("cross_runtime_ppl_max_ratio = {}: a ratio bound must be finite and ≥ 1", self.cross_runtime_ppl_max_ratio));

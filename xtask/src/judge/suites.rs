@@ -59,7 +59,7 @@ macro_rules! structure_suite {
             about: About::Fixed($subject),
             claim: |_| $claim.to_string(),
             needs: &[Need::Structure, Need::Truth],
-            judge: |ev, _| structure::judge(&$spec, ev),
+            judge: |ev, tol| structure::judge(&$spec, ev, tol),
             structure: Some(&$spec),
         }
     };
@@ -105,7 +105,7 @@ pub static SUITES: &[Suite] = &[
         about: About::Fixed(CONVERTER),
         claim: |_| "APR→GGUF→APR keeps the int4 tokens".into(),
         needs: &[Need::Goldens, Need::Generations, Need::Structure],
-        judge: |ev, _| inference::roundtrip(ev),
+        judge: inference::roundtrip,
         structure: None,
     },
     Suite {

@@ -57,6 +57,8 @@ pub struct Facts<'a> {
     pub artifact: &'a str,
     /// The artifact's nominal bit width (from its conversion), when known.
     pub bits: Option<u8>,
+    /// The roster's bounds (the self-test's fewest stages, a float's relative error).
+    pub tol: &'a Tolerances,
 }
 
 impl Facts<'_> {
@@ -136,16 +138,16 @@ impl StructureSpec {
 
 /// Why the export's GGUF is not a quantized file though made from one (the inspect
 /// suite's finding on it), if so.
-pub fn export_is_unquantized(ev: &ModelEvidence) -> Option<String> {
+pub fn export_is_unquantized(ev: &ModelEvidence, tol: &Tolerances) -> Option<String> {
     let Some(Observed::Ok { value, .. }) = ev.structure.get(&StructureKey::new(INSPECT.suite(), "int4-gguf")) else { return None };
-    let facts = Facts { truth: ev.truth.as_ref(), artifact: "int4-gguf", bits: ev.conversions.get("int4-gguf").map(|c| c.bits) };
+    let facts = Facts { truth: ev.truth.as_ref(), artifact: "int4-gguf", bits: ev.conversions.get("int4-gguf").map(|c| c.bits), tol };
     match parsers::check_inspect(value, &facts) {
         Reading::Fail { note, signature, .. } if signature == F32_EXPORT_SIGNATURE => Some(note),
         _ => None,
     }
 }
 
-pub fn judge(spec: &'static StructureSpec, ev: &ModelEvidence) -> Vec<Outcome> {
+pub fn judge(spec: &'static StructureSpec, ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     let suite = spec.suite();
     let subject = suites::suite(suite).map(|s| match &s.about {
         suites::About::Fixed(subject) => subject.clone(),
@@ -180,7 +182,7 @@ pub fn judge(spec: &'static StructureSpec, ev: &ModelEvidence) -> Vec<Outcome> {
             ));
             continue;
         }
-        let facts = Facts { truth: ev.truth.as_ref(), artifact: &key, bits: ev.conversions.get(&key).map(|c| c.bits) };
+        let facts = Facts { truth: ev.truth.as_ref(), artifact: &key, bits: ev.conversions.get(&key).map(|c| c.bits), tol };
         // The raw output is kept whole in the invocation; `actual` quotes its start.
         let evidence = |expected: Option<String>| evidence_from(inv, expected, Some(truncate(&inv.stdout, 4000)), Value::Null);
         let exit = inv.exit_code.unwrap_or(-1);

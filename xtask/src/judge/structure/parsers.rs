@@ -133,9 +133,9 @@ pub const NOTHING_RAN_SIGNATURE: &str = "apr: a self-check reports success havin
 /// The signature of an export that dequantized a quantized file.
 pub const F32_EXPORT_SIGNATURE: &str = "apr converter: export writes an unquantized GGUF from a quantized file";
 
-fn check_real(p: &mut Problems, name: &str, got: Option<f64>, want: Option<f64>) {
+fn check_real(p: &mut Problems, name: &str, got: Option<f64>, want: Option<f64>, rel_tol: f64) {
     if let (Some(g), Some(w)) = (got, want) {
-        if (g - w).abs() > 1e-6 * w.abs().max(1.0) {
+        if (g - w).abs() > rel_tol * w.abs().max(1.0) {
             p.push(format!("{name} {g}, checkpoint {w}"), format!("apr: wrong {name}"), format!("{name} {w}"));
         }
     }
@@ -161,7 +161,13 @@ pub fn check_inspect(v: &Value, facts: &Facts) -> Reading {
         if let (Some(want), Some(got)) = (t.intermediate_size, get("intermediate_size")) {
             check_field(&mut p, "intermediate_size", Some(got), want);
         }
-        check_real(&mut p, "rope_theta", real(v, &["metadata", "rope_theta"]).or_else(|| real(v, &["rope_theta"])), t.rope_theta);
+        check_real(
+            &mut p,
+            "rope_theta",
+            real(v, &["metadata", "rope_theta"]).or_else(|| real(v, &["rope_theta"])),
+            t.rope_theta,
+            facts.tol.config_float_rel_tol,
+        );
         match get("param_count") {
             Some(n) => check_params(&mut p, &mut notes, &e, n),
             None => p.push("param_count missing".into(), "apr: param_count missing", format!("{} parameters", e.params)),
@@ -188,7 +194,13 @@ pub fn check_inspect(v: &Value, facts: &Facts) -> Reading {
         if let (Some(want), Some(got)) = (t.intermediate_size, m("feed_forward_length")) {
             check_field(&mut p, "intermediate_size", Some(got), want);
         }
-        check_real(&mut p, "rope_theta", real(v, &["metadata", &format!("{arch}.rope.freq_base")]), t.rope_theta);
+        check_real(
+            &mut p,
+            "rope_theta",
+            real(v, &["metadata", &format!("{arch}.rope.freq_base")]),
+            t.rope_theta,
+            facts.tol.config_float_rel_tol,
+        );
         if let Some(n) = num(v, &["total_params"]) {
             check_params(&mut p, &mut notes, &e, n);
         }
@@ -332,10 +344,7 @@ pub fn check_lint(v: &Value, _: &Facts) -> Reading {
     p.verdict(format!("0 errors, {warns} warnings"))
 }
 
-/// The fewest stages a self-test must run to say anything (the seed's rule).
-pub const MIN_SELFTEST_STAGES: usize = 7;
-
-/// selftest (`apr check`): at least 7 stages ran and every one passed; stage details
+/// selftest (`apr check`): at least the roster's `selftest_min_stages` stages ran and every one passed; stage details
 /// that state a layer count or vocab size agree with the checkpoint.
 pub fn check_selftest(v: &Value, facts: &Facts) -> Reading {
     let Some(t) = facts.truth else { return Reading::Unrecognised("no checkpoint truth to compare with".into()) };
@@ -343,11 +352,12 @@ pub fn check_selftest(v: &Value, facts: &Facts) -> Reading {
         return Reading::Unrecognised("no \"stages\" array".into());
     };
     let mut p = Problems::new();
-    if stages.len() < MIN_SELFTEST_STAGES {
+    let min_stages = facts.tol.selftest_min_stages;
+    if stages.len() < min_stages {
         p.push(
             format!("only {} stages ran", stages.len()),
             if stages.is_empty() { NOTHING_RAN_SIGNATURE } else { "apr: self-test runs too few stages" },
-            format!("at least {MIN_SELFTEST_STAGES} stages"),
+            format!("at least {min_stages} stages"),
         );
     }
     let failed: Vec<String> = stages

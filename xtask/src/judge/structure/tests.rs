@@ -69,8 +69,14 @@ fn fail(v: Reading) -> (String, String, String) {
     }
 }
 
+/// The roster's bounds, for the parsers' facts.
+fn tol() -> &'static Tolerances {
+    static TOL: std::sync::OnceLock<Tolerances> = std::sync::OnceLock::new();
+    TOL.get_or_init(Tolerances::spec)
+}
+
 fn facts<'a>(t: &'a ModelTruth, artifact: &'a str, bits: Option<u8>) -> Facts<'a> {
-    Facts { truth: Some(t), artifact, bits }
+    Facts { truth: Some(t), artifact, bits, tol: tol() }
 }
 
 #[test]
@@ -181,13 +187,11 @@ fn validate_lint_selftest_real_outputs() {
     assert_eq!(fail(parsers::check_selftest(&json("check-int8.json"), &facts(&wrong, "int8", None))).1, "apr: wrong num_layers");
     // too few stages is no self-test
     let mut v = json("check-int8.json");
-    v["stages"].as_array_mut().unwrap().truncate(MIN_SELFTEST_STAGES - 1);
+    v["stages"].as_array_mut().unwrap().truncate(tol().selftest_min_stages - 1);
     assert_eq!(fail(parsers::check_selftest(&v, &f)).1, "apr: self-test runs too few stages");
     v["stages"] = serde_json::json!([]);
     assert_eq!(fail(parsers::check_selftest(&v, &f)).0, "only 0 stages ran");
 }
-
-use parsers::MIN_SELFTEST_STAGES;
 
 #[test]
 fn tensors_and_tree_real_outputs_against_the_checkpoint() {
@@ -321,7 +325,7 @@ fn judge_wires_observations_to_outcomes() {
     ev.structure
         .insert(StructureKey::new("parity-gpu", "int4-gguf"), failed(&["apr", "parity", "x.gguf", "--json"], "parity-gguf.stderr.txt", 9));
 
-    let outs = judge(&TENSORS, &ev);
+    let outs = judge(&TENSORS, &ev, tol());
     assert_eq!(outs[0].case, "int4");
     assert_eq!(outs[0].subject, subject::RUNTIME, "an unrecognised shape is apr's CLI, not the file");
     assert_eq!(outs[0].status, Verdict::Fail, "unrecognised shape");
@@ -331,17 +335,17 @@ fn judge_wires_observations_to_outcomes() {
     assert_eq!(outs[2].case, "int4-gguf");
     assert_eq!(outs[2].subject, Subject::Harness, "not observed: the harness's own fault");
 
-    let bench = judge(&BENCH, &ev);
+    let bench = judge(&BENCH, &ev, tol());
     assert_eq!(bench[1].status, Verdict::Fail);
     assert_eq!(bench[1].signature, "apr: panic: range end index # out of range for slice of length #");
     assert!(bench[1].evidence.actual.as_deref().unwrap().contains("range end index 576 out of range"));
 
     // parity-gpu SKIPs only where the machine has no GPU; with one, a failure is a FAIL
-    let parity = judge(&PARITY_GPU, &ev);
+    let parity = judge(&PARITY_GPU, &ev, tol());
     assert_eq!((parity.len(), parity[0].status), (1, Verdict::Skip));
     assert!(parity[0].note.contains("no GPU on this machine"), "{}", parity[0].note);
     ev.gpu = Some("GPU 0: NVIDIA H200".into());
-    let parity = judge(&PARITY_GPU, &ev);
+    let parity = judge(&PARITY_GPU, &ev, tol());
     assert_eq!(parity[0].status, Verdict::Fail);
     assert!(parity[0].note.contains("cuda feature required"), "{}", parity[0].note);
 
@@ -351,14 +355,14 @@ fn judge_wires_observations_to_outcomes() {
         invocation.exit_code = Some(3);
     }
     ev.structure.insert(StructureKey::new("lint", "int8"), nonzero);
-    let lint = judge(&LINT, &ev);
+    let lint = judge(&LINT, &ev, tol());
     let l = lint.iter().find(|o| o.case == "int8").unwrap();
     assert_eq!((l.status, l.signature.as_str()), (Verdict::Fail, "apr: exits non-zero though its JSON reports success"));
     assert_eq!(l.subject, subject::RUNTIME, "lint is about the file, its exit code about the CLI");
 
     // validate's report that contradicts itself is apr's CLI; a failed check is the file's
     ev.structure.insert(StructureKey::new("validate", "int8"), ok("validate-int8.json", &["apr", "validate", "int8.apr", "--json"]));
-    let v = judge(&VALIDATE, &ev);
+    let v = judge(&VALIDATE, &ev, tol());
     let v8 = v.iter().find(|o| o.case == "int8").unwrap();
     assert_eq!((v8.status, &v8.subject, v8.signature.as_str()), (Verdict::Fail, &subject::RUNTIME, parsers::COUNT_DISAGREES_SIGNATURE));
     let mut failing = json("validate-int8.json");
@@ -371,19 +375,19 @@ fn judge_wires_observations_to_outcomes() {
             invocation: Invocation { exit_code: Some(0), stdout: failing.to_string(), ..Default::default() },
         },
     );
-    let v = judge(&VALIDATE, &ev);
+    let v = judge(&VALIDATE, &ev, tol());
     let v8 = v.iter().find(|o| o.case == "int8").unwrap();
     assert_eq!((v8.status, &v8.subject), (Verdict::Fail, &subject::CONVERTER));
 
     // an empty cache listing proves nothing; a global call is judged where it was made
     ev.structure.insert(StructureKey::new("list", GLOBAL_KEY), ok("list.json", &["apr", "list", "--json"]));
-    assert_eq!(judge(&LIST, &ev)[0].status, Verdict::Skip);
+    assert_eq!(judge(&LIST, &ev, tol())[0].status, Verdict::Skip);
     ev.structure.remove(&StructureKey::new("list", GLOBAL_KEY));
-    assert!(judge(&LIST, &ev).is_empty());
+    assert!(judge(&LIST, &ev, tol()).is_empty());
 
     ev.truth = None;
     ev.structure.insert(StructureKey::new("tensors", "int8"), ok("tensors-int8.json", &["apr"]));
-    let t = judge(&TENSORS, &ev);
+    let t = judge(&TENSORS, &ev, tol());
     assert_eq!((t[1].status, &t[1].subject), (Verdict::Blocked, &Subject::Harness), "no truth, no verdict");
 
     // a blocked artifact blocks its structure checks, under the failure's signature
@@ -391,6 +395,6 @@ fn judge_wires_observations_to_outcomes() {
         StructureKey::new("hex", "int4"),
         Observed::Blocked { step: "convert int4".into(), reason: "crash".into(), signature: "apr: panic: boom".into() },
     );
-    let hex = judge(&HEX, &ev);
+    let hex = judge(&HEX, &ev, tol());
     assert_eq!((hex[0].status, hex[0].signature.as_str()), (Verdict::Blocked, "apr: panic: boom"));
 }
