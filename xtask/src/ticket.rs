@@ -71,6 +71,10 @@ pub fn groups(r: &RunResults) -> Vec<(String, Vec<&Outcome>)> {
 /// Whom a group is about: the converter, the runtime, or apr where no second
 /// engine reads its format; with the comparator evidence where the judges recorded it.
 fn attribution(outs: &[&Outcome]) -> String {
+    // The failures say whom the group is about; what they block carries each blocked
+    // check's own subject (an import crash blocks runs on APR files: "apr").
+    let fails: Vec<&Outcome> = outs.iter().copied().filter(|o| o.status == Verdict::Fail).collect();
+    let outs: &[&Outcome] = if fails.is_empty() { outs } else { &fails };
     let parts: Vec<Part> = outs
         .iter()
         .filter_map(|o| match o.subject {
@@ -378,6 +382,21 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(portable_command(&run), r"apr run int8.apr -p 'It'\''s 2+2?'");
+    }
+
+    #[test]
+    fn a_group_is_attributed_by_its_failures_not_by_what_they_block() {
+        use crate::judge::{subject, Case, Evidence};
+        let crash = Case::new("convert", "m", "int4", subject::CONVERTER).fail("import crashed", "sig", Evidence::default());
+        let blocked = Case::new("divergence", "m", "apr/int4/code", subject::EITHER).blocked("blocked", "sig", Evidence::default());
+        assert_eq!(attribution(&[&crash, &blocked]), "apr's converter (the file it wrote)");
+        assert_eq!(
+            attribution(&[&blocked]),
+            "apr (converter or runtime: no second engine reads APR files to tell them apart)",
+            "only blocked checks: theirs"
+        );
+        let run = Case::new("divergence", "m", "apr/q8_0-gguf/code", subject::RUNTIME).fail("x", "sig", Evidence::default());
+        assert_eq!(attribution(&[&crash, &run, &blocked]), "apr's converter and runtime (checks of both kinds)");
     }
 
     #[test]

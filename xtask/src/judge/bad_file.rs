@@ -205,34 +205,92 @@ fn with_artifact(case: &str, from: &str, to: &str) -> String {
     out
 }
 
+/// The failure signatures of the correct engines that cannot read `artifact` (while
+/// they read correct files): their failed runs on it are the file's.
+fn unreadable_signatures(ev: &ModelEvidence, artifact: &str) -> Vec<String> {
+    let correct_reader = |r: &str| r != APR && reads_correct_files(ev, r).is_some();
+    let gens =
+        ev.generations.iter().filter(|(k, _)| k.artifact == artifact && correct_reader(&k.runtime)).filter_map(|(_, o)| failure_sig(o));
+    let scores = ev.scores.iter().filter(|((r, a), _)| a == artifact && correct_reader(r)).filter_map(|(_, o)| failure_sig(o));
+    let mut sigs: Vec<String> = gens.chain(scores).collect();
+    sigs.sort();
+    sigs.dedup();
+    sigs
+}
+
+fn failure_sig<T>(o: &Observed<T>) -> Option<String> {
+    match o {
+        Observed::Failed { error, invocation } => Some(failure_signature(error, invocation)),
+        _ => None,
+    }
+}
+
+/// `made` is `artifact` or was made from it (through other files).
+fn made_from(ev: &ModelEvidence, made: &str, artifact: &str) -> bool {
+    let mut name = made;
+    for _ in 0..8 {
+        if name == artifact {
+            return true;
+        }
+        match ev.conversions.get(name) {
+            Some(c) => name = &c.from,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// The outcome is about `artifact`: its case names it, or it is the roundtrip suite's
+/// (whose cases are prompts on the roundtrip file) and the roundtrip was made from it.
+fn about(ev: &ModelEvidence, o: &Outcome, artifact: &str) -> bool {
+    names(&o.case, artifact) || (o.suite == "roundtrip" && made_from(ev, "roundtrip", artifact))
+}
+
 /// The problems on a convicted file that the file explains become apr's converter's
 /// under the file's one signature, the correct engines' numbers as their blame
-/// evidence: a converter finding on the file; a check (apr's or a comparator's) that
-/// passes, for the same runtime, on a correct equivalent; and every apr finding on the
-/// file that shares a signature with one of those (one cause, one group). A check that
-/// fails on the equivalent too keeps its own verdict and subject; reference claims
-/// and harness health stay where they are.
+/// evidence:
+/// - a converter finding on the file; a check (apr's or a comparator's) that passes,
+///   for the same runtime, on a correct equivalent;
+/// - a correct engine's failed run on the file when it reads correct files;
+/// - every apr finding on the file that shares a signature with one of those (one
+///   cause, one group), or that has no counterpart on any equivalent and a signature
+///   seen on no other file (nothing says it is apr's runtime's).
+///
+/// A check that fails on the equivalent too keeps its own verdict and subject;
+/// reference claims and harness health stay where they are.
 pub fn reattribute(ev: &ModelEvidence, tol: &Tolerances, outcomes: &mut [Outcome]) {
     for bad in convicted(ev, tol) {
         let equivalents = equivalents(ev, &bad.artifact);
-        let passes_on_equivalent = |o: &Outcome| {
-            equivalents.iter().any(|e| {
-                let case = with_artifact(&o.case, &bad.artifact, e);
-                outcomes.iter().any(|x| x.suite == o.suite && x.case == case && x.status == Verdict::Pass)
-            })
+        let counterparts = |o: &Outcome| -> Vec<&Verdict> {
+            equivalents
+                .iter()
+                .flat_map(|e| {
+                    let case = with_artifact(&o.case, &bad.artifact, e);
+                    outcomes.iter().filter(move |x| x.suite == o.suite && x.case == case).map(|x| &x.status)
+                })
+                .collect()
         };
         let on_file = |o: &Outcome| {
-            o.status.is_problem() && matches!(o.subject, Subject::UnderTest(_) | Subject::Comparator(_)) && names(&o.case, &bad.artifact)
+            o.status.is_problem() && matches!(o.subject, Subject::UnderTest(_) | Subject::Comparator(_)) && about(ev, o, &bad.artifact)
         };
+        let unreadable = unreadable_signatures(ev, &bad.artifact);
         let explained: Vec<usize> = (0..outcomes.len())
-            .filter(|&i| on_file(&outcomes[i]) && (outcomes[i].subject == subject::CONVERTER || passes_on_equivalent(&outcomes[i])))
+            .filter(|&i| {
+                let o = &outcomes[i];
+                on_file(o)
+                    && (o.subject == subject::CONVERTER || counterparts(o).contains(&&Verdict::Pass) || unreadable.contains(&o.signature))
+            })
             .collect();
         let causes: Vec<String> =
             explained.iter().map(|&i| &outcomes[i]).filter(|o| o.subject.is_under_test()).map(|o| o.signature.clone()).collect();
+        let elsewhere = |sig: &str| outcomes.iter().any(|x| x.signature == sig && !about(ev, x, &bad.artifact));
         let joins: Vec<usize> = (0..outcomes.len())
             .filter(|&i| {
                 let o = &outcomes[i];
-                explained.contains(&i) || (on_file(o) && o.subject.is_under_test() && causes.contains(&o.signature))
+                let apr_on_file = on_file(o) && o.subject.is_under_test();
+                explained.contains(&i)
+                    || (apr_on_file && causes.contains(&o.signature))
+                    || (apr_on_file && counterparts(o).is_empty() && !elsewhere(&o.signature))
             })
             .collect();
         let signature = bad.signature();
@@ -426,6 +484,11 @@ mod tests {
         let mut ev = files();
         ev.kld.insert((LLAMA.into(), "int4-gguf".into()), report(3.17, 0.108));
         ev.kld.insert((LLAMA.into(), "lcpp-q4_0-pure-gguf".into()), report(0.25, 0.72));
+        ev.conversions.insert("roundtrip".into(), conversion(APR, "int4-gguf", 4));
+        let failed_inv = inv(&["oracle-gen", "score-gguf", "int4.gguf"], "");
+        let error = "tokenizer.ggml.pre \"default\" is not supported";
+        ev.scores.insert((CANDLE.into(), "int4-gguf".into()), Observed::Failed { error: error.into(), invocation: failed_inv.clone() });
+        let unreadable = failure_signature(error, &failed_inv);
         let fail = |suite: &str, case: &str, subject: Subject, sig: &str| {
             Case::new(suite, "tiny", case, subject).fail("x", sig, Evidence::default())
         };
@@ -455,15 +518,24 @@ mod tests {
             Case::new("divergence", "tiny", "apr/int4-gguf/greeting", subject::EITHER).pass("ok", Evidence::default()),
             fail("kld", "bounds/int4-gguf", Subject::Reference, "r"),
             fail("kld", "int4-gguf", Subject::Harness, "h"),
+            // A correct engine's failed run on the file (it reads correct files): the file's.
+            fail("reference-ppl", "candle/int4-gguf", Subject::comparator(CANDLE), &unreadable),
+            // The roundtrip, made from the file, blocked by its converter finding.
+            Case::new("roundtrip", "tiny", "arithmetic", subject::CONVERTER).blocked("b", "export writes F32", Evidence::default()),
+            // apr's, with no counterpart on any equivalent: joins unless its signature is
+            // seen on another file (then it is apr's, whatever the file).
+            fail("bench", "int4-gguf", subject::RUNTIME, "apr: slow"),
+            fail("qa", "int4-gguf", subject::RUNTIME, "apr: panic"),
+            fail("qa", "int8", subject::EITHER, "apr: panic"),
         ];
         let before = outs.clone();
         reattribute(&ev, &tol, &mut outs);
         let sig = "apr converter: int4-gguf fails where correct converters' files of the model do not";
         let joined: Vec<usize> = (0..outs.len()).filter(|&i| outs[i].signature == sig).collect();
-        assert_eq!(joined, vec![0, 2, 4, 6, 7, 8], "{outs:#?}");
+        assert_eq!(joined, vec![0, 2, 4, 6, 7, 8, 19, 20, 21], "{outs:#?}");
         for &i in &joined {
             assert_eq!(outs[i].subject, subject::CONVERTER, "{}", outs[i].case);
-            assert!(outs[i].evidence.details["blame"].as_str().unwrap().starts_with("llama.cpp on it: PPL"), "{}", outs[i].case);
+            assert!(outs[i].evidence.details["blame"].as_str().unwrap().contains("llama.cpp on it: PPL"), "{}", outs[i].case);
             assert_eq!(outs[i].status, before[i].status, "a verdict is kept");
         }
         for i in (0..outs.len()).filter(|i| !joined.contains(i)) {
