@@ -20,6 +20,8 @@ pub struct BadFile {
     pub artifact: String,
     /// What the correct engines showed, then how its header differs from a correct export's.
     pub evidence: String,
+    /// The (suite, case) of the checks whose numbers convict it (the engines' KLD rows).
+    pub witnesses: Vec<(String, String)>,
 }
 
 impl BadFile {
@@ -131,6 +133,7 @@ pub fn convicted(ev: &ModelEvidence, tol: &Tolerances) -> Vec<BadFile> {
             continue;
         }
         let mut reasons = Vec::new();
+        let mut witnesses = Vec::new();
         let bounds = kld::quant_of(artifact).and_then(|q| Some((q, kld::bounds(tol, q)?)));
         let mut engines: Vec<&str> =
             ev.kld.keys().map(|(r, _)| r.as_str()).chain(ev.generations.keys().map(|k| k.runtime.as_str())).filter(|r| *r != APR).collect();
@@ -153,6 +156,7 @@ pub fn convicted(ev: &ModelEvidence, tol: &Tolerances) -> Vec<BadFile> {
                     };
                     if let Some(why) = why {
                         reasons.push(format!("{engine} on it: {} (on {e}: mean KLD {:.3}, {why})", numbers(report), r.kld_mean.value));
+                        witnesses.push(("kld".to_string(), format!("{engine}/{artifact}")));
                     }
                 }
             }
@@ -176,7 +180,7 @@ pub fn convicted(ev: &ModelEvidence, tol: &Tolerances) -> Vec<BadFile> {
         if let Some(h) = header_line(ev, artifact) {
             reasons.push(format!("its header: {h}"));
         }
-        found.push(BadFile { artifact: artifact.clone(), evidence: reasons.join("; ") });
+        found.push(BadFile { artifact: artifact.clone(), evidence: reasons.join("; "), witnesses });
     }
     found
 }
@@ -249,8 +253,8 @@ fn about(ev: &ModelEvidence, o: &Outcome, artifact: &str) -> bool {
 /// The problems on a convicted file that the file explains become apr's converter's
 /// under the file's one signature, the correct engines' numbers as their blame
 /// evidence:
-/// - a converter finding on the file; a check (apr's or a comparator's) that passes,
-///   for the same runtime, on a correct equivalent;
+/// - a converter finding on the file; the checks whose numbers convicted it; a check
+///   (apr's or a comparator's) that passes, for the same runtime, on a correct equivalent;
 /// - a correct engine's failed run on the file when it reads correct files;
 /// - every apr finding on the file that shares a signature with one of those (one
 ///   cause, one group), or that has no counterpart on any equivalent and a signature
@@ -278,7 +282,10 @@ pub fn reattribute(ev: &ModelEvidence, tol: &Tolerances, outcomes: &mut [Outcome
             .filter(|&i| {
                 let o = &outcomes[i];
                 on_file(o)
-                    && (o.subject == subject::CONVERTER || counterparts(o).contains(&&Verdict::Pass) || unreadable.contains(&o.signature))
+                    && (o.subject == subject::CONVERTER
+                        || counterparts(o).contains(&&Verdict::Pass)
+                        || unreadable.contains(&o.signature)
+                        || bad.witnesses.iter().any(|(suite, case)| *suite == o.suite && *case == o.case))
             })
             .collect();
         let causes: Vec<String> =
@@ -383,6 +390,7 @@ mod tests {
         let bad = convicted(&ev, &tol);
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].artifact, "int4-gguf");
+        assert_eq!(bad[0].witnesses, vec![("kld".to_string(), "llama.cpp/int4-gguf".to_string())]);
         assert_eq!(bad[0].signature(), "apr converter: int4-gguf fails where correct converters' files of the model do not");
         let e = &bad[0].evidence;
         assert!(e.starts_with("llama.cpp on it: PPL 175.9 vs oracle 7.4, mean KLD 3.170, same top-1 10.8% (on lcpp-q4_0-pure-gguf: mean KLD 0.250, within the int4 bounds)"), "{e}");
@@ -518,6 +526,9 @@ mod tests {
             Case::new("divergence", "tiny", "apr/int4-gguf/greeting", subject::EITHER).pass("ok", Evidence::default()),
             fail("kld", "bounds/int4-gguf", Subject::Reference, "r"),
             fail("kld", "int4-gguf", Subject::Harness, "h"),
+            // The row whose numbers convicted the file, though its equivalent fails too.
+            fail("kld", "llama.cpp/int4-gguf", Subject::comparator(LLAMA), "llama.cpp: drift beyond"),
+            fail("kld", "llama.cpp/lcpp-q4_0-pure-gguf", Subject::comparator(LLAMA), "llama.cpp: drift beyond"),
             // A correct engine's failed run on the file (it reads correct files): the file's.
             fail("reference-ppl", "candle/int4-gguf", Subject::comparator(CANDLE), &unreadable),
             // The roundtrip, made from the file, blocked by its converter finding.
@@ -532,7 +543,7 @@ mod tests {
         reattribute(&ev, &tol, &mut outs);
         let sig = "apr converter: int4-gguf fails where correct converters' files of the model do not";
         let joined: Vec<usize> = (0..outs.len()).filter(|&i| outs[i].signature == sig).collect();
-        assert_eq!(joined, vec![0, 2, 4, 6, 7, 8, 19, 20, 21], "{outs:#?}");
+        assert_eq!(joined, vec![0, 2, 4, 6, 7, 8, 19, 21, 22, 23], "{outs:#?}");
         for &i in &joined {
             assert_eq!(outs[i].subject, subject::CONVERTER, "{}", outs[i].case);
             assert!(outs[i].evidence.details["blame"].as_str().unwrap().contains("llama.cpp on it: PPL"), "{}", outs[i].case);
