@@ -158,7 +158,11 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
                 continue;
             }
         };
-        let Some(top) = &gen.top_logprobs else { continue };
+        let Some(top) = &gen.top_logprobs else {
+            // Asked with --logprobs and answered null (apr on APR files): said, not dropped.
+            outs.push(case.skip(format!("{} answered --logprobs with null on {}: no logprobs to compare", key.runtime, key.artifact)));
+            continue;
+        };
         let a = agreement(g, gen.tokens.as_deref(), top, tol.near_tie_margin);
         let evidence = evidence_from(
             inv,
@@ -282,7 +286,14 @@ mod tests {
         let mut ev = evidence();
         set_all(&mut ev, APR, "int8", &seq(32));
         let outs = judge(&ev, &Tolerances::spec());
-        assert_eq!(outs.len(), 1);
-        assert_eq!(outs[0].status, Verdict::Skip);
+        // One SKIP per run that answered --logprobs with null, saying so.
+        assert_eq!(outs.len(), 4);
+        for o in &outs {
+            assert_eq!((o.status, o.note.as_str()), (Verdict::Skip, "apr answered --logprobs with null on int8: no logprobs to compare"));
+        }
+        // Nothing run at all: one SKIP for the suite.
+        ev.generations.clear();
+        let outs = judge(&ev, &Tolerances::spec());
+        assert_eq!((outs.len(), outs[0].status, outs[0].note.as_str()), (1, Verdict::Skip, "no runtime reported logprobs"));
     }
 }
