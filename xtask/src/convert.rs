@@ -260,6 +260,11 @@ fn reference_hash(ctx: &Ctx, reference: &Utf8Path) -> Result<String> {
 }
 
 /// The command that made an artifact, as a maintainer runs it from the model folder.
+/// The artifact `name` is made from (None: the reference checkpoint, or unknown).
+pub fn upstream(name: &str) -> Option<&'static str> {
+    SPECS.iter().find(|s| s.name == name)?.from
+}
+
 pub fn portable_recipe(name: &str) -> Option<String> {
     let spec = SPECS.iter().find(|s| s.name == name)?;
     let input = match spec.from {
@@ -270,10 +275,12 @@ pub fn portable_recipe(name: &str) -> Option<String> {
         }
     };
     let out = format!("{}.{}", name.trim_end_matches("-gguf"), spec.extension);
+    // From the model folder of a clone: apr as installed, the harness's own tools
+    // built by cargo from the clone (they are on no PATH).
     let program = match spec.tool {
         Tool::Apr => "apr",
-        Tool::Candle => "oracle-gen",
-        Tool::LlamaCpp => "llamacpp-comparator",
+        Tool::Candle => "cargo run -q --release --manifest-path ../../Cargo.toml -p oracle-gen --",
+        Tool::LlamaCpp => "cargo run -q --release --manifest-path ../../comparators/llamacpp/Cargo.toml --",
         Tool::Source => return Some(format!("ln <the roster's GGUF> {out}")),
     };
     let args: Vec<String> = spec.args.iter().map(|a| a.replace("{in}", &input).replace("{out}", &out)).collect();

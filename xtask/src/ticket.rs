@@ -151,8 +151,19 @@ fn repro(r: &RunResults, outs: &[&Outcome]) -> String {
     lines.push(if p.pull.is_empty() { format!("cargo xtask pull --model {model}") } else { p.pull.clone() });
     lines.push(format!("cd models/{model}"));
     let mut artifacts: Vec<&str> = os.iter().flat_map(|o| artifacts_of(o, &p.made_by)).collect();
-    // What an artifact was made from comes first.
-    artifacts.sort_by_key(|a| (a.contains("gguf") || *a == "roundtrip", *a == "roundtrip", a.to_string()));
+    // With what each was made from (apr's export before the roundtrip's import), the
+    // upstream first.
+    let mut i = 0;
+    while i < artifacts.len() {
+        if let Some(up) = crate::convert::upstream(artifacts[i]).filter(|u| p.made_by.contains_key(*u)) {
+            if !artifacts.contains(&up) {
+                artifacts.push(up);
+            }
+        }
+        i += 1;
+    }
+    let depth = |a: &str| std::iter::successors(Some(a), |x| crate::convert::upstream(x)).count();
+    artifacts.sort_by_key(|a| (depth(a), a.to_string()));
     artifacts.dedup();
     for a in &artifacts {
         lines.push(format!("{}    # makes {a}", p.made_by[*a]));
@@ -397,6 +408,37 @@ mod tests {
         );
         let run = Case::new("divergence", "m", "apr/q8_0-gguf/code", subject::RUNTIME).fail("x", "sig", Evidence::default());
         assert_eq!(attribution(&[&crash, &run, &blocked]), "apr's converter and runtime (checks of both kinds)");
+    }
+
+    #[test]
+    fn a_repro_makes_what_its_input_is_made_from_first() {
+        use crate::judge::{subject, Case, Evidence};
+        let mut r = sample_results();
+        let made = &mut r.provenance.get_mut("tiny-a").unwrap().made_by;
+        for a in ["int4", "int4-gguf", "roundtrip", "q4_0-gguf"] {
+            made.insert(a.into(), crate::convert::portable_recipe(a).unwrap());
+        }
+        let o = Case::new("divergence", "tiny-a", "apr/roundtrip/code", subject::EITHER).fail("x", "sig", Evidence::default());
+        let text = repro(&r, &[&o]);
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("# makes")).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "apr import reference --quantize int4 -o int4.apr --offline    # makes int4",
+                "apr export int4.apr --format gguf -o int4.gguf --offline    # makes int4-gguf",
+                "apr import int4.gguf -o roundtrip.apr --offline    # makes roundtrip",
+            ],
+            "{text}"
+        );
+        // The harness's own tools are built from the clone, not found on PATH.
+        let o = Case::new("divergence", "tiny-a", "candle/q4_0-gguf/code", subject::EITHER).fail("x", "sig", Evidence::default());
+        assert!(
+            repro(&r, &[&o]).contains(
+                "cargo run -q --release --manifest-path ../../Cargo.toml -p oracle-gen -- export-gguf reference --quant q4_0 --out q4_0.gguf    # makes q4_0-gguf"
+            ),
+            "{}",
+            repro(&r, &[&o])
+        );
     }
 
     #[test]
