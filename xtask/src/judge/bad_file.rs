@@ -554,6 +554,114 @@ mod tests {
         }
     }
 
+    /// A report with the given mean KLD and its standard error (the rest as `report`'s).
+    fn mean(kld: f64, err: f64) -> KldReport {
+        let Observed::Ok { mut value, .. } = report(kld, 0.5) else { unreachable!() };
+        value.kld_mean = tmgt_schema::kld::Est { value: kld, err };
+        value
+    }
+
+    #[test]
+    fn far_worse_needs_the_ratio_and_the_standard_errors() {
+        let tol = Tolerances::spec();
+        // 3 vs 1, errors 0.6 and 0.8: apart by exactly 2σ (2 · 1.0) is not beyond it.
+        assert_eq!(far_worse(&mean(3.0, 0.6), &mean(1.0, 0.8), &tol), None);
+        assert_eq!(far_worse(&mean(3.01, 0.6), &mean(1.0, 0.8), &tol), Some(3.01));
+        // 3 vs 1 with a combined error of 1.25: 2 < 2.5 (the ratio 3 alone does not do).
+        assert_eq!(far_worse(&mean(3.0, 0.75), &mean(1.0, 1.0), &tol), None);
+        // The errors add in quadrature: 4 vs 1 with errors 0 and 1 is 3 > 2.
+        assert_eq!(far_worse(&mean(4.0, 0.0), &mean(1.0, 1.0), &tol), Some(4.0));
+        // Under the ratio: none, however far apart.
+        assert_eq!(far_worse(&mean(1.9, 0.0), &mean(1.0, 0.0), &tol), None);
+        assert_eq!(far_worse(&mean(2.0, 0.0), &mean(1.0, 0.0), &tol), Some(2.0));
+        // An undefined error counts as none.
+        assert_eq!(far_worse(&mean(4.0, f64::NAN), &mean(1.0, 0.0), &tol), Some(4.0));
+    }
+
+    #[test]
+    fn only_full_vocabulary_rows_with_positions_convict() {
+        let tol = Tolerances::spec();
+        let mut ev = files();
+        ev.kld.insert((LLAMA.into(), "lcpp-q4_0-pure-gguf".into()), report(0.25, 0.72));
+        // A top-k lower bound far off, and a full row that compared nothing: no evidence.
+        let rows: Vec<tmgt_schema::kld::TopKRow> = (0..50)
+            .map(|_| tmgt_schema::kld::TopKRow {
+                context_matches: true,
+                same_top1: false,
+                kld_lower_bound: 5.0,
+                lp_reference: -1.0,
+                lp_runtime: Some(-6.0),
+            })
+            .collect();
+        let top_k = tmgt_schema::kld::summarize_top_k(&rows, 5, "sha");
+        assert!(!kld::problems(&top_k, kld::bounds(&tol, "int4").unwrap()).is_empty());
+        ev.kld.insert((LLAMA.into(), "int4-gguf".into()), Observed::Ok { value: top_k, invocation: inv(&["x"], "") });
+        assert!(convicted(&ev, &tol).is_empty());
+        ev.kld.insert((LLAMA.into(), "int4-gguf".into()), Observed::Ok { value: summarize(&[], "sha"), invocation: inv(&["x"], "") });
+        assert!(convicted(&ev, &tol).is_empty());
+    }
+
+    #[test]
+    fn the_header_is_set_beside_a_correctly_made_gguf_only() {
+        let tol = Tolerances::spec();
+        let mut ev = files();
+        ev.kld.insert((LLAMA.into(), "int4-gguf".into()), report(3.17, 0.108));
+        ev.kld.insert((LLAMA.into(), "lcpp-q4_0-pure-gguf".into()), report(0.25, 0.72));
+        // Another file apr made, first by name, with apr's own header: never the reference.
+        ev.conversions
+            .insert("e-gguf".into(), with_header(conversion(APR, "int4", 4), &[("tokenizer.ggml.pre", "default")], &[("F32", 1)]));
+        let e = &convicted(&ev, &tol)[0].evidence;
+        assert!(e.contains("tokenizer.ggml.pre \"default\" (f32-gguf: \"smollm\")"), "{e}");
+    }
+
+    #[test]
+    fn only_correct_engines_failed_runs_on_the_file_and_its_own_roundtrip_join() {
+        let tol = Tolerances::spec();
+        let mut ev = files();
+        ev.kld.insert((LLAMA.into(), "int4-gguf".into()), report(3.17, 0.108));
+        ev.kld.insert((LLAMA.into(), "lcpp-q4_0-pure-gguf".into()), report(0.25, 0.72));
+        // The roundtrip made from apr's int4, not from the convicted export.
+        ev.conversions.insert("roundtrip".into(), conversion(APR, "int4", 4));
+        let failed = |args: &[&str], error: &str| Observed::Failed { error: error.into(), invocation: inv(args, "") };
+        // apr's own failed run and score on the file; candle's failed run on another file.
+        ev.generations.insert(GenKey::new(APR, "int4-gguf", "code"), failed(&["apr", "run"], "apr boom"));
+        ev.scores.insert(
+            (APR.into(), "int4-gguf".into()),
+            Observed::Failed { error: "apr eval boom".into(), invocation: inv(&["apr", "eval"], "") },
+        );
+        ev.generations.insert(GenKey::new(CANDLE, "q4_0-gguf", "code"), failed(&["oracle-gen", "run-gguf"], "candle boom"));
+        let sig = |args: &[&str], error: &str| failure_signature(error, &inv(args, ""));
+        let (run, eval, other) =
+            (sig(&["apr", "run"], "apr boom"), sig(&["apr", "eval"], "apr eval boom"), sig(&["oracle-gen", "run-gguf"], "candle boom"));
+        assert!(unreadable_signatures(&ev, "int4-gguf").is_empty(), "apr's failures and failures elsewhere are not unreadability");
+        let fail = |suite: &str, case: &str, subject: Subject, sig: &str| {
+            Case::new(suite, "tiny", case, subject).fail("x", sig, Evidence::default())
+        };
+        let mut outs = vec![
+            // Each with a failing counterpart and its signature seen on another file too.
+            fail("divergence", "apr/int4-gguf/code", subject::EITHER, &run),
+            fail("divergence", "apr/q4_0-gguf/code", subject::RUNTIME, &run),
+            fail("reference-ppl", "apr/int4-gguf", subject::EITHER, &eval),
+            fail("reference-ppl", "apr/q4_0-gguf", subject::RUNTIME, &eval),
+            fail("logprobs", "apr/int4-gguf/code", subject::EITHER, &other),
+            fail("logprobs", "apr/q4_0-gguf/code", subject::RUNTIME, &other),
+            // A PASS in another suite is no counterpart.
+            fail("tokenizer", "apr/int4-gguf/greeting", subject::EITHER, "own"),
+            fail("tokenizer", "apr/int8/greeting", subject::EITHER, "own"),
+            Case::new("divergence", "tiny", "apr/q4_0-gguf/greeting", subject::RUNTIME).pass("ok", Evidence::default()),
+            // The witness is the kld row, not a same-named case of another suite.
+            fail("tokenizer-battery", "llama.cpp/int4-gguf", Subject::comparator(LLAMA), "battery"),
+            fail("tokenizer-battery", "llama.cpp/lcpp-q4_0-pure-gguf", Subject::comparator(LLAMA), "battery"),
+            fail("kld", "llama.cpp/int4-gguf", Subject::comparator(LLAMA), "drift"),
+            // The roundtrip suite, its file not made from the convicted one.
+            Case::new("roundtrip", "tiny", "arithmetic", subject::CONVERTER).fail("x", "roundtrip changes tokens", Evidence::default()),
+        ];
+        let before = outs.clone();
+        reattribute(&ev, &tol, &mut outs);
+        let changed: Vec<usize> = (0..outs.len()).filter(|&i| outs[i] != before[i]).collect();
+        assert_eq!(changed, vec![11], "{outs:#?}");
+    }
+
     #[test]
     fn a_case_s_artifact_is_a_whole_word() {
         assert!(names("int4-gguf/code apr~candle", "int4-gguf") && names("candle/int4-gguf", "int4-gguf"));

@@ -1102,6 +1102,12 @@ mod tests {
         ] {
             assert!(why.contains(key), "{key} not named in {why}");
         }
+        // A ratio bound: ≥ 1 and finite; exactly 1 is a bound.
+        let ratio = |r: f64| Tolerances { bad_file_kld_ratio: r, ..Tolerances::spec() }.validate();
+        assert!(ratio(1.0).is_ok());
+        for r in [0.99, f64::NAN, f64::INFINITY] {
+            assert!(ratio(r).unwrap_err().contains(&format!("bad_file_kld_ratio = {r}")), "{r}");
+        }
     }
 
     #[test]
