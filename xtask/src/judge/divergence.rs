@@ -176,6 +176,20 @@ fn leaves_by(g: &Golden, theirs: &Generation, step: usize) -> bool {
     first_divergence(strip_eos(&g.tokens, eos), strip_eos(tokens, eos)).is_some_and(|t| t <= step)
 }
 
+/// A run that failed as "empty completion" where the golden itself is empty (its
+/// first token is EOS): the runtime stopped where the oracle did; what is wrong is
+/// only that it calls this a failure.
+fn stopped_where_the_oracle_did(ev: &ModelEvidence, g: &Golden, obs: &Observed<Generation>) -> Option<String> {
+    let Observed::Failed { error, .. } = obs else { return None };
+    let first = *g.tokens.first()?;
+    (error.contains("empty completion") && eos_ids(ev, g).contains(&first)).then(|| {
+        format!(
+            "the oracle's own first token is EOS ({}): the golden is empty too, so the runtime stopped where the oracle did and only its failure status is wrong",
+            show_token(Some(first), &ev.vocab)
+        )
+    })
+}
+
 /// The signature of a runtime that generates after its own EOS.
 pub fn past_eos_signature(runtime: &str) -> String {
     format!("{runtime}: generates tokens after EOS")
@@ -210,7 +224,10 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
         let owner = generation_owner(&key.runtime, &key.artifact) == "divergence";
         let (gen, inv) = match take(Some(obs), &case, &format!("{} on {}", key.runtime, key.artifact), owner) {
             Ok(x) => x,
-            Err(o) => {
+            Err(mut o) => {
+                if let Some(why) = stopped_where_the_oracle_did(ev, g, obs) {
+                    o.note = format!("{}; {why}", o.note);
+                }
                 outs.push(o);
                 continue;
             }
@@ -441,6 +458,34 @@ mod tests {
         ev.generations.insert(GenKey::new("candle", "q4_0-gguf", "completion"), ok(gen(seq(32))));
         let o = find(&judge(&ev, &Tolerances::spec()), "apr/q4_0-gguf/completion").clone();
         assert_eq!((o.status, &o.subject), (Verdict::Fail, &subject::RUNTIME));
+    }
+
+    #[test]
+    fn an_empty_completion_where_the_golden_is_empty_says_so() {
+        let mut ev = evidence();
+        ev.goldens.insert("arithmetic".into(), golden_with("arithmetic", vec![EOS], StopReason::Eos, |_| 3.0));
+        let failed = || Observed::Failed {
+            error: "error: Inference failed: empty completion: the model produced no text (#3720)".into(),
+            invocation: inv(&["apr", "run"], ""),
+        };
+        ev.generations.insert(GenKey::new(APR, "q8_0-gguf", "arithmetic"), failed());
+        // The golden says more: the plain failure.
+        ev.generations.insert(GenKey::new(APR, "q8_0-gguf", "code"), failed());
+        let outs = judge(&ev, &Tolerances::spec());
+        let o = find(&outs, "apr/q8_0-gguf/arithmetic");
+        assert_eq!(o.status, Verdict::Fail);
+        assert!(
+            o.note.ends_with("the oracle's own first token is EOS (2): the golden is empty too, so the runtime stopped where the oracle did and only its failure status is wrong"),
+            "{}",
+            o.note
+        );
+        assert!(!find(&outs, "apr/q8_0-gguf/code").note.contains("first token is EOS"));
+        // Another failure where the golden is empty: no such claim.
+        ev.generations.insert(
+            GenKey::new(APR, "q8_0-gguf", "arithmetic"),
+            Observed::Failed { error: "panic: boom".into(), invocation: inv(&["apr", "run"], "") },
+        );
+        assert!(!find(&judge(&ev, &Tolerances::spec()), "apr/q8_0-gguf/arithmetic").note.contains("first token is EOS"));
     }
 
     #[test]
