@@ -803,6 +803,32 @@ mod tests {
     }
 
     #[test]
+    fn apr_is_excused_within_the_relative_slack_of_the_best_correct_engine() {
+        // The ceiling 20 fails for apr and for candle on the equivalent: apr no worse than
+        // candle by the roster's 1% (of apr's own PPL) is the claim's, beyond it apr's.
+        let mut ev = evidence();
+        ev.ppl_ceiling = 20.0;
+        ev.conversions.insert("int4".into(), conversion(APR, "reference", 4));
+        ev.conversions.insert("q4_0-gguf".into(), conversion("candle", "reference", 4));
+        ev.scores.insert(("candle".into(), "q4_0-gguf".into()), score(30.0));
+        let subject_at = |ev: &mut ModelEvidence, p: f64| {
+            ev.scores.insert((APR.into(), "int4".into()), score(p));
+            find(&ppl(ev, &Tolerances::spec()), "int4").subject.clone()
+        };
+        assert_eq!(subject_at(&mut ev, 30.29), Subject::Reference, "30.29 ≤ 30 + 0.303");
+        assert_eq!(subject_at(&mut ev, 30.31), EITHER, "30.31 > 30 + 0.3031");
+        // reference-ppl: the ratio to the oracle, with the same relative slack.
+        ev.reference_score = Some(Score { perplexity: 10.0, token_count: Some(100), mean_nll: None });
+        ev.scores.insert(("candle".into(), "q4_0-gguf".into()), score(20.0));
+        let ref_subject = |ev: &mut ModelEvidence, p: f64| {
+            ev.scores.insert((APR.into(), "int4".into()), score(p));
+            find(&reference_ppl(ev, &Tolerances::spec()), "apr/int4").subject.clone()
+        };
+        assert_eq!(ref_subject(&mut ev, 20.19), Subject::Reference, "ratio 2.019 ≤ 2 + 0.0202");
+        assert_eq!(ref_subject(&mut ev, 20.25), EITHER, "ratio 2.025 > 2 + 0.02025");
+    }
+
+    #[test]
     fn reference_ppl_ratio_and_token_count() {
         let mut ev = evidence();
         ev.reference_score = Some(Score { perplexity: 10.0, token_count: Some(100), mean_nll: None });

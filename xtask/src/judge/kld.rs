@@ -428,6 +428,11 @@ mod tests {
         // apr missing a falsified bound is the claim's failure, not apr's
         let apr = find(&outs, "apr/q4_0-gguf (top-k)");
         assert_eq!((apr.status, &apr.subject), (Verdict::Fail, &Subject::Reference), "{}", apr.note);
+        assert_eq!(
+            apr.evidence.expected.as_deref(),
+            Some("q4_0: mean KLD ≤ 0.5 (its lower bound beyond 2σ fails), same top-1 ≥ 0.7"),
+            "the bound a lower bound is judged by"
+        );
         assert!(apr.note.contains("claim fails for correct engines too"), "{}", apr.note);
         // the engines' own misses stay as comparator evidence
         assert_eq!(find(&outs, "candle/q4_0-gguf").subject, Subject::comparator("candle"));
@@ -453,6 +458,19 @@ mod tests {
         assert_eq!(problems(&summarize_top_k(&rows(15, 16, 0.001), 20, "x"), exact), vec!["same top-1 93.8% < 95% (by > 0σ)".to_string()]);
         assert_eq!(problems(&summarize_top_k(&rows(8, 16, 0.001), 20, "x"), b).len(), 1);
         assert!(problems(&summarize_top_k(&rows(16, 16, 0.5), 20, "x"), b)[0].contains("lower bound"));
+        // A mean lower bound over the bound (0.03 > 0.02) but within 2 standard errors of it.
+        let spread: Vec<TopKRow> = (0..16)
+            .map(|i| TopKRow {
+                context_matches: true,
+                same_top1: true,
+                kld_lower_bound: if i % 2 == 0 { 0.0 } else { 0.06 },
+                lp_reference: -1.0,
+                lp_runtime: Some(-1.0),
+            })
+            .collect();
+        let r = summarize_top_k(&spread, 20, "x");
+        assert!((r.kld_mean.value - 0.03).abs() < 1e-9 && r.kld_mean.value - 2.0 * r.kld_mean.err < 0.02, "{:?}", r.kld_mean);
+        assert!(problems(&r, b).is_empty());
         let none = summarize_top_k(
             &[TopKRow { context_matches: false, same_top1: false, kld_lower_bound: 0.0, lp_reference: -1.0, lp_runtime: None }],
             20,

@@ -148,6 +148,14 @@ fn inspect_real_apr_output() {
     assert!(note.contains("intermediate_size 1536, checkpoint 1024") && note.contains("rope_theta 100000, checkpoint 10000"), "{note}");
     let (note, _, _) = fail(check_inspect_at(&json("inspect-gguf.json"), &wrong, "f32-gguf", None));
     assert!(note.contains("rope_theta") && note.contains("intermediate_size"), "{note}");
+    // A float within the roster's relative error (1e-6 of 100000 = 0.1) is the same.
+    let near = |theta: f64| {
+        let mut t2 = t.clone();
+        t2.rope_theta = Some(theta);
+        check_inspect_at(&json("inspect-int8.json"), &t2, "roundtrip", None)
+    };
+    assert!(matches!(near(100000.05), Reading::Pass(_)), "0.05 ≤ 0.1");
+    assert!(fail(near(100000.5)).0.contains("rope_theta 100000, checkpoint 100000.5"), "0.5 > 0.1");
     // an empty architecture
     let mut v = json("inspect-int8.json");
     v["architecture"] = Value::String(String::new());
@@ -187,6 +195,8 @@ fn validate_lint_selftest_real_outputs() {
     assert_eq!(fail(parsers::check_selftest(&json("check-int8.json"), &facts(&wrong, "int8", None))).1, "apr: wrong num_layers");
     // too few stages is no self-test
     let mut v = json("check-int8.json");
+    v["stages"].as_array_mut().unwrap().truncate(tol().selftest_min_stages);
+    assert_eq!(pass_note(parsers::check_selftest(&v, &f)), "7/7 stages pass", "exactly the fewest stages is a self-test");
     v["stages"].as_array_mut().unwrap().truncate(tol().selftest_min_stages - 1);
     assert_eq!(fail(parsers::check_selftest(&v, &f)).1, "apr: self-test runs too few stages");
     v["stages"] = serde_json::json!([]);
