@@ -169,8 +169,11 @@ pub fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// HF tensor name → the name apr prints for an APR tensor.
-pub fn apr_tensor_name(hf: &str) -> String {
-    tmgt_schema::tensor_names::gguf_name(hf).unwrap_or_else(|| hf.to_string())
+pub fn apr_tensor_name(model_type: &str, hf: &str) -> String {
+    // Gemma 3's norms are named per architecture (its post-attention norm is not
+    // llama's ffn_norm); the architecture's own table, as apr prints them.
+    let arch = tmgt_schema::Arch::from_model_type(model_type).map_or("llama", |a| a.as_str());
+    tmgt_schema::tensor_names::gguf_name_for(arch, hf).unwrap_or_else(|| hf.to_string())
 }
 
 /// The renamed-tensor defect: `blk.0.attn_q.weight` (or else the first tensor)
@@ -193,7 +196,7 @@ impl AprFile {
         let mut tensors = Vec::new();
         for file in safetensors_files(&dir)? {
             for (name, info) in safetensors::read_header(&file)?.tensors {
-                tensors.push(AprTensor { name: apr_tensor_name(&name), shape: info.shape });
+                tensors.push(AprTensor { name: apr_tensor_name(&config.model_type, &name), shape: info.shape });
             }
         }
         tensors.sort_by(|a, b| a.name.cmp(&b.name));

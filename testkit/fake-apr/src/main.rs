@@ -296,7 +296,7 @@ fn write_own_gguf(reference: &Path, c: &Config, quant: &str, out: &Path) -> Resu
             let values = safetensors::read_f32(&file, &header, name)?;
             let quantizable = info.shape.len() == 2 && info.shape[1] % 32 == 0;
             tensors.push(gguf::WriteTensor {
-                name: artifact::apr_tensor_name(name),
+                name: artifact::apr_tensor_name(&c.model_type, name),
                 shape: info.shape.clone(),
                 values,
                 ggml_type: if quantizable { ggml } else { gguf::GGML_F32 },

@@ -104,7 +104,10 @@ fn check_arch(p: &mut Problems, t: &ModelTruth, got: Option<&str>) {
         None | Some("") => {
             p.push("architecture empty or missing".into(), "apr: architecture field empty", format!("architecture {}", t.arch))
         }
-        Some(a) if a.eq_ignore_ascii_case(t.arch.as_str()) => {}
+        // The architecture's name, or the config.json model_type that names it
+        // (Gemma 3's "gemma3_text").
+        Some(a)
+            if a.eq_ignore_ascii_case(t.arch.as_str()) || tmgt_schema::Arch::from_model_type(&a.to_ascii_lowercase()) == Some(t.arch) => {}
         Some(a) => {
             p.push(format!("architecture {a:?}, checkpoint {:?}", t.arch), "apr: wrong architecture", format!("architecture {}", t.arch))
         }

@@ -156,6 +156,17 @@ fn inspect_real_apr_output() {
     };
     assert!(matches!(near(100000.05), Reading::Pass(_)), "0.05 ≤ 0.1");
     assert!(fail(near(100000.5)).0.contains("rope_theta 100000, checkpoint 100000.5"), "0.5 > 0.1");
+    // Gemma 3's config names its architecture "gemma3_text": the same architecture.
+    let mut gemma = t.clone();
+    gemma.arch = tmgt_schema::Arch::Gemma3;
+    let mut v = json("inspect-int8.json");
+    v["architecture"] = Value::String("gemma3_text".into());
+    let note = match check_inspect_at(&v, &gemma, "roundtrip", None) {
+        Reading::Fail { note, .. } => note,
+        other => format!("{other:?}"),
+    };
+    assert!(!note.contains("architecture"), "{note}");
+    assert!(fail(check_inspect_at(&v, &t, "roundtrip", None)).0.contains("architecture \"gemma3_text\", checkpoint Llama"));
     // an empty architecture
     let mut v = json("inspect-int8.json");
     v["architecture"] = Value::String(String::new());
