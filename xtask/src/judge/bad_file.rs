@@ -623,6 +623,8 @@ mod tests {
         // The roundtrip made from apr's int4, not from the convicted export.
         ev.conversions.insert("roundtrip".into(), conversion(APR, "int4", 4));
         let failed = |args: &[&str], error: &str| Observed::Failed { error: error.into(), invocation: inv(args, "") };
+        // apr reads a correct file: still never a correct engine whose failures are the file's.
+        set_all(&mut ev, APR, "q4_0-gguf", &seq(32));
         // apr's own failed run and score on the file; candle's failed run on another file.
         ev.generations.insert(GenKey::new(APR, "int4-gguf", "code"), failed(&["apr", "run"], "apr boom"));
         ev.scores.insert(

@@ -471,6 +471,11 @@ mod tests {
         let r = summarize_top_k(&spread, 20, "x");
         assert!((r.kld_mean.value - 0.03).abs() < 1e-9 && r.kld_mean.value - 2.0 * r.kld_mean.err < 0.02, "{:?}", r.kld_mean);
         assert!(problems(&r, b).is_empty());
+        // Exactly at a bound is within it: 0.75 − 2 · 0.25 = 0.25 ≤ 0.25; 0.5 + 2 · 0.25 = 1 ≥ 1.
+        let mut exact = r.clone();
+        exact.kld_mean = Est { value: 0.75, err: 0.25 };
+        exact.same_top1 = Est { value: 0.5, err: 0.25 };
+        assert!(problems(&exact, (0.25, 0.2, 1.0, 2.0)).is_empty(), "{:?}", problems(&exact, (0.25, 0.2, 1.0, 2.0)));
         let none = summarize_top_k(
             &[TopKRow { context_matches: false, same_top1: false, kld_lower_bound: 0.0, lp_reference: -1.0, lp_runtime: None }],
             20,

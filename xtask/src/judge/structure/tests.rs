@@ -155,6 +155,13 @@ fn inspect_real_apr_output() {
         check_inspect_at(&json("inspect-int8.json"), &t2, "roundtrip", None)
     };
     assert!(matches!(near(100000.05), Reading::Pass(_)), "0.05 ≤ 0.1");
+    // Exactly at the bound is within it: 100000 vs 200000 under a relative error of 0.5.
+    let half = Tolerances { config_float_rel_tol: 0.5, ..Tolerances::spec() };
+    let mut t3 = t.clone();
+    t3.rope_theta = Some(200000.0);
+    let at_bound =
+        parsers::check_inspect(&json("inspect-int8.json"), &Facts { truth: Some(&t3), artifact: "roundtrip", bits: None, tol: &half });
+    assert!(matches!(at_bound, Reading::Pass(_)), "{at_bound:?}");
     assert!(fail(near(100000.5)).0.contains("rope_theta 100000, checkpoint 100000.5"), "0.5 > 0.1");
     // Gemma 3's config names its architecture "gemma3_text": the same architecture.
     let mut gemma = t.clone();
