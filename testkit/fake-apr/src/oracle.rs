@@ -1,5 +1,7 @@
 //! The correct engine the fake delegates to for real work: `oracle-gen`, named by
-//! `FAKE_APR_ORACLE_GEN` (run-gguf, score, score-gguf, export-gguf).
+//! `FAKE_APR_ORACLE_GEN` (run-gguf, score, score-gguf, export-gguf); and for the GGUFs
+//! of architectures candle does not run correctly (Gemma 3), the llama.cpp comparator
+//! named by `FAKE_APR_LLAMACPP` (its `generate`).
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -49,6 +51,26 @@ pub fn run_gguf(gguf: &Path, prompt: &str, max_new: usize, top_k: usize) -> Resu
         top_k.to_string(),
     ];
     parse(&call(&args, gguf)?, "run-gguf", gguf)
+}
+
+/// The llama.cpp comparator, when `FAKE_APR_LLAMACPP` names one.
+pub fn llamacpp() -> Option<PathBuf> {
+    std::env::var_os("FAKE_APR_LLAMACPP").filter(|p| !p.is_empty()).map(PathBuf::from)
+}
+
+/// llama.cpp's greedy run on a GGUF (its JSON is a `Generation`).
+pub fn run_gguf_llamacpp(program: &Path, gguf: &Path, prompt: &str, max_new: usize, top_k: usize) -> Result<Generation> {
+    let out = Command::new(program)
+        .args(["generate", "--gguf"])
+        .arg(gguf)
+        .args(["--prompt", prompt, "--max-new-tokens", &max_new.to_string(), "--top-k", &top_k.to_string()])
+        .output()
+        .with_context(|| format!("{}: cannot start the llama.cpp comparator", program.display()))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        bail!("{}: llamacpp-comparator generate failed ({}): {}", gguf.display(), out.status, stderr.lines().last().unwrap_or(""));
+    }
+    parse(&String::from_utf8_lossy(&out.stdout), "generate", gguf)
 }
 
 pub fn score(reference: &Path, text_file: &Path) -> Result<Score> {
