@@ -10,9 +10,9 @@
 //!   (then `<dir>/<slug>/`); unset: `<root>/goldens` beside the reference's `models/`.
 //! - `FAKE_APR_ORACLE_GEN`: the oracle-gen binary, the correct engine `run`/`eval` on a
 //!   GGUF, `eval` on an APR and `export` (llama, qwen2) delegate to.
-//! - `FAKE_APR_LLAMACPP`: the llama.cpp comparator, the correct engine `run` on a GGUF
-//!   of another architecture (Gemma 3) delegates to; unset: the golden is replayed
-//!   where the file records its reference.
+//! - `FAKE_APR_LLAMACPP`: the llama.cpp comparator, the correct engine `run` on a
+//!   foreign GGUF of another architecture (the roster's Gemma 3 GGUF) delegates to; the
+//!   fake's own exports replay the golden of the reference they record.
 //!
 //! Defects (one at a time):
 //! - `wrong-token`: `run` (.apr and .gguf): the token at step FAKE_APR_STEP becomes
@@ -86,7 +86,7 @@ Environment:
   FAKE_APR_GOLDENS     goldens of one model, or of all (then <dir>/<slug>/);
                        unset: <root>/goldens beside the reference's models/
   FAKE_APR_ORACLE_GEN  oracle-gen binary: run/eval on GGUF, eval on APR, export
-  FAKE_APR_LLAMACPP    llama.cpp comparator: run on GGUFs of other architectures (Gemma 3)
+  FAKE_APR_LLAMACPP    llama.cpp comparator: run on foreign GGUFs of other architectures (Gemma 3)
 
 Defects:
 ";
@@ -387,11 +387,11 @@ fn run(args: &Args, defect: Defect) -> Result<i32> {
             let reference = g.reference().map(PathBuf::from);
             let replay = if oracle::program().is_some() && oracle::gguf_capable(&config.model_type) {
                 Replay::from_generation(&oracle::run_gguf(path, &prompt, n.unwrap_or(32), k.unwrap_or(5))?)
-            } else if let Some(llama) = oracle::llamacpp() {
-                Replay::from_generation(&oracle::run_gguf_llamacpp(&llama, path, &prompt, n.unwrap_or(32), k.unwrap_or(5))?)
             } else if let Some(r) = &reference {
                 eprintln!("fake-apr: note: replaying the f32 golden for {file} (no oracle-gen run for {} here)", config.model_type);
                 golden_replay(r, &prompt)?
+            } else if let Some(llama) = oracle::llamacpp() {
+                Replay::from_generation(&oracle::run_gguf_llamacpp(&llama, path, &prompt, n.unwrap_or(32), k.unwrap_or(5))?)
             } else {
                 oracle::require(&format!("run on {file}"))?;
                 bail!("{file}: oracle-gen does not run {} GGUFs and the file records no reference", config.model_type)
