@@ -269,10 +269,15 @@ pub fn roundtrip(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
             let g = &ev.goldens[prompt];
             let case = Case::new("roundtrip", &ev.slug, prompt.to_string(), CONVERTER);
             if let Some(why) = &f32_export {
+                // The evidence: the export that wrote the unquantized file.
+                let evidence = match ev.conversions.get("int4-gguf").map(|c| &c.observed) {
+                    Some(Observed::Ok { invocation, .. }) => evidence_from(invocation, None, None, serde_json::Value::Null),
+                    _ => Evidence::default(),
+                };
                 return case.blocked(
                     format!("the APR→GGUF→APR roundtrip did not go through a quantized GGUF: {why}"),
                     structure::F32_EXPORT_SIGNATURE,
-                    Evidence::default(),
+                    evidence,
                 );
             }
             let (orig, inv_o) = match apr_generation(ev, &case, "int4", prompt) {
@@ -742,6 +747,7 @@ mod tests {
         let outs = roundtrip(&ev, &Tolerances::spec());
         assert!(outs.iter().all(|o| o.status == Verdict::Blocked && o.signature == structure::F32_EXPORT_SIGNATURE), "{outs:#?}");
         assert!(outs[0].note.ends_with("int4-gguf's header: weights 212 × F32, though made from a 4-bit file"), "{}", outs[0].note);
+        assert_eq!(outs[0].evidence.invocations.len(), 1, "the export that wrote it is the evidence");
         set_header(&mut ev, &[("F16", 10), ("BF16", 2)]);
         assert!(unquantized_export(&ev).is_some());
         // Some weights quantized (apr's `--quantize int4` export: 30 × Q4_K): a quantized file.
