@@ -363,7 +363,8 @@ impl Check {
         let mut ev = ModelEvidence::new(&model.slug);
         ev.ppl_ceiling = model.ppl_ceiling;
         ev.gpu = harness.gpu.clone();
-        for (name, converted) in &artifacts {
+        // The reference's own file is run, not made: no conversion to judge.
+        for (name, converted) in artifacts.iter().filter(|(_, c)| c.tool != convert::REFERENCE_TOOL) {
             ev.conversions.insert(name.clone(), converted.conversion(name, ctx));
         }
         ev.truth = match crate::truth::read(&reference) {
@@ -588,8 +589,10 @@ fn plan_jobs(
                 (Ok(_), Err(why)) => Some(Observed::Skipped { reason: why }),
                 (Ok(_), Ok(())) => converted.state.unavailable(name),
             };
+            // apr's PPL on its quantized files and on the f32 ladder's rungs.
             let scored = needs.contains(&Need::Scores)
-                && matches!((rt.name(), name.as_str()), ("apr", "int8" | "int4" | "int4-gguf") | ("candle", _));
+                && (matches!((rt.name(), name.as_str()), ("apr", "int8" | "int4" | "int4-gguf") | ("candle", _))
+                    || (rt.name() == judge::APR && judge::ladder::is_f32_rung(name)));
             let generated = needs.contains(&Need::Generations);
             let kld = suite_inputs
                 .kld_base
@@ -619,7 +622,9 @@ fn plan_jobs(
             let (ArtifactState::Ready(path), Ok(version)) = (&converted.state, &version) else { unreachable!() };
             let artifact_sha = ctx.cache.sha256(path)?;
             let (run_path, cwd) = if rt.runs_in_model_dir() {
-                (Utf8PathBuf::from(path.file_name().unwrap_or_default()), Some(dir.clone()))
+                // A path inside the model folder (reference/model.safetensors), else the bare name.
+                let relative = path.strip_prefix(&dir).map(Utf8Path::to_path_buf).ok();
+                (relative.unwrap_or_else(|| Utf8PathBuf::from(path.file_name().unwrap_or_default())), Some(dir.clone()))
             } else {
                 (path.clone(), None)
             };

@@ -103,6 +103,9 @@ enum Tool {
     /// The model's source file itself (a GGUF the roster pulls), linked under a
     /// neutral name: made by nobody in this pipeline.
     Source,
+    /// The reference checkpoint's own weights file, run where it lies: no conversion
+    /// at all (the f32 ladder's first rung).
+    Reference,
 }
 
 impl Tool {
@@ -112,6 +115,7 @@ impl Tool {
             Tool::Candle => "candle",
             Tool::LlamaCpp => "llama.cpp",
             Tool::Source => "source",
+            Tool::Reference => REFERENCE_TOOL,
         }
     }
 }
@@ -128,7 +132,15 @@ struct Spec {
     args: &'static [&'static str],
 }
 
+/// The tool name of the reference checkpoint's own file (`Tool::Reference`): not a
+/// conversion, so never in the `convert` suite's evidence.
+pub const REFERENCE_TOOL: &str = "reference";
+
 const SPECS: &[Spec] = &[
+    // The f32 ladder's lower rungs: apr on the checkpoint itself (its runtime alone),
+    // then on its own unquantized APR file (its container, no quantizer).
+    Spec { name: "safetensors", extension: "safetensors", from: None, tool: Tool::Reference, bits: 32, args: &[] },
+    Spec { name: "f32", extension: "apr", from: None, tool: Tool::Apr, bits: 32, args: &["import", "{in}", "-o", "{out}", "--offline"] },
     Spec {
         name: "int8",
         extension: "apr",
@@ -235,9 +247,16 @@ pub fn artifact_names() -> impl Iterator<Item = &'static str> {
 /// apr is run from the model's folder on these names (`Runtime::runs_in_model_dir`).
 pub fn artifact_path(ctx: &Ctx, slug: &str, name: &str) -> Utf8PathBuf {
     let spec = SPECS.iter().find(|s| s.name == name).expect("known artifact");
+    if let Tool::Reference = spec.tool {
+        return ctx.project.reference_dir(slug).join(REFERENCE_WEIGHTS);
+    }
     let stem = name.trim_end_matches("-gguf");
     ctx.project.model_dir(slug).join(format!("{stem}.{}", spec.extension))
 }
+
+/// The reference checkpoint's weights file the ladder's first rung runs (a sharded
+/// checkpoint has none: that rung is skipped).
+pub const REFERENCE_WEIGHTS: &str = "model.safetensors";
 
 /// Tool identities for the step keys: apr's version (or why it is missing) and
 /// oracle-gen's source hash.
@@ -282,6 +301,7 @@ pub fn portable_recipe(name: &str) -> Option<String> {
         Tool::Candle => "cargo run -q --release --manifest-path ../../Cargo.toml -p oracle-gen --",
         Tool::LlamaCpp => "cargo run -q --release --manifest-path ../../comparators/llamacpp/Cargo.toml --",
         Tool::Source => return Some(format!("ln <the roster's GGUF> {out}")),
+        Tool::Reference => return None,
     };
     let args: Vec<String> = spec.args.iter().map(|a| a.replace("{in}", &input).replace("{out}", &out)).collect();
     Some(format!("{program} {}", args.join(" ")))
@@ -360,6 +380,13 @@ fn convert_one(
     done: &Artifacts,
 ) -> Result<(ArtifactState, Option<Invocation>)> {
     let step = format!("convert {}", spec.name);
+    if let Tool::Reference = spec.tool {
+        let path = reference.join(REFERENCE_WEIGHTS);
+        return Ok(match path.is_file() {
+            true => (ArtifactState::Ready(path), None),
+            false => (ArtifactState::Skipped(format!("the checkpoint has no single {REFERENCE_WEIGHTS} (sharded?)")), None),
+        });
+    }
     let (input, input_key) = match (spec.from, spec.tool) {
         (None, Tool::Source) => match native_gguf(ctx, model) {
             Some(path) => {
@@ -408,6 +435,7 @@ fn convert_one(
             Err(why) => return Ok((ArtifactState::Skipped(why.clone()), None)),
         },
         Tool::Source => ("link".to_string(), "hard link".to_string()),
+        Tool::Reference => unreachable!("the reference file is not made"),
         Tool::Candle => {
             if model.arch == Arch::Gpt2 {
                 return Ok((ArtifactState::Skipped("candle has no quantized gpt2 model".into()), None));

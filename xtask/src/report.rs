@@ -328,6 +328,9 @@ pub fn status_table(r: &RunResults) -> String {
         if let Some(table) = table {
             out.push_str(&format!("\n{}\n\n{table}\n", section_heading(r, section)));
         }
+        if section == Section::UnderTest {
+            out.push_str(&ladder_tables(r));
+        }
         if section == Section::Comparators {
             for (model, m) in &r.matrices {
                 out.push_str(&format!(
@@ -338,6 +341,57 @@ pub fn status_table(r: &RunResults) -> String {
             out.push_str(&crate::drift::kld_tables(r));
             out.push_str(&crate::drift::battery_tables(r));
         }
+    }
+    out
+}
+
+/// The f32 ladder per model: each rung, the part of apr it adds, how it stands (the
+/// ladder suite's outcome on f32 rungs, token-parity's on the quantized ones).
+fn ladder_tables(r: &RunResults) -> String {
+    use crate::judge::ladder::{is_f32_rung, RUNGS};
+    let mut out = String::new();
+    for model in r.models() {
+        let of = |suite: &str, rung: &str| -> Vec<&Outcome> {
+            r.outcomes
+                .iter()
+                .filter(|o| o.model == model && o.suite == suite)
+                .filter(|o| if is_f32_rung(rung) { o.case == rung } else { o.case.split('/').next() == Some(rung) })
+                .collect()
+        };
+        if r.outcomes.iter().all(|o| o.model != model || o.suite != "ladder") {
+            continue;
+        }
+        let mut table = Table::new();
+        table.load_preset(ASCII_MARKDOWN).set_content_arrangement(ContentArrangement::Disabled).force_no_tty();
+        table.set_header(["Rung", "apr runs", "Result", "At fault", "Notes"]);
+        for rung in RUNGS {
+            let (suite, runs) = match rung.artifact {
+                "f32-gguf" => ("ladder", "the oracle's f32 GGUF (a correct file: its runtime alone)"),
+                "safetensors" => ("ladder", "the reference checkpoint itself (no conversion)"),
+                "f32" => ("ladder", "its own unquantized APR (its container)"),
+                "int8" => ("token-parity", "its int8 APR (quantization)"),
+                _ => ("token-parity", "its int4 APR (quantization)"),
+            };
+            let outs = of(suite, rung.artifact);
+            let counts = Counts::of(outs.iter().copied());
+            let shown = outs.iter().find(|o| o.status != Verdict::Pass).or(outs.first());
+            let note = shown.map_or(String::new(), |o| o.note.clone());
+            // The stage the ladder blames, in short ("apr's unquantized APR container").
+            let blame =
+                shown.filter(|o| o.status == Verdict::Fail).and_then(|o| o.evidence.details.get("blame")?.as_str()).map_or("", |b| {
+                    let b = b.strip_prefix("the f32 ladder: ").unwrap_or(b);
+                    b.split(" (").next().unwrap_or(b)
+                });
+            table.add_row([
+                rung.artifact.to_string(),
+                runs.to_string(),
+                counts.result_cell(),
+                blame.to_string(),
+                md_cell(&crate::judge::truncate(&note, 100)),
+            ]);
+        }
+        let lines: Vec<String> = table.lines().map(|l| l.trim_end().to_string()).collect();
+        out.push_str(&format!("\n### The f32 ladder, {model} (the first rung that breaks names the stage)\n\n{}\n", lines.join("\n")));
     }
     out
 }
@@ -576,6 +630,14 @@ pub mod tests {
                     signature: "apr: unsupported GGUF tensor type Q#_K".into(),
                 },
             );
+        }
+        // The f32 ladder as apr 0.72.3 climbs it: a correct f32 GGUF holds, the raw
+        // checkpoint prints newlines, its own f32 APR leaves the golden at step 1.
+        set_all(&mut ev, APR, "f32-gguf", &base);
+        set_all(&mut ev, APR, "safetensors", &[198; 32]);
+        set_all(&mut ev, APR, "f32", &base.iter().enumerate().map(|(i, &t)| if i == 1 { 753 } else { t }).collect::<Vec<_>>());
+        for (rung, ppl) in [("f32-gguf", 11.9), ("safetensors", 40.2), ("f32", 12.6)] {
+            ev.scores.insert((APR.into(), rung.into()), ok(Score { perplexity: ppl, token_count: Some(120), mean_nll: None }));
         }
         ev.scores.insert((APR.into(), "int4".into()), ok(Score { perplexity: 13.2, token_count: Some(120), mean_nll: None }));
         ev.scores.insert((APR.into(), "int8".into()), ok(Score { perplexity: 12.1, token_count: Some(120), mean_nll: None }));

@@ -117,10 +117,10 @@ const EXPECTED: &[(&str, &[&str], &[&str])] = &[
     // cross-runtime too: apr emits a token it does not rank first itself, which is no
     // near tie of its own (until issue 22 the judge measured from its top-1 and
     // excused it).
-    ("wrong-token", &["canary", "cross-runtime", "divergence"], &["apr", "apr-runtime"]),
+    ("wrong-token", &["canary", "cross-runtime", "divergence", "ladder"], &["apr", "apr-runtime"]),
     ("trim-text", &["canary", "divergence"], &["apr-runtime"]),
     ("bos", &["divergence", "logprobs", "tokenizer"], &["apr", "apr-runtime"]),
-    ("eos-then-more", &["canary", "cross-runtime", "divergence", "logprobs", "token-parity"], &["apr", "apr-runtime"]),
+    ("eos-then-more", &["canary", "cross-runtime", "divergence", "ladder", "logprobs", "token-parity"], &["apr", "apr-runtime"]),
     ("crash-import", &["convert"], &["apr-converter"]),
     ("crash-run", &["divergence", "ppl", "reference-ppl", "token-parity"], &["apr", "apr-runtime"]),
     ("hang", &["divergence", "token-parity"], &["apr", "apr-runtime"]),
@@ -145,16 +145,22 @@ const EXPECTED: &[(&str, &[&str], &[&str])] = &[
         ],
         &["apr-runtime"],
     ),
-    ("nan-ppl", &["ppl", "reference-ppl"], &["apr"]),
+    // apr-runtime: its PPL on the correct f32 GGUF of the ladder.
+    ("nan-ppl", &["ppl", "reference-ppl"], &["apr", "apr-runtime"]),
     ("empty-stages", &["selftest", "validate"], &["apr-converter", "apr-runtime"]),
     ("renamed-tensor", &["tensors", "tree"], &["apr-converter"]),
     ("f32-export", &["inspect"], &["apr-converter"]),
-    ("logprob-shift", &["kld", "logprobs"], &["apr", "apr-runtime"]),
-    ("ppl-high", &["reference-ppl"], &["apr", "apr-runtime"]),
+    ("logprob-shift", &["kld", "ladder", "logprobs"], &["apr", "apr-runtime"]),
+    ("ppl-high", &["ladder", "reference-ppl"], &["apr", "apr-runtime"]),
     // One file, one finding: apr encodes the prompts otherwise only on its own export,
     // whose header lacks the key a correct export has; every check it breaks there is
     // its converter's, in one group.
     ("export-no-bos-flag", &["divergence", "logprobs", "tokenizer"], &["apr-converter"]),
+    // The f32 ladder: a runtime wrong on every f32 file breaks at the correct f32 GGUF
+    // (its runtime: every rung above joins it); a wrong unquantized APR alone is the
+    // container (apr: its import or its reader).
+    ("f32-runtime", &["cross-runtime", "divergence", "ladder"], &["apr-runtime"]),
+    ("f32-container", &["divergence", "ladder"], &["apr"]),
 ];
 
 /// Defects the harness does not catch on the fixtures yet, each with why: asserted
@@ -215,6 +221,8 @@ fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
         "logprob-shift",
         "ppl-high",
         "export-no-bos-flag",
+        "f32-runtime",
+        "f32-container",
     ];
     let one = setup(&roster(&["tiny-llama"], &["arithmetic", "completion"]));
     let mut matrix: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();

@@ -283,9 +283,18 @@ pub fn open(path: &Path) -> Result<Artifact> {
     }
     if gguf::is_gguf(path) {
         Ok(Artifact::Gguf(gguf::read(path)?))
+    } else if is_safetensors(path) {
+        // A raw HF checkpoint: read as the f32 APR file its import would write.
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Ok(Artifact::Apr(AprFile::from_reference(dir, "f32", path, Defect::Perfect)?))
     } else {
         Ok(Artifact::Apr(AprFile::read(path)?))
     }
+}
+
+/// A `.safetensors` file (the reference checkpoint itself).
+pub fn is_safetensors(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "safetensors")
 }
 
 /// Element dtype of a tensor as the structure subcommands print it.

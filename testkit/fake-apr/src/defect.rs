@@ -23,6 +23,8 @@ pub enum Defect {
     PplHigh,
     CoarseExport,
     ExportNoBosFlag,
+    F32Runtime,
+    F32Container,
 }
 
 /// (name, defect, what it does): the `--help` text and the error for an unknown name.
@@ -52,6 +54,16 @@ pub const DEFECTS: &[(&str, Defect, &str)] = &[
         "export-no-bos-flag",
         Defect::ExportNoBosFlag,
         "export drops tokenizer.ggml.add_bos_token; run on a GGUF without that key prepends BOS (as apr 0.72.3 does)",
+    ),
+    (
+        "f32-runtime",
+        Defect::F32Runtime,
+        "run on f32 weights (an all-F32 GGUF, a .safetensors checkpoint, an f32 .apr): the token at step FAKE_APR_STEP becomes another id",
+    ),
+    (
+        "f32-container",
+        Defect::F32Container,
+        "run on an unquantized .apr (apr import without --quantize): the token at step FAKE_APR_STEP becomes another id; every other file is right",
     ),
 ];
 

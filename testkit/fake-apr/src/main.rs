@@ -373,14 +373,14 @@ fn run(args: &Args, defect: Defect) -> Result<i32> {
         _ => {}
     }
     let path = Path::new(&file);
-    let (replay, config, reference, gguf_file) = match artifact::open(path)? {
+    let (replay, config, reference, gguf_file, f32_apr) = match artifact::open(path)? {
         Artifact::Apr(rec) => {
             let replay = match (rec.reference_dir(), &rec.source_gguf) {
                 (Some(r), _) => golden_replay(r, &prompt)?,
                 (None, Some(g)) => Replay::from_generation(&oracle::run_gguf(Path::new(g), &prompt, n.unwrap_or(32), 5)?),
                 (None, None) => bail!("{file}: records neither a reference nor a GGUF to run"),
             };
-            (replay, rec.config.clone(), rec.reference.map(PathBuf::from), None)
+            (replay, rec.config.clone(), rec.reference.map(PathBuf::from), None, rec.quant == "f32")
         }
         Artifact::Gguf(g) => {
             let config = Config::from_gguf(&g, path)?;
@@ -396,7 +396,7 @@ fn run(args: &Args, defect: Defect) -> Result<i32> {
                 oracle::require(&format!("run on {file}"))?;
                 bail!("{file}: oracle-gen does not run {} GGUFs and the file records no reference", config.model_type)
             };
-            (replay, config, reference, Some(g))
+            (replay, config, reference, Some(g), false)
         }
     };
     let decoder = decoder_for(reference.as_deref())?;
@@ -415,6 +415,17 @@ fn run(args: &Args, defect: Defect) -> Result<i32> {
     // meets such a file from its own export (the fake's gpt2 writer omits the key).
     let no_bos_flag = gguf_file.as_ref().is_some_and(|g| g.get(gguf::ADD_BOS_KEY).is_none());
     let defect = if defect == Defect::ExportNoBosFlag && no_bos_flag { Defect::Bos } else { defect };
+    // The f32 defects are a wrong token on the files they are about, nothing elsewhere.
+    let f32_weights = match &gguf_file {
+        Some(g) => g.tensors.iter().all(|t| t.ggml_type == gguf::GGML_F32),
+        None => f32_apr,
+    };
+    let defect = match defect {
+        Defect::F32Runtime if f32_weights => Defect::WrongToken,
+        Defect::F32Container if f32_apr && !artifact::is_safetensors(path) => Defect::WrongToken,
+        Defect::F32Runtime | Defect::F32Container => Defect::Perfect,
+        other => other,
+    };
     let out = generation::apply_defect(defect, step, &replay, budget, &vocab);
     let meta = RunMeta {
         model: file.clone(),

@@ -16,6 +16,7 @@ pub mod cross_runtime;
 pub mod divergence;
 pub mod inference;
 pub mod kld;
+pub mod ladder;
 pub mod logprobs;
 pub mod precision;
 pub mod structure;
@@ -362,6 +363,9 @@ pub struct Tolerances {
     pub bad_file_kld_ratio: f64,
     /// …and above it by more than this many combined standard errors.
     pub bad_file_kld_sigmas: f64,
+    /// ladder: the largest |Δ logprob| (nats) of apr's token on an f32 rung against the
+    /// oracle's, over the steps both took alike.
+    pub ladder_f32_logprob_max: f32,
 }
 
 /// The quantizations the kld bounds are kept for (`judge::kld::quant_of`).
@@ -382,7 +386,14 @@ impl Tolerances {
             near_tie_margin: 0.5,
             logprob_mean_abs_max: 0.5,
             logprob_kl_max: 0.25,
-            ref_ppl_max_ratio: BTreeMap::from([("int8".to_string(), 1.10), ("int4".to_string(), 1.30), ("default".to_string(), 1.30)]),
+            ref_ppl_max_ratio: BTreeMap::from([
+                ("int8".to_string(), 1.10),
+                ("int4".to_string(), 1.30),
+                ("default".to_string(), 1.30),
+                ("safetensors".to_string(), 1.01),
+                ("f32".to_string(), 1.01),
+                ("f32-gguf".to_string(), 1.01),
+            ]),
             cross_runtime_max_mismatches: 0,
             cross_runtime_ppl_max_ratio: 1.01,
             golden_logprob: BTreeMap::from([("f32".to_string(), 1e-3), ("bf16".to_string(), 0.5), ("f16".to_string(), 0.0625)]),
@@ -397,6 +408,7 @@ impl Tolerances {
             config_float_rel_tol: 1e-6,
             bad_file_kld_ratio: 2.0,
             bad_file_kld_sigmas: 2.0,
+            ladder_f32_logprob_max: 0.02,
         }
     }
 
@@ -424,6 +436,7 @@ impl Tolerances {
         real("ppl_engine_slack", self.ppl_engine_slack);
         real("config_float_rel_tol", self.config_float_rel_tol);
         real("bad_file_kld_sigmas", self.bad_file_kld_sigmas);
+        real("ladder_f32_logprob_max", self.ladder_f32_logprob_max as f64);
         for (k, v) in &self.golden_logprob {
             real(&format!("golden_logprob.{k}"), *v as f64);
         }
@@ -497,12 +510,14 @@ impl std::error::Error for UnknownSuite {}
 /// converter's.
 pub fn judge_model(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
     let mut outs: Vec<Outcome> = SUITES.iter().flat_map(|s| (s.judge)(ev, tol)).collect();
+    ladder::reattribute(ev, tol, &mut outs);
     bad_file::reattribute(ev, tol, &mut outs);
     outs
 }
 
 pub fn judge_suite(name: &str, ev: &ModelEvidence, tol: &Tolerances) -> Result<Vec<Outcome>, UnknownSuite> {
     let mut outs = (suites::suite(name)?.judge)(ev, tol);
+    ladder::reattribute(ev, tol, &mut outs);
     bad_file::reattribute(ev, tol, &mut outs);
     Ok(outs)
 }

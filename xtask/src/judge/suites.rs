@@ -214,6 +214,21 @@ pub static SUITES: &[Suite] = &[
         judge: |ev, _| battery::judge(ev),
         structure: None,
     },
+    Suite {
+        name: "ladder",
+        // apr's runtime or apr (runtime or container), by the stage the rung adds.
+        about: About::Fixed(EITHER),
+        claim: |t| {
+            format!(
+                "apr on f32 (a correct f32 GGUF, the raw checkpoint, its own unquantized APR) = the golden off near ties, |Δlogprob| ≤ {}, PPL ×{}; the first rung to break names the stage",
+                t.ladder_f32_logprob_max,
+                t.ref_ppl_ratio_for("f32").unwrap_or(f64::NAN)
+            )
+        },
+        needs: &[Need::Goldens, Need::Generations, Need::Scores, Need::ReferenceScore],
+        judge: ladder::judge,
+        structure: None,
+    },
 ];
 
 /// The suite named `name`, or the error listing the known ones.
