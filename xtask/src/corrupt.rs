@@ -642,4 +642,46 @@ mod tests {
         assert_eq!(gone.len(), 5);
         assert!(gone.iter().all(|(_, o)| matches!(o, Observed::Blocked { .. })));
     }
+    /// Measures the real apr: `TMGT_CORRUPT_ST` (a model.safetensors beside its
+    /// config.json and tokenizer.json), `TMGT_CORRUPT_GGUF`, `TMGT_CORRUPT_WORK` (where
+    /// the temp folders go); prints recipe × command → exit, violations, telling line.
+    #[test]
+    #[ignore = "runs the real apr on 14 corrupt files (minutes)"]
+    fn probe_the_real_apr() {
+        use crate::judge::{corrupt, ModelEvidence, Tolerances};
+        let var = |k: &str| PathBuf::from(std::env::var(k).unwrap_or_else(|_| panic!("{k} not set")));
+        let (st, gguf, work) = (var("TMGT_CORRUPT_ST"), var("TMGT_CORRUPT_GGUF"), var("TMGT_CORRUPT_WORK"));
+        let siblings: Vec<PathBuf> = std::fs::read_dir(st.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        let apr = std::env::var("TMGT_APR").unwrap_or_else(|_| "apr".into());
+        let mut ev = ModelEvidence::new("probe");
+        for row in RECIPES {
+            let (source, sib) = match row.source {
+                Source::Safetensors => (&st, siblings.clone()),
+                Source::Gguf => (&gguf, Vec::new()),
+            };
+            let started = std::time::Instant::now();
+            ev.corrupt.extend(observe(row, source, &sib, &work, &apr, Duration::from_secs(60)));
+            eprintln!("{}: {:.1}s", row.name, started.elapsed().as_secs_f64());
+        }
+        let tol = Tolerances { corrupt_timeout_s: 60.0, ..Tolerances::spec() };
+        for (o, (key, obs)) in corrupt::judge(&ev, &tol).iter().zip(&ev.corrupt) {
+            let Observed::Ok { invocation: inv, value } = obs else { panic!("{obs:?}") };
+            println!(
+                "| {} | {} | {:?} | {:.1}s | {} | {} | {} |",
+                key.recipe,
+                key.command.name(),
+                inv.exit_code,
+                inv.duration_s,
+                value.left_behind.join(" "),
+                o.status.as_str(),
+                crate::judge::one_line(&crate::judge::telling_line("", inv), 140)
+            );
+        }
+        println!("{}", serde_json::to_string(&corrupt::judge(&ev, &tol)).unwrap());
+    }
 }
