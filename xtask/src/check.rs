@@ -826,7 +826,8 @@ fn plan_corrupt(
             .and_then(|c| c.state.unavailable("f32-gguf"))
             .unwrap_or_else(|| Observed::Skipped { reason: "no GGUF artifact is ready for this model".into() })
     };
-    let timeout = std::time::Duration::from_secs_f64(tol.corrupt_timeout_s);
+    // The roster's bound, or the run's own limit (TMGT_TIMEOUT_S) when that is shorter.
+    let timeout = std::time::Duration::from_secs_f64(tol.corrupt_timeout_s).min(runtime::default_timeout());
     let mut jobs = Vec::new();
     for row in RECIPES {
         let source = match row.source {
@@ -846,7 +847,7 @@ fn plan_corrupt(
         let argv = crate::corrupt::all_argv(&harness.tools.apr_program, row);
         let content = format!("{} ({}) from {}", row.name, row.what, ctx.cache.sha256(&source)?);
         let mut inputs = key_inputs(&argv.concat(), &content, &version);
-        inputs.insert("timeout_s".into(), tol.corrupt_timeout_s.to_string());
+        inputs.insert("timeout_s".into(), timeout.as_secs_f64().to_string());
         let file = dir.join("observations").join(format!("corrupt__{}.json", row.name));
         let siblings = if row.source == Source::Safetensors { siblings.clone() } else { Vec::new() };
         let kind = JobKind::Corrupt(CorruptJob {
