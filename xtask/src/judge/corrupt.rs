@@ -174,12 +174,9 @@ fn judge_one(ev: &ModelEvidence, key: &CorruptKey, obs: &Observed<CorruptRun>, t
     let Some(first) = found.first() else {
         return case.pass(format!("refused ({}): {telling}", how_it_ended(inv)), evidence);
     };
+    // A panic's telling line is its message already.
     let whats: Vec<String> = found.iter().map(Violation::what).collect();
-    let shown = match first {
-        Violation::Panic(line) => line.clone(),
-        _ => telling,
-    };
-    case.fail(format!("{} on {}: {shown} ({})", whats.join("; "), run.file, how_it_ended(inv)), first.signature(key, inv), evidence)
+    case.fail(format!("{} on {}: {telling} ({})", whats.join("; "), run.file, how_it_ended(inv)), first.signature(key, inv), evidence)
 }
 
 #[cfg(test)]
