@@ -6,6 +6,7 @@
 use crate::cache::{self, HashCache};
 use crate::context::Ctx;
 use crate::convert::{self, ArtifactState, Artifacts, Tools};
+use crate::judge::corrupt::{Command as CorruptCommand, CorruptKey, CorruptRun};
 use crate::judge::structure::On;
 use crate::judge::suites::{Need, Suite};
 use crate::judge::{self, GenKey, ModelEvidence, Observed, Outcome, StructureKey, Subject, Tolerances};
@@ -71,6 +72,7 @@ fn bounded(mut ev: ModelEvidence) -> ModelEvidence {
     bound_observations(&mut ev.generations);
     bound_observations(&mut ev.scores);
     bound_observations(&mut ev.structure);
+    bound_observations(&mut ev.corrupt);
     ev
 }
 
@@ -87,13 +89,42 @@ struct ModelRun {
 
 /// What one job observes.
 enum JobKind {
-    Generate { key: GenKey, prompt: String },
-    Score { runtime: String, artifact: String },
-    Structure { key: StructureKey, command: &'static str },
+    Generate {
+        key: GenKey,
+        prompt: String,
+    },
+    Score {
+        runtime: String,
+        artifact: String,
+    },
+    Structure {
+        key: StructureKey,
+        command: &'static str,
+    },
     ReferenceScore,
-    Kld { runtime: String, artifact: String },
-    Battery { runtime: String, artifact: String },
+    Kld {
+        runtime: String,
+        artifact: String,
+    },
+    Battery {
+        runtime: String,
+        artifact: String,
+    },
     BatteryReference,
+    /// One corrupt file made from `source` and every apr command on it.
+    Corrupt(CorruptJob),
+}
+
+/// What a corrupt-input job needs to make its file and run apr on it.
+struct CorruptJob {
+    recipe: &'static crate::corrupt::Row,
+    source: Utf8PathBuf,
+    /// The checkpoint's JSON files, copied beside a corrupt model.safetensors.
+    siblings: Vec<Utf8PathBuf>,
+    /// The folder its temp folder is made in (the model's).
+    work: Utf8PathBuf,
+    apr: String,
+    timeout: std::time::Duration,
 }
 
 struct Job {
@@ -114,6 +145,7 @@ enum Finished {
     Kld((String, String), Observed<KldReport>),
     Battery((String, String), Observed<BatteryRun>),
     BatteryReference(Observed<BatteryRun>),
+    Corrupt(Vec<(CorruptKey, Observed<CorruptRun>)>),
 }
 
 /// The inputs of the kld and tokenizer-battery suites, named before the jobs are
@@ -386,6 +418,9 @@ impl Check {
         let wanted: Vec<&'static Suite> = judge::SUITES.iter().filter(|s| self.wanted(s.name)).collect();
         let inputs = suite_inputs(ctx, harness, model, &wanted, &mut ev)?;
         let mut jobs = plan_jobs(ctx, harness, model, &artifacts, &mut ev, &wanted, first, &inputs)?;
+        if wanted.iter().any(|s| s.needs.contains(&Need::Corrupt)) {
+            jobs.extend(plan_corrupt(ctx, harness, model, &artifacts, tol, &mut ev)?);
+        }
         let planned = jobs.len();
         jobs.retain(|job| part.runs(job));
         if let Some(base) = &inputs.kld_base {
@@ -410,6 +445,7 @@ impl Check {
                     ev.battery_runs.insert(k, o);
                 }
                 Finished::BatteryReference(o) => ev.battery_reference = Some(o),
+                Finished::Corrupt(runs) => ev.corrupt.extend(runs),
                 Finished::Reference(o) => match o {
                     Observed::Ok { value, .. } => ev.reference_score = Some(value),
                     Observed::Failed { error, .. } => println!("{}: oracle scoring failed: {}", model.slug, judge::first_line(&error)),
@@ -708,7 +744,9 @@ fn plan_jobs(
                 for artifact in &reads {
                     match artifacts.get(*artifact).map(|c| &c.state) {
                         Some(ArtifactState::Ready(path)) => {
-                            files.push(path.file_name().unwrap_or_default().to_string());
+                            // Relative to the model folder (reference/model.safetensors), else bare.
+                            let relative = path.strip_prefix(&dir).map(|p| p.to_string());
+                            files.push(relative.unwrap_or_else(|_| path.file_name().unwrap_or_default().to_string()));
                             hashes.push_str(&format!("{artifact}={} ", ctx.cache.sha256(path)?));
                         }
                         Some(state) => {
@@ -747,6 +785,99 @@ fn plan_jobs(
     let file = dir.join("observations").join("oracle__reference__score.json");
     jobs.push(Job { kind: JobKind::ReferenceScore, argv, cwd: None, inputs, file });
     Ok(jobs)
+}
+
+/// The corrupt-input jobs: one per recipe, its file made from the reference
+/// checkpoint's model.safetensors or from one GGUF artifact (f32 preferred), cached
+/// under the recipe, the source's hash, apr's version, every command line and the
+/// roster's time limit. What cannot run is filled into `ev` directly.
+fn plan_corrupt(
+    ctx: &Ctx,
+    harness: &Harness,
+    model: &Model,
+    artifacts: &Artifacts,
+    tol: &Tolerances,
+    ev: &mut ModelEvidence,
+) -> Result<Vec<Job>> {
+    use crate::corrupt::{Source, RECIPES};
+    let mut fill = |row: &crate::corrupt::Row, obs: Observed<CorruptRun>| {
+        for c in CorruptCommand::ALL {
+            ev.corrupt.insert(CorruptKey::new(row.name, c), obs.clone());
+        }
+    };
+    let apr_version = harness.runtimes.iter().zip(&harness.versions).find(|(r, _)| r.name() == judge::APR).map(|(_, v)| v.clone());
+    let version = match apr_version {
+        Some(Ok(v)) => v,
+        Some(Err(why)) => {
+            let blocked = Observed::Blocked { step: "install-apr".into(), reason: why, signature: "apr is not installed here".into() };
+            RECIPES.iter().for_each(|r| fill(r, blocked.clone()));
+            return Ok(Vec::new());
+        }
+        // --runtime left apr out: nothing to judge it on.
+        None => return Ok(Vec::new()),
+    };
+    let dir = ctx.project.model_dir(&model.slug);
+    let reference = ctx.project.reference_dir(&model.slug);
+    let safetensors = reference.join("model.safetensors");
+    let siblings = crate::util::files_under(&reference, &["json"]);
+    // The GGUF: f32 first (the largest share of tensor data), else any ready one.
+    let preferred = ["f32-gguf", "q8_0-gguf", "native-gguf"];
+    let ready = |name: &str| match artifacts.get(name).map(|c| &c.state) {
+        Some(ArtifactState::Ready(path)) => Some(path.clone()),
+        _ => None,
+    };
+    let gguf = preferred.iter().find_map(|n| ready(n)).or_else(|| artifacts.keys().filter(|n| judge::is_gguf(n)).find_map(|n| ready(n)));
+    let no_gguf = || -> Observed<CorruptRun> {
+        artifacts
+            .get("f32-gguf")
+            .and_then(|c| c.state.unavailable("f32-gguf"))
+            .unwrap_or_else(|| Observed::Skipped { reason: "no GGUF artifact is ready for this model".into() })
+    };
+    // The roster's bound, or the run's own limit (TMGT_TIMEOUT_S) when that is shorter.
+    let timeout = std::time::Duration::from_secs_f64(tol.corrupt_timeout_s).min(runtime::default_timeout());
+    let mut jobs = Vec::new();
+    for row in RECIPES {
+        let source = match row.source {
+            Source::Safetensors if safetensors.is_file() => safetensors.clone(),
+            Source::Safetensors => {
+                fill(row, Observed::Skipped { reason: format!("no {safetensors}") });
+                continue;
+            }
+            Source::Gguf => match &gguf {
+                Some(path) => path.clone(),
+                None => {
+                    fill(row, no_gguf());
+                    continue;
+                }
+            },
+        };
+        let argv = crate::corrupt::all_argv(&harness.tools.apr_program, row);
+        let content = format!("{} ({}) from {}", row.name, row.what, ctx.cache.sha256(&source)?);
+        let mut inputs = key_inputs(&argv.concat(), &content, &version);
+        inputs.insert("timeout_s".into(), timeout.as_secs_f64().to_string());
+        let file = dir.join("observations").join(format!("corrupt__{}.json", row.name));
+        let siblings = if row.source == Source::Safetensors { siblings.clone() } else { Vec::new() };
+        let kind = JobKind::Corrupt(CorruptJob {
+            recipe: row,
+            source,
+            siblings,
+            work: dir.clone(),
+            apr: harness.tools.apr_program.clone(),
+            timeout,
+        });
+        jobs.push(Job { kind, argv: argv.concat(), cwd: None, inputs, file });
+    }
+    Ok(jobs)
+}
+
+/// A corrupt-input job's cached runs, when its key still matches and none of them
+/// may turn out otherwise next time (`transient`).
+fn cached_corrupt(ctx: JobEnv, job: &Job) -> Option<Vec<(CorruptKey, Observed<CorruptRun>)>> {
+    if ctx.no_cache || !cache::is_fresh(&job.file.with_extension("stamp.json"), &job.inputs, ctx.cache) {
+        return None;
+    }
+    let runs: Vec<(CorruptKey, Observed<CorruptRun>)> = crate::util::read_json(&job.file).ok()?;
+    (!runs.is_empty() && !runs.iter().any(|(_, o)| transient(o))).then_some(runs)
 }
 
 /// The kld suite's base file (made here when this model has none for the current
@@ -963,6 +1094,25 @@ fn execute(ctx: JobEnv, job: &Job) -> (Finished, bool) {
             let (obs, hit) = observe!(BatteryRun, runtime::parse_json::<BatteryRun>);
             (Finished::BatteryReference(obs), hit)
         }
+        JobKind::Corrupt(c) => {
+            let runs = cached_corrupt(ctx, job);
+            let hit = runs.is_some();
+            let runs = runs.unwrap_or_else(|| {
+                let runs = crate::corrupt::observe(
+                    c.recipe,
+                    c.source.as_std_path(),
+                    &c.siblings.iter().map(|p| p.as_std_path().to_path_buf()).collect::<Vec<_>>(),
+                    c.work.as_std_path(),
+                    &c.apr,
+                    c.timeout,
+                );
+                if let Err(e) = store(ctx, job, &runs) {
+                    eprintln!("warning: observation not cached: {e:#}");
+                }
+                runs
+            });
+            (Finished::Corrupt(runs), hit)
+        }
         JobKind::ReferenceScore => {
             let (obs, hit) =
                 observe!(Score, |s: &str| runtime::strict_json(s).and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string())));
@@ -985,6 +1135,7 @@ fn describe(job: &Job) -> String {
         JobKind::Kld { runtime, artifact } => format!("{runtime} kld {artifact}"),
         JobKind::Battery { runtime, artifact } => format!("{runtime} tokenizer battery {artifact}"),
         JobKind::BatteryReference => "oracle tokenizer battery reference".into(),
+        JobKind::Corrupt(c) => format!("apr on a corrupt file: {}", c.recipe.name),
     }
 }
 
@@ -1022,6 +1173,7 @@ fn run_jobs(ctx: &Ctx, runtimes: &[Box<dyn Runtime>], slug: &str, jobs: Vec<Job>
                     Finished::Structure(_, o) => status_word(o),
                     Finished::Kld(_, o) => status_word(o),
                     Finished::Battery(_, o) | Finished::BatteryReference(o) => status_word(o),
+                    Finished::Corrupt(runs) => runs.iter().map(|(_, o)| status_word(o)).find(|w| *w != "ok").unwrap_or("ok"),
                 };
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                 if !hit {

@@ -10,6 +10,7 @@ mod clean;
 mod comparator;
 mod context;
 mod convert;
+mod corrupt;
 mod coverage;
 mod delta;
 mod doctor;

@@ -121,9 +121,9 @@ const EXPECTED: &[(&str, &[&str], &[&str])] = &[
     ("trim-text", &["canary", "divergence"], &["apr-runtime"]),
     ("bos", &["divergence", "logprobs", "tokenizer"], &["apr", "apr-runtime"]),
     ("eos-then-more", &["canary", "cross-runtime", "divergence", "ladder", "logprobs", "token-parity"], &["apr", "apr-runtime"]),
-    ("crash-import", &["convert"], &["apr-converter"]),
-    ("crash-run", &["divergence", "ppl", "reference-ppl", "token-parity"], &["apr", "apr-runtime"]),
-    ("hang", &["divergence", "token-parity"], &["apr", "apr-runtime"]),
+    ("crash-import", &["convert", "corrupt-input"], &["apr-converter"]),
+    ("crash-run", &["corrupt-input", "divergence", "ppl", "reference-ppl", "token-parity"], &["apr", "apr-runtime"]),
+    ("hang", &["corrupt-input", "divergence", "token-parity"], &["apr", "apr-runtime"]),
     ("non-json", &["divergence", "token-parity"], &["apr", "apr-runtime"]),
     (
         "json-nonzero",

@@ -27,11 +27,36 @@ pub struct Header {
     pub data_start: u64,
 }
 
+/// A JSON object's keys in order, duplicates kept (a map keeps only the last).
+fn keys(json: &[u8]) -> Option<Vec<String>> {
+    struct Keys;
+    impl<'de> serde::de::Visitor<'de> for Keys {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some((k, _)) = m.next_entry::<String, serde::de::IgnoredAny>()? {
+                out.push(k);
+            }
+            Ok(out)
+        }
+    }
+    serde::Deserializer::deserialize_map(&mut serde_json::Deserializer::from_slice(json), Keys).ok()
+}
+
 /// Parses the header bytes (without the 8-byte length prefix).
 pub fn parse_header(json: &[u8], file: &Path) -> Result<BTreeMap<String, TensorInfo>> {
     let value: serde_json::Value =
         serde_json::from_slice(json).with_context(|| format!("{}: safetensors header is not JSON", file.display()))?;
     let obj = value.as_object().with_context(|| format!("{}: safetensors header is not a JSON object", file.display()))?;
+    let names = keys(json).unwrap_or_default();
+    if names.len() != obj.len() {
+        let mut seen = std::collections::BTreeSet::new();
+        let twice = names.iter().find(|n| !seen.insert(n.as_str())).cloned().unwrap_or_default();
+        bail!("{}: safetensors header names tensor {twice:?} twice", file.display());
+    }
     let mut tensors = BTreeMap::new();
     for (name, entry) in obj {
         if name == "__metadata__" {
@@ -70,7 +95,35 @@ pub fn read_header(path: &Path) -> Result<Header> {
     }
     let mut json = vec![0u8; len as usize];
     f.read_exact(&mut json).with_context(|| format!("{}: truncated safetensors header", path.display()))?;
-    Ok(Header { tensors: parse_header(&json, path)?, data_start: 8 + len })
+    let tensors = parse_header(&json, path)?;
+    // A perfect apr refuses a file whose header does not describe its bytes.
+    for (name, t) in &tensors {
+        let width =
+            dtype_width(&t.dtype).with_context(|| format!("{}: tensor {name:?} has unknown dtype {:?}", path.display(), t.dtype))?;
+        if t.offsets.1 - t.offsets.0 != t.elements() * width {
+            bail!(
+                "{}: tensor {name:?} holds {} bytes, its shape needs {}",
+                path.display(),
+                t.offsets.1 - t.offsets.0,
+                t.elements() * width
+            );
+        }
+        if 8 + len + t.offsets.1 > size {
+            bail!("{}: tensor {name:?} data ends past the end of the file ({size} bytes)", path.display());
+        }
+    }
+    Ok(Header { tensors, data_start: 8 + len })
+}
+
+/// Bytes per element of a safetensors dtype.
+fn dtype_width(dtype: &str) -> Option<u64> {
+    Some(match dtype {
+        "F64" | "I64" | "U64" => 8,
+        "F32" | "I32" | "U32" => 4,
+        "F16" | "BF16" | "I16" | "U16" => 2,
+        "I8" | "U8" | "BOOL" | "F8_E4M3" | "F8_E5M2" => 1,
+        _ => return None,
+    })
 }
 
 /// IEEE half → f32.
@@ -164,6 +217,11 @@ mod tests {
         let p = Path::new("/x/model.safetensors");
         let t = parse_header(br#"{"__metadata__":{"format":"pt"},"w":{"dtype":"BF16","shape":[3],"data_offsets":[0,6]}}"#, p).unwrap();
         assert_eq!(t.keys().collect::<Vec<_>>(), vec!["w"]);
+        let err = parse_header(br#"{"w":{"dtype":"F32","shape":[3]}}"#, p).unwrap_err().to_string();
+        assert!(err.contains("/x/model.safetensors") && err.contains("data_offsets"), "{err}");
+        let twice = br#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
+        let err = parse_header(twice, p).unwrap_err().to_string();
+        assert!(err.contains("names tensor \"w\" twice"), "{err}");
         let err = parse_header(br#"{"w":{"dtype":"F32","shape":[3]}}"#, p).unwrap_err().to_string();
         assert!(err.contains("/x/model.safetensors") && err.contains("data_offsets"), "{err}");
         let dir = crate::testutil::temp_dir("st-bad");

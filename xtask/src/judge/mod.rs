@@ -12,6 +12,7 @@ pub mod attribution;
 pub mod bad_file;
 pub mod battery;
 pub mod conversions;
+pub mod corrupt;
 pub mod cross_runtime;
 pub mod divergence;
 pub mod inference;
@@ -295,6 +296,9 @@ pub struct ModelEvidence {
     /// (runtime, artifact) -> that runtime's answers to the battery.
     #[serde(default, with = "as_entries")]
     pub battery_runs: BTreeMap<(String, String), Observed<tmgt_schema::tokenize::BatteryRun>>,
+    /// (corrupt-file recipe, apr command) -> what apr did with that file.
+    #[serde(default, with = "as_entries")]
+    pub corrupt: BTreeMap<corrupt::CorruptKey, Observed<corrupt::CorruptRun>>,
 }
 
 impl ModelEvidence {
@@ -366,6 +370,9 @@ pub struct Tolerances {
     /// ladder: the largest |Δ logprob| (nats) of apr's token on an f32 rung against the
     /// oracle's, over the steps both took alike.
     pub ladder_f32_logprob_max: f32,
+    /// corrupt-input: the longest one apr command may take on a corrupt file before it
+    /// is a hang (seconds; also the runner's limit for those calls).
+    pub corrupt_timeout_s: f64,
 }
 
 /// The quantizations the kld bounds are kept for (`judge::kld::quant_of`).
@@ -409,6 +416,7 @@ impl Tolerances {
             bad_file_kld_ratio: 2.0,
             bad_file_kld_sigmas: 2.0,
             ladder_f32_logprob_max: 0.02,
+            corrupt_timeout_s: 60.0,
         }
     }
 
@@ -447,6 +455,9 @@ impl Tolerances {
         }
         if !self.bad_file_kld_ratio.is_finite() || self.bad_file_kld_ratio < 1.0 {
             bad.push(format!("bad_file_kld_ratio = {}: a ratio bound must be finite and ≥ 1", self.bad_file_kld_ratio));
+        }
+        if !self.corrupt_timeout_s.is_finite() || self.corrupt_timeout_s <= 0.0 {
+            bad.push(format!("corrupt_timeout_s = {}: a time limit must be finite and > 0", self.corrupt_timeout_s));
         }
         if !self.cross_runtime_ppl_max_ratio.is_finite() || self.cross_runtime_ppl_max_ratio < 1.0 {
             bad.push(format!("cross_runtime_ppl_max_ratio = {}: a ratio bound must be finite and ≥ 1", self.cross_runtime_ppl_max_ratio));
@@ -1122,6 +1133,12 @@ mod tests {
         assert!(ratio(1.0).is_ok());
         for r in [0.99, f64::NAN, f64::INFINITY] {
             assert!(ratio(r).unwrap_err().contains(&format!("bad_file_kld_ratio = {r}")), "{r}");
+        }
+        // A time limit: finite and > 0.
+        let limit = |s: f64| Tolerances { corrupt_timeout_s: s, ..Tolerances::spec() }.validate();
+        assert!(limit(0.5).is_ok());
+        for s in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(limit(s).unwrap_err().contains(&format!("corrupt_timeout_s = {s}")), "{s}");
         }
     }
 

@@ -23,6 +23,8 @@ pub enum Need {
     Kld,
     /// The tokenizer battery, its reference ids and every runtime's.
     Battery,
+    /// apr on files broken on purpose (`crate::corrupt`'s recipes).
+    Corrupt,
 }
 
 /// Whom a suite's outcomes are about.
@@ -33,6 +35,9 @@ pub enum About {
     /// The runtime that made each observation: apr's runs are the runtime under
     /// test's, a comparator's runs are evidence (divergence, logprobs, tokenizer, …).
     EachRuntime,
+    /// apr's converter for a command that writes a file (import), its runtime for
+    /// the others (corrupt-input).
+    EachCommand,
 }
 
 pub struct Suite {
@@ -229,6 +234,16 @@ pub static SUITES: &[Suite] = &[
         judge: ladder::judge,
         structure: None,
     },
+    Suite {
+        name: "corrupt-input",
+        about: About::EachCommand,
+        claim: |t| {
+            format!("Corrupt files: non-zero exit with an error, no panic, no hang (≤ {}s), nothing left behind", t.corrupt_timeout_s)
+        },
+        needs: &[Need::Corrupt],
+        judge: corrupt::judge,
+        structure: None,
+    },
 ];
 
 /// The suite named `name`, or the error listing the known ones.
@@ -270,5 +285,10 @@ mod tests {
         assert!((suite("token-parity").unwrap().claim)(&t).starts_with("Int4 ≤ 7,"));
         assert!((suite("quant-drift").unwrap().claim)(&t).ends_with("+ 2"));
         assert!((suite("precision").unwrap().claim)(&t).contains("BF16 ≤ 3, FP16 ≤ 5"));
+        t.corrupt_timeout_s = 30.0;
+        assert_eq!(
+            (suite("corrupt-input").unwrap().claim)(&t),
+            "Corrupt files: non-zero exit with an error, no panic, no hang (≤ 30s), nothing left behind"
+        );
     }
 }

@@ -151,7 +151,7 @@ pub fn judge(spec: &'static StructureSpec, ev: &ModelEvidence, tol: &Tolerances)
     let suite = spec.suite();
     let subject = suites::suite(suite).map(|s| match &s.about {
         suites::About::Fixed(subject) => subject.clone(),
-        suites::About::EachRuntime => RUNTIME,
+        suites::About::EachRuntime | suites::About::EachCommand => RUNTIME,
     });
     let subject = subject.unwrap_or(RUNTIME);
     if let On::Gpu(_) = spec.on {
