@@ -21,6 +21,7 @@ pub mod precision;
 pub mod structure;
 pub mod subject;
 pub mod suites;
+pub mod tensor_error;
 pub mod tokenizer;
 
 use serde::{Deserialize, Serialize};
@@ -294,6 +295,11 @@ pub struct ModelEvidence {
     /// (runtime, artifact) -> that runtime's answers to the battery.
     #[serde(default, with = "as_entries")]
     pub battery_runs: BTreeMap<(String, String), Observed<tmgt_schema::tokenize::BatteryRun>>,
+    /// Quantized artifact -> its dequantized tensors against the reference checkpoint's
+    /// (apr's int8/int4 through `apr export`, the correct quantizers' GGUFs through
+    /// `oracle-gen import-gguf`): the tensor-error suite.
+    #[serde(default)]
+    pub tensor_errors: BTreeMap<String, Observed<tensor_error::TensorErrors>>,
 }
 
 impl ModelEvidence {
@@ -362,6 +368,12 @@ pub struct Tolerances {
     pub bad_file_kld_ratio: f64,
     /// …and above it by more than this many combined standard errors.
     pub bad_file_kld_sigmas: f64,
+    /// tensor-error: apr's RMSE on a tensor (dequantized against the reference) may be
+    /// at most this many times the best correct quantizer's of the same width…
+    pub tensor_error_max_ratio: f64,
+    /// …and, where a correct quantizer keeps the tensor exact, at most this × the
+    /// reference tensor's RMS (f32 rounding, not a coarser storage type).
+    pub tensor_error_exact_rel_max: f64,
 }
 
 /// The quantizations the kld bounds are kept for (`judge::kld::quant_of`).
@@ -397,6 +409,8 @@ impl Tolerances {
             config_float_rel_tol: 1e-6,
             bad_file_kld_ratio: 2.0,
             bad_file_kld_sigmas: 2.0,
+            tensor_error_max_ratio: 2.0,
+            tensor_error_exact_rel_max: 1e-6,
         }
     }
 
@@ -424,6 +438,7 @@ impl Tolerances {
         real("ppl_engine_slack", self.ppl_engine_slack);
         real("config_float_rel_tol", self.config_float_rel_tol);
         real("bad_file_kld_sigmas", self.bad_file_kld_sigmas);
+        real("tensor_error_exact_rel_max", self.tensor_error_exact_rel_max);
         for (k, v) in &self.golden_logprob {
             real(&format!("golden_logprob.{k}"), *v as f64);
         }
@@ -434,6 +449,9 @@ impl Tolerances {
         }
         if !self.bad_file_kld_ratio.is_finite() || self.bad_file_kld_ratio < 1.0 {
             bad.push(format!("bad_file_kld_ratio = {}: a ratio bound must be finite and ≥ 1", self.bad_file_kld_ratio));
+        }
+        if !self.tensor_error_max_ratio.is_finite() || self.tensor_error_max_ratio < 1.0 {
+            bad.push(format!("tensor_error_max_ratio = {}: a ratio bound must be finite and ≥ 1", self.tensor_error_max_ratio));
         }
         if !self.cross_runtime_ppl_max_ratio.is_finite() || self.cross_runtime_ppl_max_ratio < 1.0 {
             bad.push(format!("cross_runtime_ppl_max_ratio = {}: a ratio bound must be finite and ≥ 1", self.cross_runtime_ppl_max_ratio));
@@ -1108,6 +1126,14 @@ mod tests {
         for r in [0.99, f64::NAN, f64::INFINITY] {
             assert!(ratio(r).unwrap_err().contains(&format!("bad_file_kld_ratio = {r}")), "{r}");
         }
+        let tensor = |r: f64| Tolerances { tensor_error_max_ratio: r, ..Tolerances::spec() }.validate();
+        assert!(tensor(1.0).is_ok());
+        for r in [0.99, f64::NAN, f64::INFINITY] {
+            assert!(tensor(r).unwrap_err().contains(&format!("tensor_error_max_ratio = {r}")), "{r}");
+        }
+        let exact = |v: f64| Tolerances { tensor_error_exact_rel_max: v, ..Tolerances::spec() }.validate();
+        assert!(exact(0.0).is_ok());
+        assert!(exact(-1e-6).unwrap_err().contains("tensor_error_exact_rel_max = -0.000001"));
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub enum Need {
     Kld,
     /// The tokenizer battery, its reference ids and every runtime's.
     Battery,
+    /// apr's int8/int4 and the correct quantizers' files dequantized, each compared
+    /// with the reference checkpoint tensor by tensor.
+    TensorError,
 }
 
 /// Whom a suite's outcomes are about.
@@ -214,6 +217,19 @@ pub static SUITES: &[Suite] = &[
         judge: |ev, _| battery::judge(ev),
         structure: None,
     },
+    Suite {
+        name: "tensor-error",
+        about: About::Fixed(CONVERTER),
+        claim: |t| {
+            format!(
+                "Per tensor, apr's int8/int4 RMSE ≤ {}× the best correct quantizer's of the same bits (≤ {:e} × RMS where it keeps the tensor exact)",
+                t.tensor_error_max_ratio, t.tensor_error_exact_rel_max
+            )
+        },
+        needs: &[Need::TensorError, Need::Conversions],
+        judge: tensor_error::judge,
+        structure: None,
+    },
 ];
 
 /// The suite named `name`, or the error listing the known ones.
@@ -255,5 +271,8 @@ mod tests {
         assert!((suite("token-parity").unwrap().claim)(&t).starts_with("Int4 ≤ 7,"));
         assert!((suite("quant-drift").unwrap().claim)(&t).ends_with("+ 2"));
         assert!((suite("precision").unwrap().claim)(&t).contains("BF16 ≤ 3, FP16 ≤ 5"));
+        t.tensor_error_max_ratio = 3.0;
+        assert!((suite("tensor-error").unwrap().claim)(&t).contains("≤ 3× the best correct quantizer's"));
+        assert!((suite("tensor-error").unwrap().claim)(&t).contains("≤ 1e-6 × RMS"));
     }
 }
