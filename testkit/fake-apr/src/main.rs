@@ -71,6 +71,7 @@ USAGE: fake-apr <COMMAND> [ARGS]
 Conversions:
   import <reference-dir | model.safetensors | file.gguf> [--quantize int8|int4] -o OUT.apr
   export IN.apr --format gguf -o OUT.gguf
+  export IN.apr --format safetensors -o OUT.safetensors   (the reference's f32 tensors: no error)
 Runs:
   run FILE -p PROMPT [-n N] [--logprobs K] --json
   eval FILE --dataset custom --text TEXT [--threshold T] --json
@@ -201,8 +202,9 @@ fn export(args: &Args, defect: Defect) -> Result<i32> {
     let input = PathBuf::from(args.positional(0, "INPUT")?);
     let out = PathBuf::from(args.value(&["-o", "--output"]).context("export needs -o OUT.gguf")?);
     let format = args.value(&["--format"]).unwrap_or("gguf");
-    if !format.eq_ignore_ascii_case("gguf") {
-        bail!("--format {format:?}: this fake exports gguf only");
+    let safetensors = format.eq_ignore_ascii_case("safetensors");
+    if !format.eq_ignore_ascii_case("gguf") && !safetensors {
+        bail!("--format {format:?}: this fake exports gguf and safetensors only");
     }
     let rec = match artifact::open(&input)? {
         Artifact::Apr(rec) => rec,
@@ -212,6 +214,15 @@ fn export(args: &Args, defect: Defect) -> Result<i32> {
         .reference_dir()
         .with_context(|| format!("{}: records no reference directory (imported from a foreign GGUF): nothing to export", input.display()))?
         .to_path_buf();
+    if safetensors {
+        // The dequantized tensors of a perfect quantizer are no worse than a correct
+        // one's: the reference's own (one file; a sharded reference is refused).
+        let files = artifact::safetensors_files(&reference)?;
+        let [file] = files.as_slice() else { bail!("{}: {} safetensors files: this fake exports one", reference.display(), files.len()) };
+        std::fs::copy(file, &out).with_context(|| format!("cannot write {}", out.display()))?;
+        println!("Exported {} -> {} (SafeTensors)", input.display(), out.display());
+        return Ok(0);
+    }
     let quant = match (defect, rec.quant.as_str()) {
         (Defect::F32Export, _) | (_, "f32") => "f32",
         (_, "int8") => "q8_0",
