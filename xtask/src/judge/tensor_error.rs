@@ -42,17 +42,10 @@ pub fn is_apr(artifact: &str) -> bool {
     PAIRS.iter().any(|p| p.apr == artifact)
 }
 
-/// A float that is kept as JSON null when it is not finite (JSON has no NaN).
+/// A float JSON keeps as null when it is not finite (serde_json writes NaN and inf
+/// as null): read back as NaN.
 mod nullable {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
-            s.serialize_f64(*v)
-        } else {
-            s.serialize_none()
-        }
-    }
+    use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
@@ -64,14 +57,14 @@ mod nullable {
 pub struct TensorStat {
     pub shape: Vec<usize>,
     /// sqrt(mean (file − reference)²); not finite when the file holds NaN or inf.
-    #[serde(with = "nullable")]
+    #[serde(deserialize_with = "nullable::deserialize")]
     pub rmse: f64,
-    #[serde(with = "nullable")]
+    #[serde(deserialize_with = "nullable::deserialize")]
     pub max_abs: f64,
-    #[serde(with = "nullable")]
+    #[serde(deserialize_with = "nullable::deserialize")]
     pub cosine: f64,
     /// sqrt(mean reference²): relative error is rmse / ref_rms.
-    #[serde(with = "nullable")]
+    #[serde(deserialize_with = "nullable::deserialize")]
     pub ref_rms: f64,
 }
 
@@ -117,13 +110,13 @@ pub fn bound(correct_rmse: f64, ref_rms: f64, tol: &Tolerances) -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     pub tensor: String,
-    #[serde(with = "nullable")]
+    #[serde(deserialize_with = "nullable::deserialize")]
     pub apr_rmse: f64,
-    #[serde(with = "nullable")]
+    #[serde(deserialize_with = "nullable::deserialize")]
     pub ref_rms: f64,
-    #[serde(with = "nullable")]
+    #[serde(deserialize_with = "nullable::deserialize")]
     pub cosine: f64,
-    #[serde(with = "nullable")]
+    #[serde(deserialize_with = "nullable::deserialize")]
     pub max_abs: f64,
     /// Correct quantizer -> its RMSE on this tensor.
     pub correct: BTreeMap<String, f64>,
@@ -135,12 +128,10 @@ pub struct Row {
 }
 
 impl Row {
-    /// For sorting, worst first: ∞ (and NaN) above every finite ratio.
+    /// For sorting, worst first: ∞ (and NaN, whose ratio is not finite either) above
+    /// every finite ratio.
     fn severity(&self) -> f64 {
-        match self.ratio {
-            Some(r) if !self.apr_rmse.is_nan() => r,
-            _ => f64::INFINITY,
-        }
+        self.ratio.unwrap_or(f64::INFINITY)
     }
 }
 
@@ -244,7 +235,11 @@ fn judge_pair(ev: &ModelEvidence, tol: &Tolerances, pair: &Pair) -> Outcome {
     }
     if offenders.is_empty() {
         let worst = rows.first().map_or(String::new(), |r| {
-            format!(" (worst: {} {})", r.tensor, r.ratio.map_or("exact vs exact".into(), |x| format!("{x:.2}×")))
+            format!(
+                " (worst: {} {})",
+                r.tensor,
+                r.ratio.map_or(format!("{} exact, relative {}", r.best, sci(r.apr_rmse / r.ref_rms)), |x| format!("{x:.2}×"))
+            )
         });
         return case.pass(
             format!("all {judged} tensors within {}× the best correct {} quantizer's RMSE{worst}", tol.tensor_error_max_ratio, pair.width),
@@ -413,13 +408,24 @@ mod tests {
     }
 
     #[test]
+    fn the_worst_ratio_comes_first_whatever_its_error() {
+        // a: 10× a small error; b: 2× a larger one; c: ∞ (the correct one exact).
+        let apr = errors(&[("a", 1e-3, 1.0), ("b", 4e-3, 1.0), ("c", 1e-7, 1.0)]);
+        let q8 = errors(&[("a", 1e-4, 1.0), ("b", 2e-3, 1.0), ("c", 0.0, 1.0)]);
+        let outs = judge(&ev(apr, q8, None), &Tolerances::spec());
+        let worst = &int8(&outs).evidence.details["worst"];
+        let order: Vec<&str> = (0..3).map(|i| worst[i]["tensor"].as_str().unwrap()).collect();
+        assert_eq!(order, ["c", "a", "b"], "{worst}");
+    }
+
+    #[test]
     fn a_tensor_correct_quantizers_keep_exact_is_judged_against_the_floor() {
         let t = Tolerances::spec();
         // f32 rounding (relative 1e-7) is nothing; f16 storage (2.8e-4) is a finding.
         let ok_apr = errors(&[(NORM, 1e-7 * 3.0, 3.0)]);
         let outs = judge(&ev(ok_apr, errors(&[(NORM, 0.0, 3.0)]), None), &t);
         assert_eq!(int8(&outs).status, Verdict::Pass, "{:?}", int8(&outs));
-        assert!(int8(&outs).note.contains("exact vs exact") || int8(&outs).evidence.details["worst"][0]["ratio"].is_null());
+        assert!(int8(&outs).note.ends_with("(worst: model.norm.weight q8_0-gguf exact, relative 1.0e-7)"), "{}", int8(&outs).note);
         let bad_apr = errors(&[(NORM, 2.8e-4 * 3.0, 3.0)]);
         let outs = judge(&ev(bad_apr, errors(&[(NORM, 0.0, 3.0)]), None), &t);
         let o = int8(&outs);
@@ -458,12 +464,15 @@ mod tests {
         assert!(o.note.contains("model.norm.weight: missing from apr's int8 export"), "{}", o.note);
         assert!(o.note.starts_with("1 of 2 tensors"), "{}", o.note);
         assert!(o.signature.ends_with(": model.norm.weight"), "{}", o.signature);
-        let mut apr = TensorErrors::default();
+        // One judged, one missing, one reshaped: three tensors, two offending.
+        let mut apr = errors(&[("b", 1e-3, 1.0)]);
+        apr.missing = vec![NORM.into()];
         apr.shape_mismatch.insert(W.into(), (vec![8, 4], vec![4, 8]));
-        let outs = judge(&ev(apr, errors(&[(W, 1e-3, 1.0)]), None), &Tolerances::spec());
+        let outs = judge(&ev(apr, errors(&[(W, 1e-3, 1.0), ("b", 1e-3, 1.0)]), None), &Tolerances::spec());
         let o = int8(&outs);
         assert_eq!(o.status, Verdict::Fail, "{o:?}");
-        assert!(o.note.contains("shape [4, 8], the checkpoint's [8, 4]"), "{}", o.note);
+        assert!(o.note.starts_with("2 of 3 tensors"), "{}", o.note);
+        assert_eq!(o.evidence.details["offenders"][1], format!("{W}: shape [4, 8], the checkpoint's [8, 4]"));
     }
 
     #[test]
@@ -476,6 +485,16 @@ mod tests {
         assert_eq!(o.evidence.details["extra"], serde_json::json!(["rope.freqs"]));
         assert_eq!(o.evidence.details["unjudged"], serde_json::json!(["lm_head.weight"]));
         assert_eq!(o.evidence.details["judged"], 1);
+    }
+
+    #[test]
+    fn a_correct_error_that_is_not_finite_is_no_bar() {
+        // The only correct file's RMSE is NaN: the tensor is not judged (never against
+        // the floor alone), so nothing is: BLOCKED.
+        let outs = judge(&ev(errors(&[(W, 1e-3, 1.0)]), errors(&[(W, f64::NAN, 1.0)]), None), &Tolerances::spec());
+        let o = int8(&outs);
+        assert_eq!(o.status, Verdict::Blocked, "{o:?}");
+        assert_eq!(o.evidence.details["unjudged"], serde_json::json!([W]));
     }
 
     #[test]
