@@ -553,6 +553,7 @@ mod tests {
         assert_eq!((o.status, o.subject.clone()), (Verdict::Blocked, Subject::Harness), "{o:?}");
         assert_eq!(o.signature, "oracle-gen: error: bad gguf");
         assert!(o.note.contains("lcpp-q8_0-gguf: no observation"), "{}", o.note);
+        assert_eq!(o.evidence.actual.as_deref(), Some("q8_0-gguf: error: bad gguf\nlcpp-q8_0-gguf: no observation"));
         // Blocked upstream: its signature; no observation at all: the harness's.
         e.tensor_errors.insert(
             "q8_0-gguf".into(),
