@@ -73,6 +73,7 @@ fn bounded(mut ev: ModelEvidence) -> ModelEvidence {
     bound_observations(&mut ev.scores);
     bound_observations(&mut ev.structure);
     bound_observations(&mut ev.corrupt);
+    bound_observations(&mut ev.tensor_errors);
     ev
 }
 
@@ -425,6 +426,12 @@ impl Check {
         jobs.retain(|job| part.runs(job));
         if let Some(base) = &inputs.kld_base {
             ensure_kld_base(ctx, model, base, &mut jobs, &mut ev)?;
+        }
+        // The dequantized files and their per-tensor errors: one step per file, run
+        // here (not as jobs: each reads half a gigabyte), by the shard that holds the
+        // model whole or leads its group.
+        if wanted.iter().any(|s| s.needs.contains(&Need::TensorError)) && !matches!(part.holding, Holding::Part { lead: false }) {
+            ev.tensor_errors = crate::tensor_error::observe(ctx, model, &harness.tools, &artifacts)?;
         }
         let counts = [jobs.len(), planned];
         for finished in run_jobs(ctx, &harness.runtimes, &model.slug, jobs) {

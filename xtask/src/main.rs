@@ -27,6 +27,7 @@ mod runner;
 mod runtime;
 mod shard;
 mod status;
+mod tensor_error;
 mod test_parity;
 mod ticket;
 mod truth;

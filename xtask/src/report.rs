@@ -340,6 +340,7 @@ pub fn status_table(r: &RunResults) -> String {
             }
             out.push_str(&crate::drift::kld_tables(r));
             out.push_str(&crate::drift::battery_tables(r));
+            out.push_str(&crate::tensor_error::tables(r));
         }
     }
     out

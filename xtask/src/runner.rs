@@ -53,7 +53,7 @@ fn remove_temps_where(pick: impl Fn(&Path) -> bool) -> usize {
     temps.iter().filter(|p| remove_path(p)).count()
 }
 
-fn remove_path(path: &Path) -> bool {
+pub fn remove_path(path: &Path) -> bool {
     if path.is_dir() {
         std::fs::remove_dir_all(path).is_ok()
     } else {

@@ -25,6 +25,8 @@ pub enum Defect {
     ExportNoBosFlag,
     F32Runtime,
     F32Container,
+    CoarseTensor,
+    PanicTruncatedHeader,
 }
 
 /// (name, defect, what it does): the `--help` text and the error for an unknown name.
@@ -64,6 +66,16 @@ pub const DEFECTS: &[(&str, Defect, &str)] = &[
         "f32-container",
         Defect::F32Container,
         "run on an unquantized .apr (apr import without --quantize): the token at step FAKE_APR_STEP becomes another id; every other file is right",
+    ),
+    (
+        "coarse-tensor",
+        Defect::CoarseTensor,
+        "export --format safetensors of an int8 file: its first weight matrix (by name) comes back rounded to 4 bits with one scale per tensor (a quantizer far worse than Q8_0 on that tensor alone)",
+    ),
+    (
+        "panic-truncated-header",
+        Defect::PanicTruncatedHeader,
+        "any command given a .safetensors file shorter than its 8-byte length and the header it declares panics (exit 101) instead of refusing it",
     ),
 ];
 

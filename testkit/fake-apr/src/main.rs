@@ -71,6 +71,7 @@ USAGE: fake-apr <COMMAND> [ARGS]
 Conversions:
   import <reference-dir | model.safetensors | file.gguf> [--quantize int8|int4] -o OUT.apr
   export IN.apr --format gguf -o OUT.gguf
+  export IN.apr --format safetensors -o OUT.safetensors   (the reference's f32 tensors: no error)
 Runs:
   run FILE -p PROMPT [-n N] [--logprobs K] --json
   eval FILE --dataset custom --text TEXT [--threshold T] --json
@@ -131,6 +132,11 @@ fn real_main(argv: &[String]) -> Result<i32> {
     };
     let defect = Defect::from_env()?;
     let args = Args::parse(&argv[1..])?;
+    if defect == Defect::PanicTruncatedHeader {
+        if let Some(short) = args.positionals.iter().find_map(|p| truncated_header(Path::new(p))) {
+            crash("src/format/safetensors.rs:88:14", &format!("range end index {} out of range for slice of length {}", short.0, short.1));
+        }
+    }
     match command.as_str() {
         "--version" | "-V" | "version" => {
             println!("apr {APR_VERSION} ({})", commit(defect));
@@ -201,8 +207,9 @@ fn export(args: &Args, defect: Defect) -> Result<i32> {
     let input = PathBuf::from(args.positional(0, "INPUT")?);
     let out = PathBuf::from(args.value(&["-o", "--output"]).context("export needs -o OUT.gguf")?);
     let format = args.value(&["--format"]).unwrap_or("gguf");
-    if !format.eq_ignore_ascii_case("gguf") {
-        bail!("--format {format:?}: this fake exports gguf only");
+    let safetensors = format.eq_ignore_ascii_case("safetensors");
+    if !format.eq_ignore_ascii_case("gguf") && !safetensors {
+        bail!("--format {format:?}: this fake exports gguf and safetensors only");
     }
     let rec = match artifact::open(&input)? {
         Artifact::Apr(rec) => rec,
@@ -212,6 +219,19 @@ fn export(args: &Args, defect: Defect) -> Result<i32> {
         .reference_dir()
         .with_context(|| format!("{}: records no reference directory (imported from a foreign GGUF): nothing to export", input.display()))?
         .to_path_buf();
+    if safetensors {
+        // The dequantized tensors of a perfect quantizer are no worse than a correct
+        // one's: the reference's own (one file; a sharded reference is refused).
+        let files = artifact::safetensors_files(&reference)?;
+        let [file] = files.as_slice() else { bail!("{}: {} safetensors files: this fake exports one", reference.display(), files.len()) };
+        if defect == Defect::CoarseTensor && rec.quant == "int8" {
+            coarse_first_matrix(file, &out)?;
+        } else {
+            std::fs::copy(file, &out).with_context(|| format!("cannot write {}", out.display()))?;
+        }
+        println!("Exported {} -> {} (SafeTensors)", input.display(), out.display());
+        return Ok(0);
+    }
     let quant = match (defect, rec.quant.as_str()) {
         (Defect::F32Export, _) | (_, "f32") => "f32",
         (_, "int8") => "q8_0",
@@ -271,6 +291,37 @@ fn coarse_reference(reference: &Path, dir: &Path) -> Result<PathBuf> {
     let refs: Vec<(&str, Vec<usize>, Vec<f32>)> = tensors.iter().map(|(n, s, v)| (n.as_str(), s.clone(), v.clone())).collect();
     safetensors::write_f32(&dir.join("model.safetensors"), &refs)?;
     Ok(dir.to_path_buf())
+}
+
+/// `coarse-tensor`: `file`'s tensors written to `out`, the first 2-D one (by name)
+/// rounded to 4 bits with one scale for the whole tensor.
+fn coarse_first_matrix(file: &Path, out: &Path) -> Result<()> {
+    let header = safetensors::read_header(file)?;
+    let mut done = false;
+    let mut tensors = Vec::new();
+    for (name, info) in &header.tensors {
+        let mut values = safetensors::read_f32(file, &header, name)?;
+        if info.shape.len() == 2 && !done {
+            values = coarse_int4(&values);
+            done = true;
+        }
+        tensors.push((name.as_str(), info.shape.clone(), values));
+    }
+    safetensors::write_f32(out, &tensors)
+}
+
+/// (bytes the header says the file holds at least, bytes it holds) for a .safetensors
+/// file too short for its own 8-byte length and the header that length declares.
+fn truncated_header(path: &Path) -> Option<(u64, u64)> {
+    if !artifact::is_safetensors(path) {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    let len = bytes.len() as u64;
+    let Some(prefix) = bytes.get(..8) else { return Some((8, len)) };
+    let declared = u64::from_le_bytes(prefix.try_into().ok()?);
+    let needed = declared.saturating_add(8);
+    (needed > len).then_some((needed, len))
 }
 
 /// Symmetric 4-bit rounding with one scale for the whole tensor.

@@ -23,6 +23,7 @@ pub mod precision;
 pub mod structure;
 pub mod subject;
 pub mod suites;
+pub mod tensor_error;
 pub mod tokenizer;
 
 use serde::{Deserialize, Serialize};
@@ -299,6 +300,11 @@ pub struct ModelEvidence {
     /// (corrupt-file recipe, apr command) -> what apr did with that file.
     #[serde(default, with = "as_entries")]
     pub corrupt: BTreeMap<corrupt::CorruptKey, Observed<corrupt::CorruptRun>>,
+    /// Quantized artifact -> its dequantized tensors against the reference checkpoint's
+    /// (apr's int8/int4 through `apr export`, the correct quantizers' GGUFs through
+    /// `oracle-gen import-gguf`): the tensor-error suite.
+    #[serde(default)]
+    pub tensor_errors: BTreeMap<String, Observed<tensor_error::TensorErrors>>,
 }
 
 impl ModelEvidence {
@@ -373,6 +379,12 @@ pub struct Tolerances {
     /// corrupt-input: the longest one apr command may take on a corrupt file before it
     /// is a hang (seconds; also the runner's limit for those calls).
     pub corrupt_timeout_s: f64,
+    /// tensor-error: apr's RMSE on a tensor (dequantized against the reference) may be
+    /// at most this many times the best correct quantizer's of the same width…
+    pub tensor_error_max_ratio: f64,
+    /// …and, where a correct quantizer keeps the tensor exact, at most this × the
+    /// reference tensor's RMS (f32 rounding, not a coarser storage type).
+    pub tensor_error_exact_rel_max: f64,
 }
 
 /// The quantizations the kld bounds are kept for (`judge::kld::quant_of`).
@@ -417,6 +429,8 @@ impl Tolerances {
             bad_file_kld_sigmas: 2.0,
             ladder_f32_logprob_max: 0.02,
             corrupt_timeout_s: 60.0,
+            tensor_error_max_ratio: 2.0,
+            tensor_error_exact_rel_max: 1e-6,
         }
     }
 
@@ -445,6 +459,7 @@ impl Tolerances {
         real("config_float_rel_tol", self.config_float_rel_tol);
         real("bad_file_kld_sigmas", self.bad_file_kld_sigmas);
         real("ladder_f32_logprob_max", self.ladder_f32_logprob_max as f64);
+        real("tensor_error_exact_rel_max", self.tensor_error_exact_rel_max);
         for (k, v) in &self.golden_logprob {
             real(&format!("golden_logprob.{k}"), *v as f64);
         }
@@ -458,6 +473,9 @@ impl Tolerances {
         }
         if !self.corrupt_timeout_s.is_finite() || self.corrupt_timeout_s <= 0.0 {
             bad.push(format!("corrupt_timeout_s = {}: a time limit must be finite and > 0", self.corrupt_timeout_s));
+        }
+        if !self.tensor_error_max_ratio.is_finite() || self.tensor_error_max_ratio < 1.0 {
+            bad.push(format!("tensor_error_max_ratio = {}: a ratio bound must be finite and ≥ 1", self.tensor_error_max_ratio));
         }
         if !self.cross_runtime_ppl_max_ratio.is_finite() || self.cross_runtime_ppl_max_ratio < 1.0 {
             bad.push(format!("cross_runtime_ppl_max_ratio = {}: a ratio bound must be finite and ≥ 1", self.cross_runtime_ppl_max_ratio));
@@ -1140,6 +1158,14 @@ mod tests {
         for s in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             assert!(limit(s).unwrap_err().contains(&format!("corrupt_timeout_s = {s}")), "{s}");
         }
+        let tensor = |r: f64| Tolerances { tensor_error_max_ratio: r, ..Tolerances::spec() }.validate();
+        assert!(tensor(1.0).is_ok());
+        for r in [0.99, f64::NAN, f64::INFINITY] {
+            assert!(tensor(r).unwrap_err().contains(&format!("tensor_error_max_ratio = {r}")), "{r}");
+        }
+        let exact = |v: f64| Tolerances { tensor_error_exact_rel_max: v, ..Tolerances::spec() }.validate();
+        assert!(exact(0.0).is_ok());
+        assert!(exact(-1e-6).unwrap_err().contains("tensor_error_exact_rel_max = -0.000001"));
     }
 
     #[test]

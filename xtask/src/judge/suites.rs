@@ -25,6 +25,9 @@ pub enum Need {
     Battery,
     /// apr on files broken on purpose (`crate::corrupt`'s recipes).
     Corrupt,
+    /// apr's int8/int4 and the correct quantizers' files dequantized, each compared
+    /// with the reference checkpoint tensor by tensor.
+    TensorError,
 }
 
 /// Whom a suite's outcomes are about.
@@ -244,6 +247,19 @@ pub static SUITES: &[Suite] = &[
         judge: corrupt::judge,
         structure: None,
     },
+    Suite {
+        name: "tensor-error",
+        about: About::Fixed(CONVERTER),
+        claim: |t| {
+            format!(
+                "Per tensor, apr's int8/int4 RMSE ≤ {}× the best correct quantizer's of the same bits (≤ {:e} × RMS where it keeps the tensor exact)",
+                t.tensor_error_max_ratio, t.tensor_error_exact_rel_max
+            )
+        },
+        needs: &[Need::TensorError, Need::Conversions],
+        judge: tensor_error::judge,
+        structure: None,
+    },
 ];
 
 /// The suite named `name`, or the error listing the known ones.
@@ -290,5 +306,8 @@ mod tests {
             (suite("corrupt-input").unwrap().claim)(&t),
             "Corrupt files: non-zero exit with an error, no panic, no hang (≤ 30s), nothing left behind"
         );
+        t.tensor_error_max_ratio = 3.0;
+        assert!((suite("tensor-error").unwrap().claim)(&t).contains("≤ 3× the best correct quantizer's"));
+        assert!((suite("tensor-error").unwrap().claim)(&t).contains("≤ 1e-6 × RMS"));
     }
 }
