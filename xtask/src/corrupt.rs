@@ -423,9 +423,101 @@ pub fn observe(
         .collect()
 }
 
+/// The status table's corrupt-input grid per model: recipe × command, each cell how
+/// apr ended (its exit code) and what was wrong with it.
+pub fn tables(r: &crate::report::RunResults) -> String {
+    use crate::judge::Verdict;
+    use comfy_table::presets::ASCII_MARKDOWN;
+    use comfy_table::{ContentArrangement, Table};
+    let mut out = String::new();
+    for model in r.models() {
+        let outs: Vec<&crate::judge::Outcome> =
+            r.outcomes.iter().filter(|o| o.model == model && o.suite == crate::judge::corrupt::SUITE && o.case.contains('/')).collect();
+        if outs.is_empty() {
+            continue;
+        }
+        let mut table = Table::new();
+        let mut header = vec!["Recipe".to_string()];
+        header.extend(Command::ALL.iter().map(|c| format!("apr {}", c.name())));
+        table.set_header(header);
+        for row in RECIPES {
+            let mut cells = vec![row.name.to_string()];
+            for c in Command::ALL {
+                let o = outs.iter().find(|o| o.case == format!("{}/{}", row.name, c.name()));
+                cells.push(match o {
+                    None => "—".into(),
+                    Some(o) => {
+                        let exit = o.evidence.invocations.first().map_or("?".to_string(), |i| match (i.timed_out, i.exit_code) {
+                            (true, _) => "timed out".into(),
+                            (false, Some(code)) => format!("exit {code}"),
+                            (false, None) => "signal".into(),
+                        });
+                        let what: Vec<&str> = o.evidence.details["violations"]
+                            .as_array()
+                            .map(|v| v.iter().filter_map(|x| x.as_str()).collect())
+                            .unwrap_or_default();
+                        match o.status {
+                            Verdict::Pass => exit,
+                            Verdict::Fail => format!("**{exit}: {}**", what.join(", ")),
+                            Verdict::Blocked => "blocked".into(),
+                            Verdict::Skip => "skip".into(),
+                        }
+                    }
+                });
+            }
+            table.add_row(cells);
+        }
+        table.load_preset(ASCII_MARKDOWN).set_content_arrangement(ContentArrangement::Disabled).force_no_tty();
+        let text = table.lines().map(|l| l.trim_end().to_string()).collect::<Vec<_>>().join("\n");
+        out.push_str(&format!(
+            "\n### Corrupt inputs, {model} (apr on files broken on purpose: a refusal is a non-zero exit with an error; bold: a finding)\n\n{text}\n"
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_grid_shows_each_exit_and_bolds_the_findings() {
+        use crate::judge::{evidence_from, subject, Case};
+        let ended = |code: Option<i32>, timed_out: bool| tmgt_schema::Invocation { exit_code: code, timed_out, ..Default::default() };
+        let case = |recipe: &str, c: Command| {
+            Case::new(crate::judge::corrupt::SUITE, "tiny-a", format!("{recipe}/{}", c.name()), subject::RUNTIME)
+        };
+        let mut r = crate::report::tests::sample_results();
+        r.outcomes.push(case("st-empty", Command::Run).pass("refused", evidence_from(&ended(Some(5), false), None, None, Value::Null)));
+        r.outcomes.push(case("st-empty", Command::Import).fail(
+            "x",
+            "s",
+            evidence_from(
+                &ended(Some(0), false),
+                None,
+                None,
+                serde_json::json!({"violations": ["accepts it (exit 0)", "leaves out.apr behind"]}),
+            ),
+        ));
+        r.outcomes.push(case("gguf-half", Command::Tensors).fail(
+            "x",
+            "s",
+            evidence_from(&ended(None, true), None, None, serde_json::json!({"violations": ["hangs"]})),
+        ));
+        r.outcomes.push(case("st-half", Command::Inspect).blocked("b", "s", crate::judge::Evidence::default()));
+        let text = tables(&r);
+        assert!(text.contains("### Corrupt inputs, tiny-a"), "{text}");
+        assert!(!text.contains("tiny-b"), "a model without corrupt cases has no grid");
+        let row = |name: &str| {
+            text.lines().find(|l| l.starts_with(&format!("| {name} "))).unwrap_or_else(|| panic!("{name}: {text}")).to_string()
+        };
+        assert!(
+            row("st-empty").contains("| exit 5 ") && row("st-empty").contains("**exit 0: accepts it (exit 0), leaves out.apr behind**")
+        );
+        assert!(row("gguf-half").contains("**timed out: hangs**"), "{}", row("gguf-half"));
+        assert!(row("st-half").contains("| blocked "), "{}", row("st-half"));
+        assert!(row("st-garbage").contains("| — "), "not observed: a dash");
+    }
 
     /// The synthetic checkpoint's data section: 768 bytes.
     const DATA: usize = 768;

@@ -330,6 +330,8 @@ pub fn status_table(r: &RunResults) -> String {
         }
         if section == Section::UnderTest {
             out.push_str(&ladder_tables(r));
+            out.push_str(&crate::tensor_error::tables(r));
+            out.push_str(&crate::corrupt::tables(r));
         }
         if section == Section::Comparators {
             for (model, m) in &r.matrices {
@@ -340,7 +342,6 @@ pub fn status_table(r: &RunResults) -> String {
             }
             out.push_str(&crate::drift::kld_tables(r));
             out.push_str(&crate::drift::battery_tables(r));
-            out.push_str(&crate::tensor_error::tables(r));
         }
     }
     out
