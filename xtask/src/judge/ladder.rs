@@ -45,6 +45,18 @@ impl Stage {
         }
     }
 
+    /// What is at fault when this stage's rung breaks and the rung below it was not
+    /// seen to hold (not run: no correct f32 GGUF for this architecture).
+    pub fn label_unseparated(self) -> &'static str {
+        match self {
+            Stage::SafetensorsPath => {
+                "apr's runtime on the raw safetensors checkpoint (no correct f32 GGUF ran to tell its safetensors path from the rest of its runtime)"
+            }
+            Stage::Container => "apr on its unquantized APR (its import, its APR reader or its runtime: no correct f32 GGUF ran to tell them apart)",
+            stage => stage.label(),
+        }
+    }
+
     /// The ticket group of a rung that breaks first at this stage (model-independent).
     pub fn signature(self) -> String {
         let stage = match self {
@@ -228,6 +240,15 @@ pub fn read(ev: &ModelEvidence, tol: &Tolerances, rung: &Rung) -> Reading {
     Reading { standing, notes, invocation }
 }
 
+/// Who is at fault when `at` is the first rung to break: its stage, told apart from
+/// the rung below only when that one was seen to hold.
+fn blame(ev: &ModelEvidence, tol: &Tolerances, at: &Rung) -> &'static str {
+    match at.below.and_then(rung) {
+        Some(below) if read(ev, tol, below).standing != Standing::Holds => at.stage.label_unseparated(),
+        _ => at.stage.label(),
+    }
+}
+
 /// The first rung below `rung` (itself included) whose break explains it: the rung it
 /// stands on when that one breaks too, else itself.
 fn first_break(ev: &ModelEvidence, tol: &Tolerances, rung: &'static Rung) -> &'static Rung {
@@ -254,7 +275,7 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
         let case = Case::new("ladder", &ev.slug, rung.artifact, at.stage.subject());
         let note = reading.notes.join("; ");
         let evidence = Evidence {
-            details: serde_json::json!({ "blame": format!("the f32 ladder: {}", at.stage.label()), "rung": rung.artifact }),
+            details: serde_json::json!({ "blame": format!("the f32 ladder: {}", blame(ev, tol, at)), "rung": rung.artifact }),
             ..reading.invocation.as_ref().map(|inv| evidence_from(inv, None, None, serde_json::Value::Null)).unwrap_or_default()
         };
         outs.push(match reading.standing {
@@ -345,7 +366,7 @@ pub fn reattribute(ev: &ModelEvidence, tol: &Tolerances, outs: &mut [Outcome]) {
         }
         let below = r.below.and_then(rung).map(|b| first_break(ev, tol, b));
         let line = match below {
-            Some(b) if breaks(b) => format!("the f32 ladder: {} — before any quantization", b.stage.label()),
+            Some(b) if breaks(b) => format!("the f32 ladder: {} — before any quantization", blame(ev, tol, b)),
             Some(b) if read(ev, tol, b).standing == Standing::Holds => format!("the f32 ladder: {}", Stage::Quantization.label()),
             _ => continue,
         };
@@ -415,6 +436,30 @@ mod tests {
         }
         assert!(find(&outs, "f32").note.starts_with("as on f32-gguf, the rung below: "), "{}", find(&outs, "f32").note);
         assert!(!find(&outs, "f32-gguf").note.contains("the rung below"));
+    }
+
+    #[test]
+    fn a_stage_is_told_apart_only_when_the_rung_below_was_seen_to_hold() {
+        let tol = Tolerances::spec();
+        let mut ev = perfect();
+        set_all(&mut ev, APR, "f32", &with_mismatches(&seq(32), 2));
+        for p in PROMPTS {
+            ev.generations.insert(GenKey::new(APR, "f32-gguf", p), Observed::Skipped { reason: "no f32 GGUF export for gemma3".into() });
+        }
+        let outs = judge(&ev, &tol);
+        assert_eq!(find(&outs, "f32-gguf").status, Verdict::Skip);
+        let f32 = find(&outs, "f32");
+        assert_eq!((f32.status, &f32.subject), (Verdict::Fail, &EITHER));
+        assert_eq!(f32.evidence.details["blame"], format!("the f32 ladder: {}", Stage::Container.label_unseparated()));
+        assert_ne!(Stage::Container.label_unseparated(), Stage::Container.label());
+        assert_ne!(Stage::SafetensorsPath.label_unseparated(), Stage::SafetensorsPath.label());
+        assert_eq!(Stage::Runtime.label_unseparated(), Stage::Runtime.label());
+        assert_eq!(Stage::Quantization.label_unseparated(), Stage::Quantization.label());
+        let mut outs =
+            vec![Case::new("divergence", "tiny", "apr/int8/code", EITHER).fail("x", wrong_output_signature(APR), Evidence::default())];
+        reattribute(&ev, &tol, &mut outs);
+        let line = outs[0].evidence.details["blame"].as_str().unwrap();
+        assert!(line.contains(Stage::Container.label_unseparated()), "{line}");
     }
 
     #[test]
