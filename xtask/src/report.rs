@@ -360,7 +360,8 @@ fn ladder_tables(r: &RunResults) -> String {
                 .filter(|o| if is_f32_rung(rung) { o.case == rung } else { o.case.split('/').next() == Some(rung) })
                 .collect()
         };
-        if r.outcomes.iter().all(|o| o.model != model || o.suite != "ladder") {
+        // A model with no ladder observed (not pulled, say) has no table.
+        if r.outcomes.iter().all(|o| o.model != model || o.suite != "ladder" || o.status == Verdict::Skip) {
             continue;
         }
         let mut table = Table::new();

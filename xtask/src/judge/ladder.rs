@@ -117,6 +117,16 @@ pub struct Reading {
     /// One clause per prompt and per PPL, in order.
     pub notes: Vec<String>,
     pub invocation: Option<Invocation>,
+    /// Prompts whose output was compared with the golden (ran and reported).
+    pub compared: usize,
+}
+
+impl Reading {
+    /// Its numbers were seen and none broke the claim (a failed run of another prompt
+    /// keeps it from passing, not from telling the stage above it apart).
+    pub fn seen_to_hold(&self) -> bool {
+        self.compared > 0 && self.standing != (Standing::Breaks { signature: None })
+    }
 }
 
 /// Where apr's f32 run of `prompt` first breaks the f32 claim, if it does.
@@ -162,7 +172,9 @@ fn f32_prompt(ev: &ModelEvidence, tol: &Tolerances, g: &Golden, gen: &Generation
 /// How apr stands on one rung.
 pub fn read(ev: &ModelEvidence, tol: &Tolerances, rung: &Rung) -> Reading {
     let mut notes = Vec::new();
+    // Wrong numbers (tokens, logprobs, PPL) break the rung before any failed run does.
     let mut breaks = false;
+    let mut compared = 0;
     let mut failure: Option<String> = None;
     let mut unknown: Option<Option<String>> = None;
     let mut missing = false;
@@ -173,7 +185,6 @@ pub fn read(ev: &ModelEvidence, tol: &Tolerances, rung: &Rung) -> Reading {
             Some(Observed::Ok { value, invocation }) => (value, invocation),
             Some(Observed::Failed { error, invocation: inv }) => {
                 notes.push(format!("{prompt}: the run failed: {}", telling_line(error, inv)));
-                breaks = true;
                 failure = failure.or_else(|| Some(failure_signature(error, inv)));
                 invocation = invocation.or_else(|| Some(inv.clone()));
                 continue;
@@ -204,6 +215,7 @@ pub fn read(ev: &ModelEvidence, tol: &Tolerances, rung: &Rung) -> Reading {
         } else {
             f32_prompt(ev, tol, g, gen)
         };
+        compared += 1;
         match verdict {
             Ok(note) => notes.push(format!("{prompt}: {note}")),
             Err(note) => {
@@ -224,27 +236,27 @@ pub fn read(ev: &ModelEvidence, tol: &Tolerances, rung: &Rung) -> Reading {
             }
             (Some(Observed::Failed { error, invocation: inv }), _, _) => {
                 notes.push(format!("PPL: the eval failed: {}", telling_line(error, inv)));
-                breaks = true;
                 failure = failure.or_else(|| Some(failure_signature(error, inv)));
             }
             _ => {}
         }
     }
-    let standing = match (breaks, unknown) {
+    let standing = match (breaks, failure, unknown) {
         _ if ev.goldens.is_empty() => Standing::Unknown { signature: Some("no goldens".into()) },
-        (true, _) => Standing::Breaks { signature: failure },
-        (false, Some(signature)) => Standing::Unknown { signature },
-        (false, None) if missing => Standing::Missing,
-        (false, None) => Standing::Holds,
+        (true, _, _) => Standing::Breaks { signature: None },
+        (false, Some(failure), _) => Standing::Breaks { signature: Some(failure) },
+        (false, None, Some(signature)) => Standing::Unknown { signature },
+        (false, None, None) if missing => Standing::Missing,
+        (false, None, None) => Standing::Holds,
     };
-    Reading { standing, notes, invocation }
+    Reading { standing, notes, invocation, compared }
 }
 
 /// Who is at fault when `at` is the first rung to break: its stage, told apart from
 /// the rung below only when that one was seen to hold.
 fn blame(ev: &ModelEvidence, tol: &Tolerances, at: &Rung) -> &'static str {
     match at.below.and_then(rung) {
-        Some(below) if read(ev, tol, below).standing != Standing::Holds => at.stage.label_unseparated(),
+        Some(below) if !read(ev, tol, below).seen_to_hold() => at.stage.label_unseparated(),
         _ => at.stage.label(),
     }
 }
@@ -253,7 +265,7 @@ fn blame(ev: &ModelEvidence, tol: &Tolerances, at: &Rung) -> &'static str {
 /// stands on when that one breaks too, else itself.
 fn first_break(ev: &ModelEvidence, tol: &Tolerances, rung: &'static Rung) -> &'static Rung {
     match rung.below.and_then(rung_of) {
-        Some(below) if matches!(read(ev, tol, below).standing, Standing::Breaks { .. }) => first_break(ev, tol, below),
+        Some(below) if read(ev, tol, below).standing == (Standing::Breaks { signature: None }) => first_break(ev, tol, below),
         _ => rung,
     }
 }
@@ -334,9 +346,14 @@ pub fn reattribute(ev: &ModelEvidence, tol: &Tolerances, outs: &mut [Outcome]) {
         .filter(|r| is_f32_rung(r.artifact) && breaks(r))
         .filter_map(|r| {
             let at = first_break(ev, tol, r);
-            let group = match at.stage {
-                Stage::Runtime => cause(outs, at.artifact)?,
-                stage => stage.signature(),
+            // A cause the judges named on that rung (a prompt wrapped in a template, a
+            // PPL over another text) is the group; else a wrong token there is the
+            // runtime's own group, and the stage's above a rung that holds.
+            let found = cause(outs, at.artifact);
+            let group = match (at.stage, found) {
+                (_, Some(found)) if found != wrong_output_signature(APR) => found,
+                (Stage::Runtime, found) => found?,
+                (stage, _) => stage.signature(),
             };
             Some((r.artifact, group))
         })
@@ -367,7 +384,7 @@ pub fn reattribute(ev: &ModelEvidence, tol: &Tolerances, outs: &mut [Outcome]) {
         let below = r.below.and_then(rung).map(|b| first_break(ev, tol, b));
         let line = match below {
             Some(b) if breaks(b) => format!("the f32 ladder: {} — before any quantization", blame(ev, tol, b)),
-            Some(b) if read(ev, tol, b).standing == Standing::Holds => format!("the f32 ladder: {}", Stage::Quantization.label()),
+            Some(b) if read(ev, tol, b).seen_to_hold() => format!("the f32 ladder: {}", Stage::Quantization.label()),
             _ => continue,
         };
         if !o.evidence.details.is_object() {
@@ -557,6 +574,37 @@ mod tests {
         assert_eq!(judge(&evidence_without_goldens(), &tol)[0].subject, Subject::Harness);
     }
 
+    #[test]
+    fn a_failed_run_keeps_a_rung_from_passing_but_not_from_telling_the_stage_above_it() {
+        let tol = Tolerances::spec();
+        let mut ev = perfect();
+        let mut empty = inv(&["apr", "run", "f32.gguf"], "");
+        empty.exit_code = Some(8);
+        empty.stderr = "error: Inference failed: empty completion: the model produced no text (#3720)\n".into();
+        let failed = Observed::Failed { error: "exit 8".into(), invocation: empty.clone() };
+        for rung in ["f32-gguf", "f32"] {
+            ev.generations.insert(GenKey::new(APR, rung, "arithmetic"), failed.clone());
+        }
+        set_all(&mut ev, APR, "f32", &with_mismatches(&seq(32), 1));
+        ev.generations.insert(GenKey::new(APR, "f32", "arithmetic"), failed.clone());
+        let outs = judge(&ev, &tol);
+        let gguf = find(&outs, "f32-gguf");
+        assert_eq!((gguf.status, gguf.signature.as_str()), (Verdict::Blocked, failure_signature("exit 8", &empty).as_str()));
+        assert!(read(&ev, &tol, &RUNGS[0]).seen_to_hold(), "three prompts compared, none broke");
+        let f32 = find(&outs, "f32");
+        assert_eq!((f32.status, &f32.signature), (Verdict::Fail, &Stage::Container.signature()), "wrong numbers before a failed run");
+        assert_eq!(f32.evidence.details["blame"], format!("the f32 ladder: {}", Stage::Container.label()), "told apart");
+        // Nothing compared: not seen to hold.
+        for p in PROMPTS {
+            ev.generations.insert(GenKey::new(APR, "f32-gguf", p), failed.clone());
+        }
+        assert!(!read(&ev, &tol, &RUNGS[0]).seen_to_hold());
+        assert_eq!(
+            find(&judge(&ev, &tol), "f32").evidence.details["blame"],
+            format!("the f32 ladder: {}", Stage::Container.label_unseparated())
+        );
+    }
+
     fn evidence_without_goldens() -> ModelEvidence {
         ModelEvidence::new("tiny")
     }
@@ -570,7 +618,7 @@ mod tests {
         let mut outs = judge(&ev, &tol);
         outs.extend([
             Case::new("reference-ppl", "tiny", "apr/f32", EITHER).fail("x", "apr: PPL far", Evidence::default()),
-            Case::new("divergence", "tiny", "apr/f32/code", EITHER).fail("x", "apr: wrong output", Evidence::default()),
+            Case::new("divergence", "tiny", "apr/f32/code", EITHER).fail("x", wrong_output_signature(APR), Evidence::default()),
             Case::new("divergence", "tiny", "apr/int8/code", EITHER).fail("x", wrong_output_signature(APR), Evidence::default()),
             Case::new("token-parity", "tiny", "int8/code", EITHER).fail("x", wrong_output_signature(APR), Evidence::default()),
             Case::new("canary", "tiny", "int8/greeting", EITHER).fail("x", "apr: trims text", Evidence::default()),
@@ -593,6 +641,17 @@ mod tests {
         }
         assert_eq!(find(&outs, "candle/f32-gguf/code").signature, "c", "a comparator's finding is its own");
         assert!(find(&outs, "apr/f32-gguf/code").evidence.details.get("blame").is_none());
+        // A cause the judges named on the rung (the prompt wrapped): the rung joins it.
+        let mut ev4 = perfect();
+        set_all(&mut ev4, APR, "safetensors", &with_mismatches(&seq(32), 1));
+        let mut outs = judge(&ev4, &tol);
+        outs.push(Case::new("tokenizer", "tiny", "apr/safetensors/code", RUNTIME).fail("x", "apr: wraps the prompt", Evidence::default()));
+        outs.push(Case::new("divergence", "tiny", "apr/safetensors/code", RUNTIME).fail("x", "apr: wraps the prompt", Evidence::default()));
+        outs.push(Case::new("reference-ppl", "tiny", "apr/safetensors", RUNTIME).fail("x", "apr: another text", Evidence::default()));
+        reattribute(&ev4, &tol, &mut outs);
+        for case in ["safetensors", "apr/safetensors"] {
+            assert_eq!(find(&outs, case).signature, "apr: wraps the prompt", "{case}");
+        }
         // A runtime broken on the correct f32 GGUF: every rung joins its cause there (only
         // the PPL, here), and so do the findings on the rungs above it.
         let mut ev3 = perfect();
