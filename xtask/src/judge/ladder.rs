@@ -242,7 +242,6 @@ pub fn read(ev: &ModelEvidence, tol: &Tolerances, rung: &Rung) -> Reading {
         }
     }
     let standing = match (breaks, failure, unknown) {
-        _ if ev.goldens.is_empty() => Standing::Unknown { signature: Some("no goldens".into()) },
         (true, _, _) => Standing::Breaks { signature: None },
         (false, Some(failure), _) => Standing::Breaks { signature: Some(failure) },
         (false, None, Some(signature)) => Standing::Unknown { signature },
@@ -603,6 +602,43 @@ mod tests {
             find(&judge(&ev, &tol), "f32").evidence.details["blame"],
             format!("the f32 ladder: {}", Stage::Container.label_unseparated())
         );
+    }
+
+    #[test]
+    fn text_only_runs_the_worst_logprob_and_each_quantized_bound() {
+        let tol = Tolerances::spec();
+        let mut ev = perfect();
+        // No ids reported: the text decides.
+        let mut text_only = gen(seq(32));
+        text_only.tokens = None;
+        ev.generations.insert(GenKey::new(APR, "f32", "code"), ok(text_only.clone()));
+        assert_eq!(find(&judge(&ev, &tol), "f32").status, Verdict::Pass);
+        text_only.text.push('!');
+        ev.generations.insert(GenKey::new(APR, "f32", "code"), ok(text_only));
+        let o = find(&judge(&ev, &tol), "f32").clone();
+        assert_eq!(o.status, Verdict::Fail);
+        assert!(o.note.contains("code: text differs and no ids are reported"), "{}", o.note);
+        // The worst step is reported, wherever it lies.
+        let mut ev = perfect();
+        let mut g = gen(seq(32));
+        g.top_logprobs = Some(
+            seq(32)
+                .iter()
+                .enumerate()
+                .map(|(i, &id)| vec![TokenLogprob { id, logprob: -0.1 + if i == 1 { 0.01 } else { 0.001 } }])
+                .collect(),
+        );
+        ev.generations.insert(GenKey::new(APR, "f32-gguf", "code"), ok(g));
+        let o = find(&judge(&ev, &tol), "f32-gguf").clone();
+        assert!(o.note.contains("code: identical, max |Δlogprob| 0.0100"), "{}", o.note);
+        // int8 holds to 3 mismatches, int4 to 5: 4 breaks the one, not the other.
+        let mut ev = perfect();
+        set_all(&mut ev, APR, "int8", &with_mismatches(&seq(32), 4));
+        set_all(&mut ev, APR, "int4", &with_mismatches(&seq(32), 4));
+        assert_eq!(read(&ev, &tol, &RUNGS[3]).standing, Standing::Breaks { signature: None });
+        assert_eq!(read(&ev, &tol, &RUNGS[4]).standing, Standing::Holds);
+        set_all(&mut ev, APR, "int8", &with_mismatches(&seq(32), 3));
+        assert_eq!(read(&ev, &tol, &RUNGS[3]).standing, Standing::Holds, "exactly at the bound holds");
     }
 
     fn evidence_without_goldens() -> ModelEvidence {
