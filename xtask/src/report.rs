@@ -380,11 +380,11 @@ fn ladder_tables(r: &RunResults) -> String {
             let shown = outs.iter().find(|o| o.status != Verdict::Pass).or(outs.first());
             let note = shown.map_or(String::new(), |o| o.note.clone());
             // The stage the ladder blames, in short ("apr's unquantized APR container").
-            let blame =
-                shown.filter(|o| o.status == Verdict::Fail).and_then(|o| o.evidence.details.get("blame")?.as_str()).map_or("", |b| {
-                    let b = b.strip_prefix("the f32 ladder: ").unwrap_or(b);
-                    b.split(" (").next().unwrap_or(b)
-                });
+            let blame = outs
+                .iter()
+                .filter(|o| o.status == Verdict::Fail)
+                .find_map(|o| o.evidence.details.get("blame")?.as_str()?.strip_prefix("the f32 ladder: "))
+                .map_or("", |b| b.split(" (").next().unwrap_or(b));
             table.add_row([
                 rung.artifact.to_string(),
                 runs.to_string(),

@@ -314,6 +314,12 @@ fn rung_of_case(case: &str) -> Option<&'static Rung> {
     }
 }
 
+/// A FAIL for a run that failed (`failed_outcome`: its evidence keeps the error): its
+/// own group, whatever rung it ran on.
+fn is_failed_run(o: &Outcome) -> bool {
+    o.evidence.details.get("error").is_some()
+}
+
 /// The suites whose apr finding on a rung says why the rung broke, in the order asked.
 const CAUSES: [&str; 4] = ["divergence", "tokenizer", "reference-ppl", "logprobs"];
 
@@ -331,6 +337,7 @@ pub fn reattribute(ev: &ModelEvidence, tol: &Tolerances, outs: &mut [Outcome]) {
         let on = |o: &&Outcome| {
             o.status == Verdict::Fail
                 && o.subject.is_under_test()
+                && !is_failed_run(o)
                 && o.case.strip_prefix(&format!("{APR}/{artifact}")).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         };
         CAUSES.iter().find_map(|suite| outs.iter().filter(|o| o.suite == *suite).find(on).map(|o| o.signature.clone()))
@@ -371,7 +378,7 @@ pub fn reattribute(ev: &ModelEvidence, tol: &Tolerances, outs: &mut [Outcome]) {
         let Some(r) = rung_of_case(&o.case) else { continue };
         if r.stage != Stage::Quantization {
             // A PPL or an encoding that breaks on the rung too: the same defect.
-            if let Some(signature) = group_of(r.artifact).filter(|_| CAUSES.contains(&o.suite.as_str())) {
+            if let Some(signature) = group_of(r.artifact).filter(|_| CAUSES.contains(&o.suite.as_str()) && !is_failed_run(o)) {
                 o.signature = signature;
                 o.subject = first_break(ev, tol, r).stage.subject();
             }
@@ -641,6 +648,13 @@ mod tests {
         assert_eq!(read(&ev, &tol, &RUNGS[3]).standing, Standing::Holds, "exactly at the bound holds");
     }
 
+    /// Evidence where only apr's f32 APR leaves the golden.
+    fn ev4_base() -> ModelEvidence {
+        let mut ev = perfect();
+        set_all(&mut ev, APR, "f32", &with_mismatches(&seq(32), 1));
+        ev
+    }
+
     fn evidence_without_goldens() -> ModelEvidence {
         ModelEvidence::new("tiny")
     }
@@ -677,6 +691,18 @@ mod tests {
         }
         assert_eq!(find(&outs, "candle/f32-gguf/code").signature, "c", "a comparator's finding is its own");
         assert!(find(&outs, "apr/f32-gguf/code").evidence.details.get("blame").is_none());
+        // A failed run on the rung is no cause of its numbers and keeps its own group.
+        let mut outs = judge(&ev4_base(), &tol);
+        let mut crash = inv(&["apr", "run", "f32.apr"], "");
+        crash.exit_code = Some(8);
+        let failed = failed_outcome(&Case::new("divergence", "tiny", "apr/f32/arithmetic", EITHER), "apr on f32", "exit 8", &crash);
+        let failed_sig = failed.signature.clone();
+        outs.push(failed);
+        outs.push(Case::new("divergence", "tiny", "apr/f32/code", EITHER).fail("x", wrong_output_signature(APR), Evidence::default()));
+        reattribute(&ev4_base(), &tol, &mut outs);
+        assert_eq!(find(&outs, "f32").signature, Stage::Container.signature());
+        assert_eq!(find(&outs, "apr/f32/arithmetic").signature, failed_sig);
+        assert_eq!(find(&outs, "apr/f32/code").signature, Stage::Container.signature());
         // A cause the judges named on the rung (the prompt wrapped): the rung joins it.
         let mut ev4 = perfect();
         set_all(&mut ev4, APR, "safetensors", &with_mismatches(&seq(32), 1));
