@@ -286,11 +286,18 @@ pub fn judge(ev: &ModelEvidence, tol: &Tolerances) -> Vec<Outcome> {
         let case = Case::new("ladder", &ev.slug, rung.artifact, at.stage.subject());
         let note = reading.notes.join("; ");
         let evidence = Evidence {
-            details: serde_json::json!({ "blame": format!("the f32 ladder: {}", blame(ev, tol, at)), "rung": rung.artifact }),
+            // The note is cut for the table; every prompt's reading is kept here.
+            details: serde_json::json!({
+                "blame": format!("the f32 ladder: {}", blame(ev, tol, at)),
+                "rung": rung.artifact,
+                "readings": reading.notes,
+            }),
             ..reading.invocation.as_ref().map(|inv| evidence_from(inv, None, None, serde_json::Value::Null)).unwrap_or_default()
         };
         outs.push(match reading.standing {
-            Standing::Holds => case.pass(note, Evidence { details: serde_json::json!({ "rung": rung.artifact }), ..evidence }),
+            Standing::Holds => {
+                case.pass(note, Evidence { details: serde_json::json!({ "rung": rung.artifact, "readings": reading.notes }), ..evidence })
+            }
             Standing::Breaks { signature: Some(failure) } => case.blocked(note, failure, evidence),
             Standing::Breaks { signature: None } if at.artifact != rung.artifact => {
                 case.fail(format!("as on {}, the rung below: {note}", at.artifact), at.stage.signature(), evidence)
@@ -443,7 +450,10 @@ mod tests {
         let outs = judge(&ev, &tol);
         assert_eq!(status(&outs, "f32"), (Verdict::Fail, EITHER, Stage::Container.signature()));
         assert_eq!(find(&outs, "f32").evidence.details["blame"], format!("the f32 ladder: {}", Stage::Container.label()));
+        assert_eq!(find(&outs, "f32").evidence.details["readings"].as_array().map(Vec::len), Some(5), "4 prompts and the PPL");
         assert_eq!(find(&outs, "f32-gguf").status, Verdict::Pass);
+        assert!(find(&outs, "f32-gguf").evidence.details.get("blame").is_none(), "a rung that holds blames nobody");
+        assert_eq!(find(&outs, "f32-gguf").evidence.details["readings"][4], "PPL ×1.0000");
         // Only the raw checkpoint: apr's safetensors path, its runtime.
         let mut ev = perfect();
         set_all(&mut ev, APR, "safetensors", &with_mismatches(&seq(32), 1));
