@@ -138,7 +138,7 @@ fn arch(p: &mut Problems, command: &str, truth: &ModelTruth, got: Option<&str>) 
 
 /// A listing (name, shape, dtype when printed) against the header: every tensor once,
 /// its shape as stored (safetensors keeps HF order) and its dtype.
-fn listing(p: &mut Problems, command: &str, found: &[(String, Option<Vec<usize>>, Option<String>)], c: &Checkpoint) {
+fn listing(p: &mut Problems, command: &str, found: &[Found], c: &Checkpoint) {
     let missing: Vec<&String> = c.tensors.keys().filter(|n| !found.iter().any(|f| &f.0 == *n)).collect();
     if let Some(first) = missing.first() {
         p.push(format!("{} checkpoint tensors not listed (e.g. {first})", missing.len()), sig(command, "tensors missing"));
@@ -381,7 +381,7 @@ fn judge_call(ev: &ModelEvidence, tol: &Tolerances, command: &str) -> Outcome {
     let obs = ev.structure.get(&StructureKey::new(SUITE, command));
     // Text where --json was asked, with exit 0: its own finding (apr 0.72.3's hex on a
     // safetensors file), not a parse error shared with every other command.
-    if let Some(Observed::Failed { error, invocation }) = obs.filter(|_| command == "hex") {
+    if let Some(Observed::Failed { error, invocation }) = obs {
         if invocation.exit_code == Some(0) && !invocation.stdout.trim().is_empty() {
             return case.fail(
                 format!("prints text, not JSON, though --json is given: {}", one_line(&invocation.stdout, 80)),
