@@ -196,6 +196,10 @@ fn inspect_and_debug_fields() {
     assert_eq!(fails("inspect", &set(inspect_json(), "/architecture", json!("qwen2"))).1, s("inspect", "wrong architecture"));
     assert_eq!(fails("inspect", &remove(inspect_json(), "/architecture")).1, s("inspect", "wrong architecture"));
     assert!(matches!(reading("inspect", &set(inspect_json(), "/architecture", json!("LLaMA"))), Reading::Pass(_)));
+    // config.json's model_type names the architecture too (Gemma 3's "gemma3_text").
+    let gemma = ModelTruth { arch: Arch::Gemma3, ..truth() };
+    let v = set(inspect_json(), "/architecture", json!("gemma3_text"));
+    assert!(matches!(check_inspect(&v, &checkpoint(), &gemma), Reading::Pass(_)), "{:?}", check_inspect(&v, &checkpoint(), &gemma));
     let (note, sig) = fails("inspect", &set(inspect_json(), "/metadata/format", json!("apr")));
     assert_eq!(sig, s("inspect", "metadata is not the header's __metadata__"));
     assert_eq!(note, r#"metadata {"format":"apr"}, the header's __metadata__ {"format":"pt"}"#);
@@ -230,6 +234,14 @@ fn validate_and_tree() {
     c.tensors.get_mut("model.embed_tokens.weight").unwrap().inf = 1;
     let v = set(set(set(validate_json(), "/passed", json!(false)), "/total_nan", json!(2)), "/total_inf", json!(1));
     assert!(matches!(check_validate(&v, &c), Reading::Pass(_)), "{:?}", check_validate(&v, &c));
+    // Any NaN or any inf (one of each, or an inf alone) makes passed=true wrong.
+    for (nan, inf) in [(1, 1), (0, 1), (1, 0)] {
+        let mut c = checkpoint();
+        (c.tensors.get_mut("model.norm.weight").unwrap().nan, c.tensors.get_mut("model.norm.weight").unwrap().inf) = (nan, inf);
+        let v = set(set(validate_json(), "/total_nan", json!(nan)), "/total_inf", json!(inf));
+        let Reading::Fail { signature, .. } = check_validate(&v, &c) else { panic!("{nan} NaN {inf} inf") };
+        assert_eq!(signature, s("validate", "verdict contradicts the data"));
+    }
     let Reading::Pass(note) = reading("validate", &validate_json()) else { panic!() };
     assert_eq!(note, "2 checks passed; 2 tensors, 0 NaN, 0 inf");
     let (note, sig) = fails("tree", &set(tree_json(), "/children/0/children/1/children/0/shape", json!([3])));
@@ -283,6 +295,14 @@ fn hex_statistics_within_the_bound() {
     let t = c.tensors.get_mut("model.embed_tokens.weight").unwrap();
     (t.nan, t.inf) = (0, 1);
     assert!(matches!(check_hex(&v, &c, &Tolerances::spec()), Reading::Pass(_)));
+    // The bound is √(mean² + std²) × rel: mean 3, std 0.5 give √9.25.
+    let mut c = checkpoint();
+    let t = c.tensors.get_mut("model.norm.weight").unwrap();
+    (t.mean, t.std) = (3.0, 0.5);
+    let bound = 1e-4 * 9.25f64.sqrt();
+    let v = |mean: f64| set(set(hex_json(), "/1/stats/std", json!(0.5)), "/1/stats/mean", json!(mean));
+    assert!(matches!(check_hex(&v(3.0 + 0.99 * bound), &c, &Tolerances::spec()), Reading::Pass(_)));
+    assert!(matches!(check_hex(&v(3.0 + 1.01 * bound), &c, &Tolerances::spec()), Reading::Fail { .. }));
     // The bound is the roster's.
     let tol = Tolerances { safetensors_stats_rel_max: 1e-2, ..Tolerances::spec() };
     assert!(matches!(check_hex(&set(hex_json(), "/1/stats/mean", json!(2.02)), &checkpoint(), &tol), Reading::Pass(_)));
@@ -343,6 +363,9 @@ fn exits_missing_observations_and_text() {
     assert_eq!((o.status, o.signature.as_str()), (Verdict::Fail, "apr: exits non-zero though its JSON reports success"));
     assert!(o.note.starts_with("exit 3 although its JSON reports success (health=OK"), "{}", o.note);
     assert_eq!(o.evidence.expected.as_deref(), Some("exit 0"));
+    // Killed by a signal (no exit code) is never exit 0.
+    let killed = Invocation { exit_code: None, ..inv(0, "{}") };
+    assert!(with(Observed::Ok { value: debug_json(), invocation: killed }).note.starts_with("exit -1 although"));
     let o = with(Observed::Ok { value: set(debug_json(), "/health", json!("BAD")), invocation: inv(2, "{}") });
     assert_eq!((o.status, o.note.as_str()), (Verdict::Fail, "health=BAD (exit 2)"));
     assert_eq!(o.evidence.expected.as_deref(), Some("health OK, the file's counts"));
