@@ -74,6 +74,11 @@ fn bounded(mut ev: ModelEvidence) -> ModelEvidence {
     bound_observations(&mut ev.structure);
     bound_observations(&mut ev.corrupt);
     bound_observations(&mut ev.tensor_errors);
+    for obs in [ev.safetensors_export.as_mut()].into_iter().flatten() {
+        if let Observed::Ok { invocation, .. } | Observed::Failed { invocation, .. } = obs {
+            *invocation = invocation.bounded(EVIDENCE_OUTPUT);
+        }
+    }
     ev
 }
 
@@ -433,6 +438,13 @@ impl Check {
         if wanted.iter().any(|s| s.needs.contains(&Need::TensorError)) && !matches!(part.holding, Holding::Part { lead: false }) {
             ev.tensor_errors = crate::tensor_error::observe(ctx, model, &harness.tools, &artifacts)?;
         }
+        // The safetensors suite's reading of the checkpoint and apr's export round trip
+        // (each reads the half-gigabyte file whole), by the same shard.
+        if wanted.iter().any(|s| s.needs.contains(&Need::Safetensors)) && !matches!(part.holding, Holding::Part { lead: false }) {
+            let (facts, export) = crate::safetensors::observe(ctx, model, &harness.tools, &artifacts)?;
+            ev.safetensors = Some(facts);
+            ev.safetensors_export = Some(export);
+        }
         let counts = [jobs.len(), planned];
         for finished in run_jobs(ctx, &harness.runtimes, &model.slug, jobs) {
             match finished {
@@ -724,13 +736,25 @@ fn plan_jobs(
     // folder on bare file names (see Runtime::runs_in_model_dir).
     if let Some(apr_version) = harness.runtimes.iter().zip(&harness.versions).find(|(r, _)| r.name() == judge::APR).map(|(_, v)| v.clone())
     {
+        // (suite, observation key, inspection, artifacts read): the structure suites'
+        // calls, then the safetensors suite's inspections of the checkpoint.
+        let mut calls = Vec::new();
         for suite in wanted.iter().filter(|s| s.structure.is_some()) {
             let spec = suite.structure.expect("a structure suite");
             if (spec.on == On::Global && !first) || (matches!(spec.on, On::Gpu(_)) && harness.gpu.is_none()) {
                 continue;
             }
-            for (key, reads) in spec.calls() {
-                let skey = StructureKey::new(suite.name, &key);
+            calls.extend(spec.calls().into_iter().map(|(key, reads)| (suite.name, key, spec.inspection, reads)));
+        }
+        if needs.contains(&Need::Safetensors) {
+            let st = judge::safetensors::CALLS.iter();
+            calls.extend(
+                st.map(|(case, inspection)| (judge::safetensors::SUITE, case.to_string(), *inspection, vec![judge::safetensors::ARTIFACT])),
+            );
+        }
+        {
+            for (suite_name, key, inspection, reads) in calls {
+                let skey = StructureKey::new(suite_name, &key);
                 let version = match &apr_version {
                     Ok(v) => v,
                     Err(why) => {
@@ -769,10 +793,10 @@ fn plan_jobs(
                     continue;
                 }
                 let file_refs: Vec<&str> = files.iter().map(String::as_str).collect();
-                let argv = crate::runtime::apr::inspection_argv(&harness.tools.apr_program, spec.inspection, &file_refs);
+                let argv = crate::runtime::apr::inspection_argv(&harness.tools.apr_program, inspection, &file_refs);
                 let inputs = key_inputs(&argv, &hashes, version);
-                let file = dir.join("observations").join(format!("structure__{}__{}.json", suite.name, key.replace('~', "-vs-")));
-                let kind = JobKind::Structure { key: skey, command: suite.name };
+                let file = dir.join("observations").join(format!("structure__{}__{}.json", suite_name, key.replace('~', "-vs-")));
+                let kind = JobKind::Structure { key: skey, command: suite_name };
                 jobs.push(Job { kind, argv, cwd: Some(dir.clone()), inputs, file });
             }
         }
@@ -982,7 +1006,7 @@ fn make_kld_base(ctx: &Ctx, model: &Model, base: &KldBase) -> Result<Result<(), 
     Ok(Ok(()))
 }
 
-fn recast<T>(obs: &Observed<()>) -> Observed<T> {
+pub(crate) fn recast<T>(obs: &Observed<()>) -> Observed<T> {
     match obs {
         Observed::Blocked { step, reason, signature } => {
             Observed::Blocked { step: step.clone(), reason: reason.clone(), signature: signature.clone() }

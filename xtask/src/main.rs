@@ -25,6 +25,7 @@ mod report;
 mod roster;
 mod runner;
 mod runtime;
+mod safetensors;
 mod shard;
 mod status;
 mod tensor_error;

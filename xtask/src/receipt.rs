@@ -96,6 +96,8 @@ fn union(mut parts: impl Iterator<Item = ModelEvidence>) -> Option<ModelEvidence
         union_map(&mut ev.battery_runs, part.battery_runs);
         union_map(&mut ev.corrupt, part.corrupt);
         union_map(&mut ev.tensor_errors, part.tensor_errors);
+        ev.safetensors = ev.safetensors.take().or(part.safetensors);
+        ev.safetensors_export = ev.safetensors_export.take().or(part.safetensors_export);
         ev.battery_reference = match (ev.battery_reference.take(), part.battery_reference) {
             (Some(have), theirs) if real(&have) || theirs.as_ref().is_none_or(|t| !real(t)) => Some(have),
             (have, theirs) => theirs.or(have),

@@ -38,9 +38,11 @@ pub struct Header {
     pub tensors: BTreeMap<String, TensorInfo>,
     /// 8 + the header's length: data offsets count from here.
     pub data_start: u64,
+    /// The header's `__metadata__` (empty when it has none).
+    pub metadata: BTreeMap<String, serde_json::Value>,
 }
 
-/// Reads the header (8-byte little-endian length, then JSON; `__metadata__` skipped).
+/// Reads the header (8-byte little-endian length, then JSON; `__metadata__` kept apart).
 pub fn read_header(path: &Utf8Path) -> Result<Header> {
     let mut f = std::fs::File::open(path).with_context(|| format!("{path}: cannot open"))?;
     let len = f.metadata()?.len();
@@ -56,8 +58,10 @@ pub fn read_header(path: &Utf8Path) -> Result<Header> {
         serde_json::from_slice(&json).with_context(|| format!("{path}: the safetensors header is not JSON"))?;
     let mut tensors = BTreeMap::new();
     let data_start = 8 + n;
+    let mut metadata = BTreeMap::new();
     for (name, v) in raw {
         if name == "__metadata__" {
+            metadata = serde_json::from_value(v).with_context(|| format!("{path}: __metadata__ is not an object"))?;
             continue;
         }
         let info: TensorInfo = serde_json::from_value(v).with_context(|| format!("{path}: tensor {name}: bad header entry"))?;
@@ -68,7 +72,7 @@ pub fn read_header(path: &Utf8Path) -> Result<Header> {
         }
         tensors.insert(name, info);
     }
-    Ok(Header { tensors, data_start })
+    Ok(Header { tensors, data_start, metadata })
 }
 
 fn dtype_size(dtype: &str) -> Option<usize> {
@@ -119,7 +123,7 @@ pub fn read_tensor(path: &Utf8Path, header: &Header, name: &str) -> Result<Vec<f
 }
 
 /// Every tensor of a set of files (a sharded checkpoint): name -> (file, header).
-fn index(files: &[Utf8PathBuf]) -> Result<BTreeMap<String, (Utf8PathBuf, Header)>> {
+pub fn index(files: &[Utf8PathBuf]) -> Result<BTreeMap<String, (Utf8PathBuf, Header)>> {
     let mut out = BTreeMap::new();
     for file in files {
         let header = read_header(file)?;
@@ -195,11 +199,17 @@ fn dequant_dir(ctx: &Ctx, slug: &str) -> Utf8PathBuf {
 
 /// The argv of one dequantization ({in}, {out} placeholders), by artifact.
 fn dequant_args(artifact: &str) -> &'static [&'static str] {
-    if judge_te::is_apr(artifact) {
+    if exported_by_apr(artifact) {
         &["export", "{in}", "--format", "safetensors", "-o", "{out}", "--offline"]
     } else {
         &["import-gguf", "{in}", "--out", "{out}"]
     }
+}
+
+/// Is this artifact's safetensors form apr's export (its int8/int4, and its f32 APR for
+/// the safetensors suite's round trip)?
+fn exported_by_apr(artifact: &str) -> bool {
+    judge_te::is_apr(artifact) || artifact == crate::judge::safetensors::EXPORT_FROM
 }
 
 /// The hash of this file: a change in how the statistics are computed is a new key.
@@ -272,14 +282,14 @@ fn observe_one(
 /// The dequantized safetensors of `artifact` (made now, or the stamped ones) and the
 /// invocation that made them; Err: the observation saying why there are none.
 #[allow(clippy::type_complexity)]
-fn dequantize(
+pub fn dequantize<T>(
     ctx: &Ctx,
     model: &Model,
     tools: &Tools,
     artifact: &str,
     input: &Utf8Path,
-) -> Result<Result<(Vec<Utf8PathBuf>, Invocation), Observed<TensorErrors>>> {
-    let apr = judge_te::is_apr(artifact);
+) -> Result<Result<(Vec<Utf8PathBuf>, Invocation), Observed<T>>> {
+    let apr = exported_by_apr(artifact);
     let (program, version) = if apr {
         match &tools.apr {
             Ok(v) => (tools.apr_program.clone(), v.clone()),

@@ -138,6 +138,7 @@ const EXPECTED: &[(&str, &[&str], &[&str])] = &[
             "oracle-id",
             "qa",
             "rosetta-diff",
+            "safetensors",
             "selftest",
             "tensors",
             "tree",
@@ -147,7 +148,7 @@ const EXPECTED: &[(&str, &[&str], &[&str])] = &[
     ),
     // apr-runtime: its PPL on the correct f32 GGUF of the ladder.
     ("nan-ppl", &["ppl", "reference-ppl"], &["apr", "apr-runtime"]),
-    ("empty-stages", &["selftest", "validate"], &["apr-converter", "apr-runtime"]),
+    ("empty-stages", &["safetensors", "selftest", "validate"], &["apr-converter", "apr-runtime"]),
     ("renamed-tensor", &["tensors", "tree"], &["apr-converter"]),
     ("f32-export", &["inspect"], &["apr-converter"]),
     ("logprob-shift", &["kld", "ladder", "logprobs"], &["apr", "apr-runtime"]),
@@ -165,6 +166,9 @@ const EXPECTED: &[(&str, &[&str], &[&str])] = &[
     ("coarse-tensor", &["tensor-error"], &["apr-converter"]),
     // A panic on every file whose header is cut short: one group, every command.
     ("panic-truncated-header", &["corrupt-input"], &["apr-converter", "apr-runtime"]),
+    // apr's own f32 APR exported back to safetensors with one value negated: the
+    // round trip, its converter's.
+    ("f32-corrupt-tensor", &["safetensors"], &["apr-converter"]),
 ];
 
 /// Defects the harness does not catch on the fixtures yet, each with why: asserted
@@ -229,6 +233,7 @@ fn a_perfect_runtime_passes_and_every_injected_defect_is_caught_once() {
         "f32-container",
         "coarse-tensor",
         "panic-truncated-header",
+        "f32-corrupt-tensor",
     ];
     let one = setup(&roster(&["tiny-llama"], &["arithmetic", "completion"]));
     let mut matrix: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();

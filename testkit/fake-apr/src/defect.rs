@@ -27,6 +27,7 @@ pub enum Defect {
     F32Container,
     CoarseTensor,
     PanicTruncatedHeader,
+    F32CorruptTensor,
 }
 
 /// (name, defect, what it does): the `--help` text and the error for an unknown name.
@@ -76,6 +77,11 @@ pub const DEFECTS: &[(&str, Defect, &str)] = &[
         "panic-truncated-header",
         Defect::PanicTruncatedHeader,
         "any command given a .safetensors file shorter than its 8-byte length and the header it declares panics (exit 101) instead of refusing it",
+    ),
+    (
+        "f32-corrupt-tensor",
+        Defect::F32CorruptTensor,
+        "export --format safetensors of an unquantized .apr: the first tensor's (by name) first value is negated; every other file is right",
     ),
 ];
 

@@ -49,6 +49,7 @@ mod gguf;
 mod goldens;
 mod oracle;
 mod safetensors;
+mod st_structure;
 mod structure;
 #[cfg(test)]
 mod testutil;
@@ -228,6 +229,9 @@ fn export(args: &Args, defect: Defect) -> Result<i32> {
             coarse_first_matrix(file, &out)?;
         } else {
             std::fs::copy(file, &out).with_context(|| format!("cannot write {}", out.display()))?;
+            if defect == Defect::F32CorruptTensor && rec.quant == "f32" {
+                negate_first_value(&out)?;
+            }
         }
         println!("Exported {} -> {} (SafeTensors)", input.display(), out.display());
         return Ok(0);
@@ -308,6 +312,25 @@ fn coarse_first_matrix(file: &Path, out: &Path) -> Result<()> {
         tensors.push((name.as_str(), info.shape.clone(), values));
     }
     safetensors::write_f32(out, &tensors)
+}
+
+/// Flips the sign bit of the first value of the first tensor (by name) in place.
+fn negate_first_value(file: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let header = safetensors::read_header(file)?;
+    let Some(t) = header.tensors.values().find(|t| t.offsets.1 > t.offsets.0) else { return Ok(()) };
+    let width = match t.dtype.as_str() {
+        "F32" => 4,
+        _ => 2,
+    };
+    let at = header.data_start + t.offsets.0 + width - 1;
+    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(file)?;
+    let mut byte = [0u8];
+    f.seek(SeekFrom::Start(at))?;
+    f.read_exact(&mut byte)?;
+    f.seek(SeekFrom::Start(at))?;
+    f.write_all(&[byte[0] ^ 0x80])?;
+    Ok(())
 }
 
 /// (bytes the header says the file holds at least, bytes it holds) for a .safetensors
@@ -599,6 +622,23 @@ fn structure_command(command: &str, args: &Args, defect: Defect) -> Result<Value
         let label = args.positional(i, "FILE")?;
         View::open(Path::new(label), label)
     };
+    // A raw checkpoint: its own header and data, in apr's safetensors shapes (opened as
+    // an APR first, so a broken file is refused as before).
+    if let ("inspect" | "validate" | "tensors" | "tree" | "hex" | "debug", Some(label)) =
+        (command, args.positionals.first().filter(|p| artifact::is_safetensors(Path::new(p))))
+    {
+        let view = open(0)?;
+        let path = Path::new(label);
+        let f = st_structure::StFile::open(path, label, &view.config.model_type)?;
+        return Ok(match command {
+            "inspect" => st_structure::inspect(&f),
+            "validate" => st_structure::validate(path, &f, defect == Defect::EmptyStages)?,
+            "tensors" => st_structure::tensors(&f),
+            "tree" => st_structure::tree(&f),
+            "hex" => st_structure::hex(path, &f, args.usize_value(&["--limit"])?.unwrap_or(16))?,
+            _ => st_structure::debug(&f),
+        });
+    }
     Ok(match command {
         "inspect" => structure::inspect(&open(0)?),
         "validate" => structure::validate(&open(0)?, defect == Defect::EmptyStages),

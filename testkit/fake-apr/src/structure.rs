@@ -111,8 +111,13 @@ fn node_json(name: &str, path: &str, node: &Node) -> (Value, u64, usize) {
 
 /// `apr tree --json`: names split on `.` into groups, tensors as leaves.
 pub fn tree(v: &View) -> Value {
+    tree_of(&v.tensors)
+}
+
+/// The tree of these tensors.
+pub fn tree_of(tensors: &[ViewTensor]) -> Value {
     let mut root = Node::default();
-    for t in &v.tensors {
+    for t in tensors {
         let mut node = &mut root;
         for part in t.name.split('.') {
             node = node.children.entry(part.to_string()).or_default();

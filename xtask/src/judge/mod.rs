@@ -20,6 +20,7 @@ pub mod kld;
 pub mod ladder;
 pub mod logprobs;
 pub mod precision;
+pub mod safetensors;
 pub mod structure;
 pub mod subject;
 pub mod suites;
@@ -305,6 +306,13 @@ pub struct ModelEvidence {
     /// `oracle-gen import-gguf`): the tensor-error suite.
     #[serde(default)]
     pub tensor_errors: BTreeMap<String, Observed<tensor_error::TensorErrors>>,
+    /// The reference model.safetensors as the harness reads it (header, per-tensor
+    /// statistics of its data): the safetensors suite's truth.
+    #[serde(default)]
+    pub safetensors: Option<Observed<safetensors::Checkpoint>>,
+    /// apr's f32 APR exported back to safetensors, compared with the checkpoint.
+    #[serde(default)]
+    pub safetensors_export: Option<Observed<safetensors::RoundTrip>>,
 }
 
 impl ModelEvidence {
@@ -385,6 +393,9 @@ pub struct Tolerances {
     /// …and, where a correct quantizer keeps the tensor exact, at most this × the
     /// reference tensor's RMS (f32 rounding, not a coarser storage type).
     pub tensor_error_exact_rel_max: f64,
+    /// safetensors: apr's mean and std of a checkpoint tensor (`apr hex --stats`) may
+    /// differ from the harness's (f64 over the data) by at most this × the tensor's RMS.
+    pub safetensors_stats_rel_max: f64,
 }
 
 /// The quantizations the kld bounds are kept for (`judge::kld::quant_of`).
@@ -431,6 +442,7 @@ impl Tolerances {
             corrupt_timeout_s: 60.0,
             tensor_error_max_ratio: 2.0,
             tensor_error_exact_rel_max: 1e-6,
+            safetensors_stats_rel_max: 1e-4,
         }
     }
 
@@ -460,6 +472,7 @@ impl Tolerances {
         real("bad_file_kld_sigmas", self.bad_file_kld_sigmas);
         real("ladder_f32_logprob_max", self.ladder_f32_logprob_max as f64);
         real("tensor_error_exact_rel_max", self.tensor_error_exact_rel_max);
+        real("safetensors_stats_rel_max", self.safetensors_stats_rel_max);
         for (k, v) in &self.golden_logprob {
             real(&format!("golden_logprob.{k}"), *v as f64);
         }

@@ -28,6 +28,9 @@ pub enum Need {
     /// apr's int8/int4 and the correct quantizers' files dequantized, each compared
     /// with the reference checkpoint tensor by tensor.
     TensorError,
+    /// apr's inspections of the reference model.safetensors, the harness's own reading
+    /// of that file, and apr's f32 APR exported back to safetensors.
+    Safetensors,
 }
 
 /// Whom a suite's outcomes are about.
@@ -260,6 +263,21 @@ pub static SUITES: &[Suite] = &[
         judge: tensor_error::judge,
         structure: None,
     },
+    Suite {
+        name: "safetensors",
+        // apr's runtime for what it prints about the checkpoint, its converter for the
+        // export round trip.
+        about: About::EachCommand,
+        claim: |t| {
+            format!(
+                "apr tensors/inspect/validate/debug/tree on the raw checkpoint = its header; hex --stats = its data (min/max exact, mean/std ≤ {:e} × RMS); f32.apr → safetensors bit-identical",
+                t.safetensors_stats_rel_max
+            )
+        },
+        needs: &[Need::Safetensors, Need::Truth, Need::Conversions],
+        judge: safetensors::judge,
+        structure: None,
+    },
 ];
 
 /// The suite named `name`, or the error listing the known ones.
@@ -309,5 +327,7 @@ mod tests {
         t.tensor_error_max_ratio = 3.0;
         assert!((suite("tensor-error").unwrap().claim)(&t).contains("≤ 3× the best correct quantizer's"));
         assert!((suite("tensor-error").unwrap().claim)(&t).contains("≤ 1e-6 × RMS"));
+        t.safetensors_stats_rel_max = 1e-3;
+        assert!((suite("safetensors").unwrap().claim)(&t).contains("mean/std ≤ 1e-3 × RMS"));
     }
 }
