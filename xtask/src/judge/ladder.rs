@@ -705,6 +705,9 @@ mod tests {
         assert!(find(&outs, "apr/f32-gguf/code").evidence.details.get("blame").is_none());
         // A failed run on the rung is no cause of its numbers and keeps its own group.
         let mut outs = judge(&ev4_base(), &tol);
+        // A check that passes on the broken rung, and a comparator's finding, keep theirs.
+        outs.push(Case::new("tokenizer", "tiny", "apr/f32/greeting", EITHER).pass("ok", Evidence::default()));
+        outs.push(Case::new("divergence", "tiny", "apr/f32/greeting", Subject::comparator("candle")).fail("x", "c", Evidence::default()));
         let mut crash = inv(&["apr", "run", "f32.apr"], "");
         crash.exit_code = Some(8);
         let failed = failed_outcome(&Case::new("divergence", "tiny", "apr/f32/arithmetic", EITHER), "apr on f32", "exit 8", &crash);
@@ -715,6 +718,8 @@ mod tests {
         assert_eq!(find(&outs, "f32").signature, Stage::Container.signature());
         assert_eq!(find(&outs, "apr/f32/arithmetic").signature, failed_sig);
         assert_eq!(find(&outs, "apr/f32/code").signature, Stage::Container.signature());
+        let kept: Vec<&str> = outs.iter().filter(|o| o.case == "apr/f32/greeting").map(|o| o.signature.as_str()).collect();
+        assert_eq!(kept, ["", "c"], "a PASS and a comparator's FAIL are not re-signed");
         // A cause the judges named on the rung (the prompt wrapped): the rung joins it.
         let mut ev4 = perfect();
         set_all(&mut ev4, APR, "safetensors", &with_mismatches(&seq(32), 1));
