@@ -755,10 +755,20 @@ mod tests {
         // The f32 APR holds: the int8 findings are quantization's.
         let mut ev = perfect();
         set_all(&mut ev, APR, "int8", &with_mismatches(&seq(32), 9));
-        let mut outs =
-            vec![Case::new("token-parity", "tiny", "int8/code", EITHER).fail("x", wrong_output_signature(APR), Evidence::default())];
+        let mut outs = vec![Case::new("token-parity", "tiny", "int8/code", EITHER).fail(
+            "x",
+            wrong_output_signature(APR),
+            Evidence { details: serde_json::json!({"mismatches": 9}), ..Default::default() },
+        )];
         reattribute(&ev, &tol, &mut outs);
         assert_eq!(outs[0].evidence.details["blame"], format!("the f32 ladder: {}", Stage::Quantization.label()));
+        assert_eq!(outs[0].evidence.details["mismatches"], 9, "the blame is added, the rest kept");
+        // A rung that holds is no group: its findings keep their own causes.
+        let mut outs = judge(&perfect(), &tol);
+        outs.push(Case::new("divergence", "tiny", "apr/f32-gguf/code", RUNTIME).fail("x", "apr: trims", Evidence::default()));
+        outs.push(Case::new("reference-ppl", "tiny", "apr/f32-gguf", RUNTIME).fail("x", "apr: another count", Evidence::default()));
+        reattribute(&perfect(), &tol, &mut outs);
+        assert_eq!(find(&outs, "apr/f32-gguf").signature, "apr: another count");
         // The f32 APR not observed: nothing to say.
         for p in PROMPTS {
             ev.generations.insert(GenKey::new(APR, "f32", p), Observed::Skipped { reason: "r".into() });
