@@ -687,14 +687,14 @@ fn plan_jobs(
             for p in ctx.roster.prompts.iter().filter(|_| generated) {
                 let prompt = crate::util::read_prompt(&ctx.project.root.join(&p.file))?;
                 let argv = rt.generate_argv(path, &prompt, s.max_new_tokens, s.top_k);
-                let inputs = key_inputs(&argv, &artifact_sha, version);
+                let inputs = key_inputs(&argv, &artifact_sha, version, rt.env_knobs());
                 let file = dir.join("observations").join(format!("{}__{}__{}.json", rt.name(), name, p.name));
                 let kind = JobKind::Generate { key: GenKey::new(rt.name(), name, &p.name), prompt: p.name.clone() };
                 jobs.push(Job { kind, argv, cwd: cwd.clone(), inputs, file });
             }
             if scored {
                 if let Some(argv) = rt.score_argv(path, &text_file, &text) {
-                    let inputs = key_inputs(&argv, &artifact_sha, version);
+                    let inputs = key_inputs(&argv, &artifact_sha, version, rt.env_knobs());
                     let file = dir.join("observations").join(format!("{}__{}__score.json", rt.name(), name));
                     let kind = JobKind::Score { runtime: rt.name().into(), artifact: name.clone() };
                     jobs.push(Job { kind, argv, cwd: cwd.clone(), inputs, file });
@@ -702,14 +702,14 @@ fn plan_jobs(
             }
             if let Some(base) = kld {
                 let argv = rt.kld_argv(path, base).expect("a full-logit runtime");
-                let inputs = key_inputs(&argv, &artifact_sha, version);
+                let inputs = key_inputs(&argv, &artifact_sha, version, rt.env_knobs());
                 let file = dir.join("observations").join(format!("{}__{}__kld.json", rt.name(), name));
                 let kind = JobKind::Kld { runtime: key.0.clone(), artifact: name.clone() };
                 jobs.push(Job { kind, argv, cwd: cwd.clone(), inputs, file });
             }
             if let Some(battery) = battery {
                 let argv = rt.battery_argv(path, battery).expect("a runtime that tokenizes");
-                let inputs = key_inputs(&argv, &format!("{artifact_sha} {}", ctx.cache.sha256(battery)?), version);
+                let inputs = key_inputs(&argv, &format!("{artifact_sha} {}", ctx.cache.sha256(battery)?), version, rt.env_knobs());
                 let file = dir.join("observations").join(format!("{}__{}__battery.json", rt.name(), name));
                 let kind = JobKind::Battery { runtime: key.0.clone(), artifact: name.clone() };
                 jobs.push(Job { kind, argv, cwd: cwd.clone(), inputs, file });
@@ -728,7 +728,7 @@ fn plan_jobs(
             battery.to_string(),
         ];
         let content = format!("{} {}", ctx.cache.sha256(battery)?, ctx.cache.sha256(&reference.join("tokenizer.json"))?);
-        let inputs = key_inputs(&argv, &content, &harness.tools.oracle_source);
+        let inputs = key_inputs(&argv, &content, &harness.tools.oracle_source, &[]);
         let file = dir.join("observations").join("oracle__reference__battery.json");
         jobs.push(Job { kind: JobKind::BatteryReference, argv, cwd: None, inputs, file });
     }
@@ -794,7 +794,7 @@ fn plan_jobs(
                 }
                 let file_refs: Vec<&str> = files.iter().map(String::as_str).collect();
                 let argv = crate::runtime::apr::inspection_argv(&harness.tools.apr_program, inspection, &file_refs);
-                let inputs = key_inputs(&argv, &hashes, version);
+                let inputs = key_inputs(&argv, &hashes, version, crate::runtime::apr::ENV_KNOBS);
                 let file = dir.join("observations").join(format!("structure__{}__{}.json", suite_name, key.replace('~', "-vs-")));
                 let kind = JobKind::Structure { key: skey, command: suite_name };
                 jobs.push(Job { kind, argv, cwd: Some(dir.clone()), inputs, file });
@@ -809,7 +809,7 @@ fn plan_jobs(
     let bin = ctx.oracle_gen()?;
     let argv: Vec<String> =
         vec![bin.to_string(), "score".into(), "--model-dir".into(), reference.to_string(), "--text-file".into(), text_file.to_string()];
-    let mut inputs = key_inputs(&argv, &ctx.cache.sha256(&text_file)?, &harness.tools.oracle_source);
+    let mut inputs = key_inputs(&argv, &ctx.cache.sha256(&text_file)?, &harness.tools.oracle_source, &[]);
     for f in crate::util::files_under(&reference, &["json", "safetensors"]) {
         inputs.insert(f.file_name().unwrap_or_default().to_string(), ctx.cache.sha256(&f)?);
     }
@@ -884,7 +884,7 @@ fn plan_corrupt(
         };
         let argv = crate::corrupt::all_argv(&harness.tools.apr_program, row);
         let content = format!("{} ({}) from {}", row.name, row.what, ctx.cache.sha256(&source)?);
-        let mut inputs = key_inputs(&argv.concat(), &content, &version);
+        let mut inputs = key_inputs(&argv.concat(), &content, &version, crate::runtime::apr::ENV_KNOBS);
         inputs.insert("timeout_s".into(), timeout.as_secs_f64().to_string());
         let file = dir.join("observations").join(format!("corrupt__{}.json", row.name));
         let siblings = if row.source == Source::Safetensors { siblings.clone() } else { Vec::new() };
@@ -1019,10 +1019,11 @@ pub(crate) fn recast<T>(obs: &Observed<()>) -> Observed<T> {
 }
 
 /// Everything that changes what a run observes: its command line, the content of its
-/// inputs, the tool's version, the time it is given, and the environment knobs the
-/// tools read (APR_*, and the test fake's FAKE_APR_*).
-fn key_inputs(argv: &[String], content: &str, version: &str) -> BTreeMap<String, String> {
-    let knobs: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("APR_") || k.starts_with("FAKE_APR_")).collect();
+/// inputs, the tool's version, the time it is given, and the environment knobs that
+/// tool reads (`Runtime::env_knobs`: apr's APR_* and FAKE_APR_* are in apr's keys only,
+/// so that an apr upgrade or knob reruns apr's observations and nothing else).
+fn key_inputs(argv: &[String], content: &str, version: &str, knob_prefixes: &[&str]) -> BTreeMap<String, String> {
+    let knobs: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| knob_prefixes.iter().any(|p| k.starts_with(p))).collect();
     BTreeMap::from([
         ("argv".to_string(), serde_json::to_string(argv).unwrap_or_default()),
         ("content".to_string(), content.to_string()),
@@ -1257,13 +1258,14 @@ mod tests {
     #[test]
     fn the_cache_key_holds_everything_that_changes_a_run() {
         let argv = vec!["apr".to_string(), "run".into()];
-        let key = key_inputs(&argv, "sha256:abc", "apr 0.72.3");
+        let knobs = crate::runtime::apr::ENV_KNOBS;
+        let key = key_inputs(&argv, "sha256:abc", "apr 0.72.3", knobs);
         for field in ["argv", "content", "version", "timeout_s", "environment"] {
             assert!(key.contains_key(field), "{field} missing from {key:?}");
         }
-        assert_ne!(key, key_inputs(&argv, "sha256:abd", "apr 0.72.3"), "content");
-        assert_ne!(key, key_inputs(&argv, "sha256:abc", "apr 0.72.4"), "version");
-        assert_ne!(key, key_inputs(&["apr".to_string(), "eval".into()], "sha256:abc", "apr 0.72.3"), "argv");
+        assert_ne!(key, key_inputs(&argv, "sha256:abd", "apr 0.72.3", knobs), "content");
+        assert_ne!(key, key_inputs(&argv, "sha256:abc", "apr 0.72.4", knobs), "version");
+        assert_ne!(key, key_inputs(&["apr".to_string(), "eval".into()], "sha256:abc", "apr 0.72.3", knobs), "argv");
         assert_eq!(key["timeout_s"], runtime::default_timeout().as_secs().to_string());
     }
 }

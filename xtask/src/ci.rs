@@ -1,7 +1,7 @@
 //! The pipelines: `ci` (install apr if missing, build the llama.cpp comparator, pull,
 //! oracle, convert, check, status), `recheck` (after an apr upgrade: the same with
-//! the apr that is there, stamps deciding what is stale, then the retest delta), and
-//! `install-apr`.
+//! the apr that is there, stamps deciding what is stale, then the retest delta, exit 1
+//! on a regression).
 
 use crate::check::Check;
 use crate::context::Ctx;
@@ -20,10 +20,12 @@ pub struct Ci {
 }
 
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct Recheck {}
-
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct InstallApr {}
+pub struct Recheck {
+    /// The results to compare with (a file, or a name under models/results/); by
+    /// default the latest made with another apr version.
+    #[arg(long, value_name = "RESULTS")]
+    pub from: Option<String>,
+}
 
 impl Ci {
     /// The exit code: 0 the runtime under test passed, 1 findings, 2 harness broken
@@ -40,14 +42,34 @@ impl Ci {
 }
 
 impl Recheck {
-    /// `ci` on the apr that is here (never installing one), then the retest delta.
+    /// `ci` on the apr that is here (never installing one), then the retest delta
+    /// against the earlier results. It answers one question, did the upgrade break
+    /// anything: exit 1 when a check that passed before fails now, 0 when none did
+    /// (findings that were there before are in the delta and the ticket), 2 when the
+    /// harness is broken; the last line says which. With nothing to compare with, the
+    /// checks' own exit code.
     pub fn run(self, ctx: &Ctx) -> Result<i32> {
         let mut clock = Clock::new("recheck");
+        // A named file that is not there is bad input: said before any work.
+        let named = self.from.as_deref().map(|f| crate::status::read_named_results(ctx, f)).transpose()?;
         prepare(ctx, &mut clock, false)?;
         let results = pipeline(ctx, None, &mut clock)?;
-        crate::status::print_delta(ctx, &results, None)?;
-        let code = crate::report::exit_code(&results);
+        let previous = match named {
+            Some(p) => Some(p),
+            None => crate::status::previous_results(ctx, &results),
+        };
+        let checks = crate::report::exit_code(&results);
+        let Some(previous) = previous else {
+            println!("retest delta: no earlier results to compare with");
+            clock.finish(checks);
+            println!("recheck: nothing to compare with: exit {checks} from the checks themselves");
+            return Ok(checks);
+        };
+        let d = crate::delta::delta(&previous, &results);
+        println!("{}", crate::delta::render(&previous, &results, &d));
+        let code = if checks == 2 { 2 } else { i32::from(!d.regressed.is_empty()) };
         clock.finish(code);
+        println!("{}", crate::delta::verdict_line(&previous, &d, code));
         Ok(code)
     }
 }
@@ -98,40 +120,6 @@ fn prepare(ctx: &Ctx, clock: &mut Clock, may_install: bool) -> Result<()> {
     Ok(())
 }
 
-impl InstallApr {
-    pub fn run(self, ctx: &Ctx) -> Result<i32> {
-        install_apr(ctx)?;
-        Ok(0)
-    }
-}
-
-/// Installs the pinned apr-cli unless `apr --version` already reports it (the
-/// `install-apr` task: the user asked for the pinned version).
-pub fn install_apr(ctx: &Ctx) -> Result<()> {
-    match Apr::default().version_info() {
-        Ok((v, _)) if v == PINNED_VERSION => {
-            println!("apr {v} already installed");
-            return Ok(());
-        }
-        Ok((v, _)) => println!("apr {v} found; the harness pins {PINNED_VERSION}: installing it"),
-        Err(_) => println!("apr not found: installing apr-cli {PINNED_VERSION} from crates.io ({INSTALL_TIME})"),
-    }
-    cargo_install_apr(ctx).map_err(|why| anyhow::anyhow!("{why}"))
-}
-
-const INSTALL_TIME: &str = "about 25 minutes on two cores; cargo shows progress";
-
-/// `cargo install apr-cli --locked --version PINNED`; the error is one line: the
-/// command, its exit code and the telling line of cargo's stderr.
-fn cargo_install_apr(ctx: &Ctx) -> Result<(), String> {
-    if ctx.offline {
-        return Err(format!("cannot install apr-cli {PINNED_VERSION} with --offline: run `cargo xtask install-apr` once online"));
-    }
-    let argv: Vec<String> = ["cargo", "install", "apr-cli", "--locked", "--version", PINNED_VERSION].map(String::from).to_vec();
-    crate::runner::run_live(&argv, None, std::time::Duration::from_secs(4 * 3600))
-        .map_err(|e| format!("installing apr-cli {PINNED_VERSION} failed: {}", e.one_line()))
-}
-
 /// What `ci` does about apr: uses the apr it finds whatever its version (reported;
 /// it is in every observation), installs the pinned one only when there is none and
 /// `TMGT_APR` does not name one. `recheck` never installs: it exists to check the apr
@@ -155,8 +143,8 @@ fn ensure_apr(ctx: &Ctx, may_install: bool) -> Result<(), String> {
             ))
         }
         (Err(_), None) => {
-            println!("apr not found: installing apr-cli {PINNED_VERSION} from crates.io ({INSTALL_TIME})");
-            cargo_install_apr(ctx)?;
+            println!("apr not found: installing apr-cli {PINNED_VERSION} from crates.io ({})", crate::install_apr::INSTALL_TIME);
+            crate::install_apr::cargo_install_pinned(ctx)?;
             let (v, _) = Apr::default().version_info().map_err(|why| {
                 format!(
                     "apr-cli {PINNED_VERSION} installed, but `apr --version` fails: {} — is cargo's bin folder (~/.cargo/bin) on PATH?",

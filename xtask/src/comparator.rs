@@ -1,6 +1,6 @@
 //! The llama.cpp comparator (`comparators/llamacpp`, its own cargo workspace): where
 //! its binary lives and the on-demand build (`cargo build --release --locked
-//! --manifest-path …`, about 14 minutes cold on two cores), the way `ci::install_apr`
+//! --manifest-path …`, about 14 minutes cold on two cores), the way `install_apr`
 //! installs apr. The system packages the build needs are `doctor.rs`'s.
 
 use crate::doctor::{self, Need};
@@ -13,16 +13,16 @@ pub const BIN_NAME: &str = "llamacpp-comparator";
 pub const ENV_BIN: &str = "TMGT_LLAMACPP";
 
 /// The comparator's target folder: $TMGT_LLAMACPP_TARGET, else $CARGO_TARGET_DIR, else
-/// a per-user cache (~/.cache/tiny-model-ground-truth/llamacpp-target) so that the long
+/// the per-user cache (`util::user_cache`, ~/.cache/tiny-model-ground-truth/llamacpp-target) so that the long
 /// C++ build is made once per machine, as `cargo install` makes apr once, not once per
 /// clone; without a home folder, `comparators/llamacpp/target`.
 pub fn target_dir(root: &Utf8Path) -> Utf8PathBuf {
     if let Ok(dir) = std::env::var("TMGT_LLAMACPP_TARGET").or_else(|_| std::env::var("CARGO_TARGET_DIR")) {
         return Utf8PathBuf::from(dir);
     }
-    match std::env::var("HOME") {
-        Ok(home) if !home.is_empty() => Utf8PathBuf::from(home).join(".cache/tiny-model-ground-truth/llamacpp-target"),
-        _ => root.join("comparators/llamacpp/target"),
+    match crate::util::user_cache() {
+        Some(cache) => cache.join("llamacpp-target"),
+        None => root.join("comparators/llamacpp/target"),
     }
 }
 

@@ -15,6 +15,7 @@ mod coverage;
 mod delta;
 mod doctor;
 mod drift;
+mod install_apr;
 mod judge;
 mod lock;
 mod oracle;
@@ -54,6 +55,10 @@ struct Cli {
     /// Another roster than roster.toml, e.g. roster-fixtures.toml (the tiny fixtures).
     #[arg(long, global = true)]
     roster: Option<Utf8PathBuf>,
+    /// The apr to check: a version installed by `install-apr --version V`, or a path
+    /// (default: $TMGT_APR, which may also name a version, else `apr` on PATH).
+    #[arg(long, global = true, value_name = "V|PATH")]
+    apr: Option<String>,
     #[command(subcommand)]
     task: Task,
 }
@@ -82,8 +87,9 @@ enum Task {
     Clean(clean::Clean),
     /// What the harness needs from this machine (system packages, apr, llama.cpp) and the fix.
     Doctor(doctor::Doctor),
-    /// Install the pinned apr-cli unless `apr --version` reports it.
-    InstallApr(ci::InstallApr),
+    /// Install the pinned apr-cli unless `apr --version` reports it, or `--version V`
+    /// beside the others (then `--apr V` runs it).
+    InstallApr(install_apr::InstallApr),
     /// Benchmarks that print numbers (`oracle`: prefill/decode tok/s, bandwidth bound).
     Bench(bench::Bench),
     /// The integration tests that need apr and converted models.
@@ -117,8 +123,22 @@ fn expand_alias(args: Vec<String>) -> Vec<String> {
 }
 
 fn main() {
-    runner::install_signal_handler();
     let cli = Cli::parse_from(expand_alias(std::env::args().collect()));
+    // The apr to check, resolved once here (before any thread starts) into TMGT_APR,
+    // which every apr command line and every child xtask then reads. install-apr
+    // resolves nothing: it is how a missing version gets there.
+    if !matches!(cli.task, Task::InstallApr(_)) {
+        if let Some(spec) = cli.apr.clone().or_else(|| std::env::var("TMGT_APR").ok()) {
+            match install_apr::resolve(&spec) {
+                Ok(program) => std::env::set_var("TMGT_APR", program),
+                Err(why) => {
+                    eprintln!("error: {why}");
+                    std::process::exit(2);
+                }
+            }
+        }
+    }
+    runner::install_signal_handler();
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

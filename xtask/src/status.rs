@@ -87,14 +87,9 @@ impl Status {
 }
 
 pub fn print_delta(ctx: &Ctx, current: &RunResults, since: Option<&str>) -> Result<()> {
-    let history = history(ctx);
-    let earlier: Vec<RunResults> = history.into_iter().filter(|r| r.started_at < current.started_at).collect();
     let previous = match since {
-        Some(name) if name != "auto" => {
-            let path = if name.contains('/') { Utf8PathBuf::from(name) } else { ctx.project.results_dir().join(name) };
-            Some(RunResults::read(path.as_std_path())?)
-        }
-        _ => crate::delta::pick_previous(&earlier, current).cloned(),
+        Some(name) if name != "auto" => Some(read_named_results(ctx, name)?),
+        _ => previous_results(ctx, current),
     };
     match previous {
         Some(prev) => {
@@ -104,4 +99,16 @@ pub fn print_delta(ctx: &Ctx, current: &RunResults, since: Option<&str>) -> Resu
         None => println!("retest delta: no earlier run to compare with"),
     }
     Ok(())
+}
+
+/// A results file named by the user: a path, or a name under models/results/.
+pub fn read_named_results(ctx: &Ctx, name: &str) -> Result<RunResults> {
+    let path = if name.contains('/') { Utf8PathBuf::from(name) } else { ctx.project.results_dir().join(name) };
+    RunResults::read(path.as_std_path())
+}
+
+/// The run a retest compares `current` with (`delta::pick_previous` over the kept results).
+pub fn previous_results(ctx: &Ctx, current: &RunResults) -> Option<RunResults> {
+    let earlier: Vec<RunResults> = history(ctx).into_iter().filter(|r| r.started_at < current.started_at).collect();
+    crate::delta::pick_previous(&earlier, current).cloned()
 }

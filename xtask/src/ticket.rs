@@ -20,12 +20,22 @@ pub struct Ticket {
     /// results; what was merged is described on stderr.
     #[arg(long, num_args = 1.., value_name = "FILES")]
     pub merge: Vec<camino::Utf8PathBuf>,
+    /// Mark each root cause new / still there / changed against these earlier results
+    /// (a file or a name under models/results/); by default the latest results made
+    /// with another apr version, if any ("none": no marks).
+    #[arg(long, value_name = "RESULTS")]
+    pub since: Option<String>,
 }
 
 impl Ticket {
     pub fn run(self, ctx: &Ctx) -> anyhow::Result<i32> {
         let (results, code) = crate::status::latest_or_merged(ctx, &self.merge)?;
-        print!("{}", ticket(&results));
+        let previous = match self.since.as_deref() {
+            Some("none") => None,
+            Some(name) => Some(crate::status::read_named_results(ctx, name)?),
+            None => crate::delta::previous_version(&crate::status::history(ctx), &results).cloned(),
+        };
+        print!("{}", ticket_since(&results, previous.as_ref()));
         Ok(code)
     }
 }
@@ -253,7 +263,14 @@ fn group_section(r: &RunResults, n: usize, sig: &str, outs: &[&Outcome]) -> Stri
 
 /// The ticket's markdown; a short "no findings" body when the runtime under test
 /// passed every check judged on it.
+#[cfg(test)]
 pub fn ticket(r: &RunResults) -> String {
+    ticket_since(r, None)
+}
+
+/// The ticket, each root cause marked against an earlier run's (another apr version)
+/// when there is one: new, still there or changed, and the causes gone since listed.
+pub fn ticket_since(r: &RunResults, previous: Option<&RunResults>) -> String {
     let under_test: Vec<&Outcome> = r.outcomes.iter().filter(|o| o.subject.is_under_test()).collect();
     let c = Counts::of(under_test.iter().copied());
     let groups = groups(r);
@@ -279,12 +296,44 @@ pub fn ticket(r: &RunResults) -> String {
         groups.len(),
         if groups.len() == 1 { "" } else { "s" }
     ));
+    let causes = previous.map(|p| crate::delta::causes(p, r));
     if !groups.is_empty() {
-        s.push_str("| # | Root cause | Impact | Checks |\n|---|------------|--------|--------|\n");
-        for (i, (sig, outs)) in groups.iter().enumerate() {
-            s.push_str(&format!("| {} | {} | {} | {} |\n", i + 1, sig.replace('|', "\\|"), outs.len(), suites_summary(outs)));
+        match (&causes, previous) {
+            (Some(causes), Some(p)) => {
+                s.push_str(&format!(
+                    "| # | Root cause | Impact | Checks | Since {} |\n|---|------------|--------|--------|--------|\n",
+                    p.apr_label()
+                ));
+                for (i, ((sig, outs), c)) in groups.iter().zip(causes).enumerate() {
+                    let was = c.was.as_ref().map(|w| format!(" (was: {})", w.replace('|', "\\|"))).unwrap_or_default();
+                    s.push_str(&format!(
+                        "| {} | {} | {} | {} | {}{was} |\n",
+                        i + 1,
+                        sig.replace('|', "\\|"),
+                        outs.len(),
+                        suites_summary(outs),
+                        c.standing.label()
+                    ));
+                }
+            }
+            _ => {
+                s.push_str("| # | Root cause | Impact | Checks |\n|---|------------|--------|--------|\n");
+                for (i, (sig, outs)) in groups.iter().enumerate() {
+                    s.push_str(&format!("| {} | {} | {} | {} |\n", i + 1, sig.replace('|', "\\|"), outs.len(), suites_summary(outs)));
+                }
+            }
         }
         s.push('\n');
+    }
+    if let (Some(causes), Some(p)) = (&causes, previous) {
+        let gone: Vec<String> = causes
+            .iter()
+            .filter(|c| c.standing == crate::delta::Standing::Gone)
+            .map(|c| format!("- {} ({} checks then)\n", c.signature, c.checks_before))
+            .collect();
+        if !gone.is_empty() {
+            s.push_str(&format!("Root causes of {} gone in {}:\n\n{}\n", p.apr_label(), r.apr_label(), gone.concat()));
+        }
     }
     s.push_str("### Source\n\n");
     s.push_str(&format!("- Harness: tiny-model-ground-truth xtask {} (greedy parity against a reference oracle)\n", r.harness_version));

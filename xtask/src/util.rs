@@ -21,6 +21,17 @@ pub fn now_rfc3339() -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// The per-user cache of what is built once per machine (the llama.cpp comparator's
+/// target folder, apr versions installed side by side): $TMGT_CACHE, else
+/// ~/.cache/tiny-model-ground-truth; none without a home folder.
+pub fn user_cache() -> Option<Utf8PathBuf> {
+    match (std::env::var("TMGT_CACHE"), std::env::var("HOME")) {
+        (Ok(dir), _) if !dir.is_empty() => Some(Utf8PathBuf::from(dir)),
+        (_, Ok(home)) if !home.is_empty() => Some(Utf8PathBuf::from(home).join(".cache/tiny-model-ground-truth")),
+        _ => None,
+    }
+}
+
 pub fn target_dir(root: &Utf8Path) -> Utf8PathBuf {
     std::env::var("CARGO_TARGET_DIR").map(Utf8PathBuf::from).unwrap_or_else(|_| root.join("target"))
 }

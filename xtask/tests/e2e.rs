@@ -173,6 +173,75 @@ fn ci_from_nothing_then_warm_then_one_prompt_touched() {
     assert!(after.stdout.contains("candle run q8_0-gguf greeting: ok"));
     assert!(!after.stdout.contains("candle run q8_0-gguf completion"), "untouched prompt rerun");
     assert_eq!(std::fs::read(root.join("goldens/tiny-llama/completion.json")).unwrap(), golden_bytes);
+
+    upgrade_reruns_apr_only_and_a_regression_is_exit_1(root);
+}
+
+/// A released apr "installed" side by side: the fake (reporting `version`) where
+/// `install-apr --version` puts one, under the test's own per-user cache.
+fn side_by_side(cache: &Path, version: &str) {
+    let bin = cache.join("apr").join(version).join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(common::sibling("fake-apr", "fake-apr"), bin.join("apr")).unwrap();
+}
+
+/// After a warm `ci` with apr 0.72.3: `--apr 0.72.4 recheck` reruns every apr
+/// conversion and observation and nothing else (the goldens, candle's conversions and
+/// candle's runs of unchanged files come from the cache), prints the delta and exits 0
+/// (nothing regressed); then 0.72.5, which breaks a token, exits 1 and says so on its
+/// last line. A version not installed is exit 2 before any work.
+fn upgrade_reruns_apr_only_and_a_regression_is_exit_1(root: &Path) {
+    let cache = root.join("user-cache");
+    let cache_s = cache.display().to_string();
+    let missing = xtask_with(root, &["--offline", "--apr", "0.72.9", "recheck"], &[("TMGT_APR", ""), ("TMGT_CACHE", &cache_s)]);
+    assert_eq!(missing.code, 2, "{}", missing.stdout);
+    assert!(
+        error_line(&missing).starts_with("error: apr 0.72.9 is not installed (no ")
+            && error_line(&missing)
+                .ends_with("`cargo xtask install-apr --version 0.72.9` installs it (about 25 minutes on two cores; cargo shows progress)"),
+        "{}",
+        missing.stdout
+    );
+
+    side_by_side(&cache, "0.72.4");
+    let env = [("TMGT_APR", ""), ("TMGT_CACHE", cache_s.as_str()), ("FAKE_APR_VERSION", "0.72.4")];
+    let up = xtask_with(root, &["--offline", "--jobs", "2", "--apr", "0.72.4", "recheck"], &env);
+    assert_eq!(up.code, 0, "{}", up.stdout);
+    assert!(up.stdout.contains("apr 0.72.4 found (the harness pins 0.72.3)"), "{}", up.stdout);
+    assert!(up.stdout.contains("goldens (f32) up to date"));
+    // apr's conversions rerun, candle's do not.
+    assert!(up.stdout.contains("tiny-llama: convert int8: ") && up.stdout.contains("/apr/0.72.4/bin/apr import "), "{}", up.stdout);
+    assert!(!up.stdout.contains("convert q8_0-gguf:"), "candle's conversion reran");
+    // Every observation that ran is apr's, and some were served from the cache.
+    let reran: Vec<&str> = up.stdout.lines().filter(|l| l.contains("] ") && l.contains(": [")).collect();
+    assert!(!reran.is_empty());
+    for line in &reran {
+        let job = line.split("] ").nth(1).unwrap();
+        assert!(job.starts_with("apr "), "not apr's observation rerun after an apr upgrade: {line}");
+    }
+    for line in up.stdout.lines().filter(|l| l.contains(" observations, ")) {
+        assert!(!line.contains(" 0 run, ") && !line.contains(", 0 from cache"), "{line}");
+    }
+    assert!(up.stdout.contains("## Retest: apr 0.72.3 (fake-perfe) ("), "{}", up.stdout);
+    let last = up.stdout.trim_end().lines().last().unwrap_or("");
+    assert!(last.starts_with("recheck: no check regressed since apr 0.72.3 (fake-perfe) (fixed 0, changed 0, new 0, "), "{last}");
+    assert!(last.ends_with("): exit 0"), "{last}");
+
+    side_by_side(&cache, "0.72.5");
+    let env = [("TMGT_APR", ""), ("TMGT_CACHE", cache_s.as_str()), ("FAKE_APR_VERSION", "0.72.5"), ("FAKE_APR_DEFECT", "wrong-token")];
+    let broken = xtask_with(root, &["--offline", "--jobs", "2", "--apr", "0.72.5", "recheck"], &env);
+    assert_eq!(broken.code, 1, "{}", broken.stdout);
+    assert!(broken.stdout.contains("## Retest: apr 0.72.4 (fake-perfe) ("), "compared with the latest other version");
+    let last = broken.stdout.trim_end().lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("recheck: REGRESSION: ") && last.contains(" check(s) that passed with apr 0.72.4 (fake-perfe) fail now: "),
+        "{last}"
+    );
+    assert!(last.ends_with(": exit 1"), "{last}");
+    // The ticket marks the new version's root causes against the last other version.
+    let ticket = xtask_with(root, &["ticket"], &env);
+    assert!(ticket.stdout.contains("| Since apr 0.72.4 (fake-perfe) |"), "{}", ticket.stdout);
+    assert!(ticket.stdout.contains(" | new |"), "{}", ticket.stdout);
 }
 
 /// The last line that starts with "error: ": what main printed before exit 2.

@@ -13,6 +13,9 @@ use tmgt_schema::{Generation, Score, TokenLogprob};
 
 pub const PINNED_VERSION: &str = "0.72.3";
 
+/// The environment apr reads (APR_*), and the test fake's FAKE_APR_*.
+pub const ENV_KNOBS: &[&str] = &["APR_", "FAKE_APR_"];
+
 pub struct Apr {
     pub program: String,
 }
@@ -63,6 +66,10 @@ impl Runtime for Apr {
 
     fn runs_in_model_dir(&self) -> bool {
         true
+    }
+
+    fn env_knobs(&self) -> &'static [&'static str] {
+        ENV_KNOBS
     }
 
     fn generate_argv(&self, artifact: &Utf8Path, prompt: &str, max_new: usize, top_k: usize) -> Vec<String> {

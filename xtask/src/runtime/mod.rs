@@ -32,6 +32,11 @@ pub trait Runtime: Sync {
     fn runs_in_model_dir(&self) -> bool {
         false
     }
+    /// The prefixes of the environment variables the runtime reads (its knobs): they
+    /// are in the cache key of its observations, and only of its own.
+    fn env_knobs(&self) -> &'static [&'static str] {
+        &[]
+    }
     fn generate_argv(&self, artifact: &camino::Utf8Path, prompt: &str, max_new: usize, top_k: usize) -> Vec<String>;
     fn parse_generation(&self, stdout: &str) -> Result<Generation, String>;
     fn score_argv(&self, artifact: &camino::Utf8Path, text_file: &camino::Utf8Path, text: &str) -> Option<Vec<String>>;
