@@ -5,7 +5,6 @@
 
 use crate::doctor::{self, Need};
 use camino::{Utf8Path, Utf8PathBuf};
-use std::process::Command;
 
 pub const MANIFEST: &str = "comparators/llamacpp/Cargo.toml";
 pub const BIN_NAME: &str = "llamacpp-comparator";
@@ -72,10 +71,6 @@ pub fn not_built_reason(root: &Utf8Path) -> String {
     }
 }
 
-fn exit_text(code: Option<i32>) -> String {
-    code.map(|c| format!("code {c}")).unwrap_or_else(|| "a signal".into())
-}
-
 /// Builds the comparator when its binary is missing or stale (cargo decides; a warm
 /// rebuild takes seconds), installing missing build tools when `allow_install`, and
 /// returns the binary's path once `<bin> version` answers with JSON.
@@ -100,14 +95,12 @@ pub fn build_comparator(root: &Utf8Path, offline: bool, allow_install: bool) -> 
     if !bin.is_file() {
         return Err(format!("{bin}: `{}` succeeded but the binary is not there", build_command()));
     }
-    let out = Command::new(&bin).arg("version").output().map_err(|e| format!("{bin} version: cannot start: {e}"))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("nothing on stderr");
-        return Err(format!("`{bin} version` exited with {}: {last}", exit_text(out.status.code())));
-    }
-    serde_json::from_slice::<serde_json::Value>(&out.stdout)
-        .map_err(|e| format!("`{bin} version` did not print JSON ({e}): {:?}", String::from_utf8_lossy(&out.stdout)))?;
+    // Through the runner like every child: a timeout, a process group, one error line.
+    let argv = vec![bin.to_string(), "version".to_string()];
+    let inv = crate::runner::run(&argv, &crate::runner::RunOptions::with_timeout(std::time::Duration::from_secs(60)));
+    crate::runner::check(&inv).map_err(|e| e.one_line())?;
+    serde_json::from_str::<serde_json::Value>(&inv.stdout)
+        .map_err(|e| format!("`{bin} version` did not print JSON ({e}): {:?}", inv.stdout))?;
     Ok(bin)
 }
 

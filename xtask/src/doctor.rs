@@ -5,7 +5,6 @@
 
 use anyhow::Result;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// Who needs a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,16 +66,16 @@ pub fn packages_for(needs: &[Need]) -> impl Iterator<Item = &'static Package> + 
 
 /// The first line a program prints for `args`, when it runs and exits 0.
 fn answers(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program).args(args).stdin(Stdio::null()).output().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            format!("{program}: not found on PATH")
-        } else {
-            format!("{program}: {e}")
-        }
-    })?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let mut argv = vec![program.to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let inv = crate::runner::run(&argv, &crate::runner::RunOptions::with_timeout(std::time::Duration::from_secs(60)));
+    if inv.exit_code.is_none() && inv.duration_s == 0.0 {
+        // Never started: "apr: not found on PATH", "/x/apr: no such file".
+        return Err(inv.stderr);
+    }
+    let text = format!("{}{}", inv.stdout, inv.stderr);
     let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
-    if out.status.success() {
+    if inv.exit_code == Some(0) {
         Ok(if first.is_empty() { format!("{program} runs") } else { first })
     } else {
         let last = text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("nothing printed");
@@ -103,10 +102,10 @@ fn libclang_folders() -> Vec<PathBuf> {
         return if p.is_file() { p.parent().map(Path::to_path_buf).into_iter().collect() } else { vec![p] };
     }
     let mut dirs = Vec::new();
-    if let Ok(out) = Command::new("llvm-config").arg("--prefix").stderr(Stdio::null()).output() {
-        if let Some(prefix) = String::from_utf8_lossy(&out.stdout).lines().next().filter(|_| out.status.success()) {
-            dirs.extend(["bin", "lib", "lib64"].map(|d| Path::new(prefix).join(d)));
-        }
+    let argv = ["llvm-config".to_string(), "--prefix".to_string()];
+    let inv = crate::runner::run(&argv, &crate::runner::RunOptions::with_timeout(std::time::Duration::from_secs(60)));
+    if let Some(prefix) = inv.stdout.lines().next().filter(|_| inv.exit_code == Some(0)) {
+        dirs.extend(["bin", "lib", "lib64"].map(|d| Path::new(prefix).join(d)));
     }
     for var in ["LD_LIBRARY_PATH", "LIBRARY_PATH"] {
         if let Some(p) = std::env::var_os(var) {

@@ -77,3 +77,27 @@ fn xtask_pulls_no_candle() {
     }
     assert!(oracle.contains("candle-core"), "the walk must find candle under oracle-gen");
 }
+
+/// Every child process of the harness goes through `runner.rs` (a timeout, its own
+/// process group killed on a signal, the evidence kept): no `Command::new` anywhere
+/// else in xtask's code outside its tests.
+#[test]
+fn every_child_process_goes_through_the_runner() {
+    let mut files = Vec::new();
+    rust_files(&workspace().join("xtask/src"), &mut files);
+    assert!(files.len() > 20, "found only {} xtask source files", files.len());
+    let spawning: Vec<String> = files
+        .iter()
+        .filter(|f| !f.ends_with("runner.rs"))
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            code.contains("Command::new(")
+        })
+        .map(|f| f.strip_prefix(workspace()).unwrap_or(f).display().to_string())
+        .collect();
+    assert!(spawning.is_empty(), "spawning children past runner.rs:\n{}", spawning.join("\n"));
+    // and the check can see a spawn where there is one
+    let runner = std::fs::read_to_string(workspace().join("xtask/src/runner.rs")).unwrap();
+    assert!(runner.split("#[cfg(test)]").next().unwrap().contains("Command::new("));
+}
