@@ -1038,7 +1038,8 @@ fn transient<T>(obs: &Observed<T>) -> bool {
     matches!(obs, Observed::Failed { invocation, .. } if invocation.timed_out || invocation.exit_code.is_none())
 }
 
-/// What job threads share (the shell in Ctx is not Sync).
+/// What job threads share: the hash cache, the cache switch, and the runtimes that
+/// parse their own output.
 #[derive(Clone, Copy)]
 struct JobEnv<'a> {
     cache: &'a HashCache,

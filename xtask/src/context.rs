@@ -9,7 +9,6 @@ use camino::Utf8PathBuf;
 use std::sync::OnceLock;
 
 pub struct Ctx {
-    pub sh: xshell::Shell,
     pub project: Project,
     /// The roster file (roster.toml, or --roster's).
     pub roster_path: Utf8PathBuf,
@@ -25,7 +24,7 @@ impl Ctx {
     pub fn new(project: Project, roster_path: Utf8PathBuf, jobs: usize, offline: bool, no_cache: bool) -> Result<Ctx> {
         let roster = Roster::load(&roster_path)?;
         let cache = HashCache::load(project.models().join(".hash-cache.json"));
-        Ok(Ctx { sh: xshell::Shell::new()?, project, roster_path, roster, cache, jobs, offline, no_cache, oracle_gen: OnceLock::new() })
+        Ok(Ctx { project, roster_path, roster, cache, jobs, offline, no_cache, oracle_gen: OnceLock::new() })
     }
 
     /// Uses this oracle-gen binary (a CUDA build) instead of building one.
@@ -41,7 +40,7 @@ impl Ctx {
         }
         let bin = match std::env::var("TMGT_ORACLE_GEN") {
             Ok(path) => Utf8PathBuf::from(path),
-            Err(_) => crate::util::oracle_gen_bin(&self.sh, &self.project.root)?,
+            Err(_) => crate::util::oracle_gen_bin(&self.project.root)?,
         };
         Ok(self.oracle_gen.get_or_init(|| bin).clone())
     }

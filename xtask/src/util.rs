@@ -56,7 +56,7 @@ pub fn run_tool(argv: &[String], cwd: Option<&Utf8Path>, echo: bool) -> Result<S
 }
 
 /// Builds oracle-gen (dev profile; its dependencies are optimized) and returns its path.
-pub fn oracle_gen_bin(_sh: &xshell::Shell, root: &Utf8Path) -> Result<Utf8PathBuf> {
+pub fn oracle_gen_bin(root: &Utf8Path) -> Result<Utf8PathBuf> {
     let argv: Vec<String> = ["cargo", "build", "--quiet", "--package", "oracle-gen"].map(String::from).to_vec();
     crate::runner::run_live(&argv, Some(root.as_std_path()), std::time::Duration::from_secs(3 * 3600)).context("building oracle-gen")?;
     let bin = target_dir(root).join("debug").join("oracle-gen");
