@@ -59,25 +59,11 @@ pub fn bound_evidence(outcomes: &mut [Outcome]) {
     }
 }
 
-fn bound_observations<K, T>(map: &mut BTreeMap<K, Observed<T>>) {
-    for obs in map.values_mut() {
-        if let Observed::Ok { invocation, .. } | Observed::Failed { invocation, .. } = obs {
-            *invocation = invocation.bounded(EVIDENCE_OUTPUT);
-        }
-    }
-}
-
-/// A shard's evidence for the merge, with the same bound on process output.
+/// A shard's evidence for the merge, with the same bound on process output (every
+/// kind of observation: `ModelEvidence::invocations_mut`).
 fn bounded(mut ev: ModelEvidence) -> ModelEvidence {
-    bound_observations(&mut ev.generations);
-    bound_observations(&mut ev.scores);
-    bound_observations(&mut ev.structure);
-    bound_observations(&mut ev.corrupt);
-    bound_observations(&mut ev.tensor_errors);
-    for obs in [ev.safetensors_export.as_mut()].into_iter().flatten() {
-        if let Observed::Ok { invocation, .. } | Observed::Failed { invocation, .. } = obs {
-            *invocation = invocation.bounded(EVIDENCE_OUTPUT);
-        }
+    for invocation in ev.invocations_mut() {
+        *invocation = invocation.bounded(EVIDENCE_OUTPUT);
     }
     ev
 }
@@ -1242,6 +1228,37 @@ pub fn save_results(ctx: &Ctx, results: &RunResults) -> Result<Utf8PathBuf> {
 mod tests {
     use super::*;
     use tmgt_schema::Invocation;
+
+    /// A shard's evidence leaves with every process output bounded, whatever kind of
+    /// observation holds it (kld, battery and safetensors runs were once forgotten).
+    #[test]
+    fn every_kind_of_observation_is_bounded_for_the_merge() {
+        let long = Invocation { command: vec!["apr".into()], stdout: "x".repeat(EVIDENCE_OUTPUT * 4), ..Invocation::default() };
+        fn failed<T>(inv: &Invocation) -> Observed<T> {
+            Observed::Failed { error: "boom".into(), invocation: inv.clone() }
+        }
+        let pair = || ("apr".to_string(), "int8".to_string());
+        let mut ev = ModelEvidence::new("m");
+        ev.generations.insert(GenKey::new("apr", "int8", "code"), failed(&long));
+        ev.scores.insert(pair(), failed(&long));
+        ev.structure.insert(judge::StructureKey::new("inspect", "int8"), failed(&long));
+        ev.conversions.insert(
+            "int8".into(),
+            judge::conversions::Conversion { tool: "apr".into(), from: "reference".into(), bits: 8, observed: failed(&long) },
+        );
+        ev.kld.insert(pair(), failed(&long));
+        ev.battery_reference = Some(failed(&long));
+        ev.battery_runs.insert(pair(), failed(&long));
+        ev.corrupt.insert(judge::corrupt::CorruptKey::new("st-empty", judge::corrupt::Command::Run), failed(&long));
+        ev.tensor_errors.insert("int8".into(), failed(&long));
+        ev.safetensors = Some(failed(&long));
+        ev.safetensors_export = Some(failed(&long));
+        assert_eq!(ev.invocations_mut().len(), 11, "one invocation per kind of observation");
+        let mut out = bounded(ev);
+        for inv in out.invocations_mut() {
+            assert!(inv.stdout.len() < 3 * EVIDENCE_OUTPUT, "{} bytes kept", inv.stdout.len());
+        }
+    }
 
     fn failed(exit_code: Option<i32>, timed_out: bool) -> Observed<()> {
         Observed::Failed { error: "boom".into(), invocation: Invocation { exit_code, timed_out, ..Invocation::default() } }

@@ -435,6 +435,7 @@ mod tests {
         assert_ne!(canonical("empty completion"), canonical("emits newlines"));
         assert_eq!(canonical("deadbeef"), "deadbeef", "hex letters alone are a word");
         assert_eq!(canonical("  two   spaces "), "two spaces");
+        assert_eq!(canonical("int8 / int4"), "int8 / int4", "a lone slash is no path");
     }
 
     #[test]
@@ -472,6 +473,8 @@ mod tests {
             "recheck: REGRESSION: 1 check(s) that passed with apr 0.72.2 (0123456789) fail now: token-parity/smollm2/int8/regressed: exit 1"
         );
         let clean = delta(&new, &new);
+        let unchanged = render(&new, &new, &clean);
+        assert!(unchanged.contains("### Still failing (the same bug) (6)") && !unchanged.contains('⟶'), "the same note is not repeated");
         assert_eq!(
             verdict_line(&new, &clean, 0),
             "recheck: no check regressed since apr 0.72.3 (0123456789) (fixed 0, changed 0, new 0, still failing 6): exit 0"

@@ -74,6 +74,14 @@ fn real<T>(o: &Observed<T>) -> bool {
     matches!(o, Observed::Ok { .. } | Observed::Failed { .. })
 }
 
+/// One observation from two shards: the real one (run, or failed) over a stand-in.
+fn union_one<T>(have: Option<Observed<T>>, theirs: Option<Observed<T>>) -> Option<Observed<T>> {
+    match (have, theirs) {
+        (Some(have), theirs) if real(&have) || theirs.as_ref().is_none_or(|t| !real(t)) => Some(have),
+        (have, theirs) => theirs.or(have),
+    }
+}
+
 fn union_map<K: Ord, T>(into: &mut BTreeMap<K, Observed<T>>, from: BTreeMap<K, Observed<T>>) {
     for (k, v) in from {
         match into.get(&k) {
@@ -85,39 +93,61 @@ fn union_map<K: Ord, T>(into: &mut BTreeMap<K, Observed<T>>, from: BTreeMap<K, O
     }
 }
 
-/// One model's evidence from the shards of its group (their jobs are disjoint).
+/// One model's evidence from the shards of its group (their jobs are disjoint). The
+/// destructuring names every field (no `..`): a new kind of observation does not
+/// compile until the merge says how it joins.
 fn union(mut parts: impl Iterator<Item = ModelEvidence>) -> Option<ModelEvidence> {
     let mut ev = parts.next()?;
     for part in parts {
-        union_map(&mut ev.generations, part.generations);
-        union_map(&mut ev.scores, part.scores);
-        union_map(&mut ev.structure, part.structure);
-        union_map(&mut ev.kld, part.kld);
-        union_map(&mut ev.battery_runs, part.battery_runs);
-        union_map(&mut ev.corrupt, part.corrupt);
-        union_map(&mut ev.tensor_errors, part.tensor_errors);
-        ev.safetensors = ev.safetensors.take().or(part.safetensors);
-        ev.safetensors_export = ev.safetensors_export.take().or(part.safetensors_export);
-        ev.battery_reference = match (ev.battery_reference.take(), part.battery_reference) {
-            (Some(have), theirs) if real(&have) || theirs.as_ref().is_none_or(|t| !real(t)) => Some(have),
-            (have, theirs) => theirs.or(have),
-        };
+        let ModelEvidence {
+            slug: _,
+            truth,
+            ppl_ceiling: _,
+            goldens,
+            precision_goldens,
+            host_goldens,
+            generations,
+            scores,
+            reference_score,
+            structure,
+            vocab,
+            conversions,
+            gpu: _,
+            kld,
+            battery,
+            battery_reference,
+            battery_runs,
+            corrupt,
+            tensor_errors,
+            safetensors,
+            safetensors_export,
+        } = part;
+        union_map(&mut ev.generations, generations);
+        union_map(&mut ev.scores, scores);
+        union_map(&mut ev.structure, structure);
+        union_map(&mut ev.kld, kld);
+        union_map(&mut ev.battery_runs, battery_runs);
+        union_map(&mut ev.corrupt, corrupt);
+        union_map(&mut ev.tensor_errors, tensor_errors);
+        ev.safetensors = union_one(ev.safetensors.take(), safetensors);
+        ev.safetensors_export = union_one(ev.safetensors_export.take(), safetensors_export);
+        ev.battery_reference = union_one(ev.battery_reference.take(), battery_reference);
         if ev.battery.is_empty() {
-            ev.battery = part.battery;
+            ev.battery = battery;
         }
-        for (k, c) in part.conversions {
+        for (k, c) in conversions {
             ev.conversions.entry(k).or_insert(c);
         }
-        ev.reference_score = ev.reference_score.or(part.reference_score);
-        ev.vocab.extend(part.vocab);
-        ev.truth = ev.truth.or(part.truth);
+        ev.reference_score = ev.reference_score.or(reference_score);
+        ev.vocab.extend(vocab);
+        ev.truth = ev.truth.or(truth);
         if ev.goldens.is_empty() {
-            ev.goldens = part.goldens;
+            ev.goldens = goldens;
         }
-        for (k, g) in part.precision_goldens {
+        for (k, g) in precision_goldens {
             ev.precision_goldens.entry(k).or_insert(g);
         }
-        for (k, g) in part.host_goldens {
+        for (k, g) in host_goldens {
             ev.host_goldens.entry(k).or_insert(g);
         }
     }

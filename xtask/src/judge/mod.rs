@@ -319,6 +319,55 @@ impl ModelEvidence {
     pub fn new(slug: &str) -> ModelEvidence {
         ModelEvidence { slug: slug.into(), ..Default::default() }
     }
+
+    /// Every process invocation the evidence holds, of every kind of observation. The
+    /// destructuring names every field (no `..`): a new kind of observation does not
+    /// compile until it is listed here, so nothing that bounds or walks the evidence's
+    /// processes can forget it.
+    pub fn invocations_mut(&mut self) -> Vec<&mut tmgt_schema::Invocation> {
+        fn of<T>(o: &mut Observed<T>) -> Option<&mut tmgt_schema::Invocation> {
+            match o {
+                Observed::Ok { invocation, .. } | Observed::Failed { invocation, .. } => Some(invocation),
+                Observed::Blocked { .. } | Observed::Skipped { .. } => None,
+            }
+        }
+        let ModelEvidence {
+            slug: _,
+            truth: _,
+            ppl_ceiling: _,
+            goldens: _,
+            precision_goldens: _,
+            host_goldens: _,
+            generations,
+            scores,
+            reference_score: _,
+            structure,
+            vocab: _,
+            conversions,
+            gpu: _,
+            kld,
+            battery: _,
+            battery_reference,
+            battery_runs,
+            corrupt,
+            tensor_errors,
+            safetensors,
+            safetensors_export,
+        } = self;
+        let mut all: Vec<&mut tmgt_schema::Invocation> = Vec::new();
+        all.extend(generations.values_mut().filter_map(of));
+        all.extend(scores.values_mut().filter_map(of));
+        all.extend(structure.values_mut().filter_map(of));
+        all.extend(conversions.values_mut().filter_map(|c| of(&mut c.observed)));
+        all.extend(kld.values_mut().filter_map(of));
+        all.extend(battery_reference.iter_mut().filter_map(of));
+        all.extend(battery_runs.values_mut().filter_map(of));
+        all.extend(corrupt.values_mut().filter_map(of));
+        all.extend(tensor_errors.values_mut().filter_map(of));
+        all.extend(safetensors.iter_mut().filter_map(of));
+        all.extend(safetensors_export.iter_mut().filter_map(of));
+        all
+    }
 }
 
 /// Pre-registered bounds (docs/contract.md §4) plus the bounds of our own suites, read from the
