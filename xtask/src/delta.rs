@@ -435,7 +435,7 @@ mod tests {
         assert_ne!(canonical("empty completion"), canonical("emits newlines"));
         assert_eq!(canonical("deadbeef"), "deadbeef", "hex letters alone are a word");
         assert_eq!(canonical("  two   spaces "), "two spaces");
-        assert_eq!(canonical("int8 / int4"), "int8 / int4", "a lone slash is no path");
+        assert_eq!(canonical("int8 / int4"), "int# / int#", "a lone slash is no path");
     }
 
     #[test]
@@ -480,6 +480,12 @@ mod tests {
             "recheck: no check regressed since apr 0.72.3 (0123456789) (fixed 0, changed 0, new 0, still failing 6): exit 0"
         );
         assert!(verdict_line(&old, &d, 2).starts_with("recheck: the harness is broken (exit 2)"));
+        // Three regressions are named; past three, the rest are counted.
+        let mut many = d.clone();
+        many.regressed = vec![d.regressed[0].clone(); 3];
+        assert!(verdict_line(&old, &many, 1).ends_with("int8/regressed, token-parity/smollm2/int8/regressed: exit 1"));
+        many.regressed.push(d.regressed[0].clone());
+        assert!(verdict_line(&old, &many, 1).ends_with("int8/regressed and 1 more: exit 1"), "{}", verdict_line(&old, &many, 1));
     }
 
     #[test]
