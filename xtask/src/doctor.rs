@@ -284,6 +284,11 @@ impl Doctor {
                 );
             }
         }
+        let beside = crate::install_apr::installed_versions();
+        if !beside.is_empty() {
+            let list: Vec<String> = beside.iter().map(|(v, bin)| format!("{v} ({bin})")).collect();
+            println!("apr versions beside it (`--apr V` checks one): {}", list.join(", "));
+        }
         let root = &ctx.project.root;
         match crate::comparator::find_bin(root) {
             _ if crate::comparator::switched_off() => println!("llama.cpp comparator: off ({}=off)", crate::comparator::ENV_BIN),

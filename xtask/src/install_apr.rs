@@ -44,6 +44,23 @@ pub fn versioned_bin(version: &str) -> Option<Utf8PathBuf> {
     crate::util::user_cache().map(|c| c.join("apr").join(version).join("bin/apr"))
 }
 
+/// The versions installed side by side, oldest first: (version, its binary).
+pub fn installed_versions() -> Vec<(String, Utf8PathBuf)> {
+    let Some(home) = crate::util::user_cache().map(|c| c.join("apr")) else { return Vec::new() };
+    let mut found: Vec<(Vec<u64>, String, Utf8PathBuf)> = std::fs::read_dir(&home)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|v| is_version(v))
+        .map(|v| (home.join(&v).join("bin/apr"), v))
+        .filter(|(bin, _)| bin.is_file())
+        .map(|(bin, v)| (v.split(['.', '-']).map(|p| p.parse().unwrap_or(0)).collect(), v, bin))
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, v, bin)| (v, bin)).collect()
+}
+
 /// `--apr V|PATH` or `TMGT_APR=V|PATH` → the program to run: a version is its
 /// side-by-side install, else the `apr` on PATH when that one reports it; a path is
 /// taken as it is (its usability is checked before any work, by `ci`'s preparation).

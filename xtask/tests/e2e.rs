@@ -242,6 +242,13 @@ fn upgrade_reruns_apr_only_and_a_regression_is_exit_1(root: &Path) {
     let ticket = xtask_with(root, &["ticket"], &env);
     assert!(ticket.stdout.contains("| Since apr 0.72.4 (fake-perfe) |"), "{}", ticket.stdout);
     assert!(ticket.stdout.contains(" | new |"), "{}", ticket.stdout);
+
+    // doctor lists the versions beside the user's apr, in version order.
+    side_by_side(&cache, "0.72.10");
+    let doctor = xtask_with(root, &["doctor"], &[("TMGT_CACHE", cache_s.as_str())]);
+    let line = doctor.stdout.lines().find(|l| l.starts_with("apr versions beside it")).unwrap_or_default();
+    let shown: Vec<&str> = line.split(": ").nth(1).unwrap_or_default().split(", ").map(|v| v.split(' ').next().unwrap()).collect();
+    assert_eq!(shown, ["0.72.4", "0.72.5", "0.72.10"], "{line}");
 }
 
 /// The last line that starts with "error: ": what main printed before exit 2.
