@@ -518,6 +518,11 @@ mod tests {
         let same = vec![mk("2026-03-01T00:00:00Z", "0.72.3")];
         assert_eq!(pick_previous(&same, &cur).unwrap().started_at, "2026-03-01T00:00:00Z");
         assert!(pick_previous(&[], &cur).is_none());
+        // The run itself is in the kept results: never its own previous run.
+        assert!(pick_previous(std::slice::from_ref(&cur), &cur).is_none());
+        let mut other = cur.clone();
+        other.apr_version = Some("0.72.2".into());
+        assert!(previous_version(std::slice::from_ref(&other), &cur).is_none(), "started at the same second: not earlier");
         assert_eq!(results_file_name(&cur), "2026-04-01T00-00-00Z_apr-0.72.3.json");
         let mut shard = cur.clone();
         shard.receipt.shard = crate::shard::Shard { index: 2, count: 3 };
