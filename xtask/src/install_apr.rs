@@ -95,7 +95,7 @@ pub fn install_version(ctx: &Ctx, version: &str) -> Result<Utf8PathBuf, String> 
     if bin.is_file() {
         return match (Apr { program: bin.to_string() }).version_info() {
             Ok((v, c)) if v == version => {
-                println!("apr {} already installed", crate::runtime::apr::version_line(&v, c.as_deref()));
+                println!("{} already installed", crate::runtime::apr::version_line(&v, c.as_deref()));
                 Ok(bin)
             }
             Ok((v, _)) => Err(format!("{bin} reports {v}, not {version}: remove {root} and install again")),
