@@ -101,3 +101,17 @@ fn every_child_process_goes_through_the_runner() {
     let runner = std::fs::read_to_string(workspace().join("xtask/src/runner.rs")).unwrap();
     assert!(runner.split("#[cfg(test)]").next().unwrap().contains("Command::new("));
 }
+
+/// ARCHITECTURE.md names schema's dependencies; the manifest and the document agree.
+#[test]
+fn schema_depends_on_what_architecture_md_says() {
+    let manifest: toml::Table = toml::from_str(&std::fs::read_to_string(workspace().join("schema/Cargo.toml")).unwrap()).unwrap();
+    let deps: BTreeSet<String> = manifest["dependencies"].as_table().unwrap().keys().cloned().collect();
+    let doc = std::fs::read_to_string(workspace().join("ARCHITECTURE.md")).unwrap();
+    let start = doc.find("Depends on ").expect("ARCHITECTURE.md names schema's dependencies");
+    let sentence = &doc[start + "Depends on ".len()..];
+    let sentence = &sentence[..sentence.find(" only").expect("…only")];
+    let named: BTreeSet<String> =
+        sentence.split([',', ' ']).map(str::trim).filter(|w| !w.is_empty() && *w != "and").map(String::from).collect();
+    assert_eq!(deps, named, "schema/Cargo.toml's [dependencies] vs ARCHITECTURE.md's \"Depends on … only\"");
+}
