@@ -5,16 +5,17 @@
 
 use crate::cache::{self, HashCache};
 use crate::context::Ctx;
-use crate::convert::{self, ArtifactState, Artifacts, Tools};
+use crate::convert::{self, ArtifactState, Artifacts};
+use crate::harness::Harness;
 use crate::judge::corrupt::{Command as CorruptCommand, CorruptKey, CorruptRun};
 use crate::judge::structure::On;
 use crate::judge::suites::{Need, Suite};
-use crate::judge::{self, GenKey, ModelEvidence, Observed, Outcome, StructureKey, Subject, Tolerances};
+use crate::judge::{self, recast, GenKey, ModelEvidence, Observed, Outcome, StructureKey, Subject, Tolerances};
 use crate::receipt::{Host, Receipt};
-use crate::report::{Provenance, RunResults, RESULTS_SCHEMA_VERSION};
+use crate::report::{bound_evidence, save_results, Provenance, RunResults, RESULTS_SCHEMA_VERSION};
 use crate::roster::Model;
 use crate::runner::RunOptions;
-use crate::runtime::{self, apr::Apr, candle::Candle, llamacpp::LlamaCpp, Runtime};
+use crate::runtime::{self, Runtime};
 use crate::shard::{Holding, Plan, Shard};
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -46,24 +47,11 @@ pub struct Check {
     pub shard: Option<Shard>,
 }
 
-/// How much of each process's stdout and stderr (head and tail) a results file keeps.
-const EVIDENCE_OUTPUT: usize = 16 * 1024;
-
-/// Results carry a bounded excerpt of each process's output; the observation files
-/// under models/<slug>/observations keep the rest.
-pub fn bound_evidence(outcomes: &mut [Outcome]) {
-    for o in outcomes {
-        for inv in &mut o.evidence.invocations {
-            *inv = inv.bounded(EVIDENCE_OUTPUT);
-        }
-    }
-}
-
 /// A shard's evidence for the merge, with the same bound on process output (every
 /// kind of observation: `ModelEvidence::invocations_mut`).
 fn bounded(mut ev: ModelEvidence) -> ModelEvidence {
     for invocation in ev.invocations_mut() {
-        *invocation = invocation.bounded(EVIDENCE_OUTPUT);
+        *invocation = invocation.bounded(crate::report::EVIDENCE_OUTPUT);
     }
     ev
 }
@@ -148,77 +136,6 @@ struct SuiteInputs {
     kld_base: Option<KldBase>,
     /// The tokenizer battery's file.
     battery: Option<Utf8PathBuf>,
-}
-
-pub struct Harness {
-    pub tools: Tools,
-    pub runtimes: Vec<Box<dyn Runtime>>,
-    /// Each runtime's version, asked once per run (same order as `runtimes`).
-    pub versions: Vec<Result<String, String>>,
-    pub apr_info: Option<(String, Option<String>)>,
-    /// The machine's GPU (`nvidia-smi -L`'s first line), if it has one.
-    pub gpu: Option<String>,
-}
-
-/// The first GPU `nvidia-smi -L` lists, or None where there is none (or no driver).
-pub fn detect_gpu() -> Option<String> {
-    let inv =
-        crate::runner::run(&["nvidia-smi".to_string(), "-L".to_string()], &RunOptions::with_timeout(std::time::Duration::from_secs(20)));
-    if crate::runner::check(&inv).is_err() {
-        return None;
-    }
-    inv.stdout.lines().map(str::trim).find(|l| l.starts_with("GPU ")).map(String::from)
-}
-
-impl Harness {
-    /// The Harness health row for a model judged without llama.cpp (switched off or
-    /// not built): attribution then rests on candle alone.
-    pub fn missing_comparator(&self, model: &str) -> Option<Outcome> {
-        let i = self.runtimes.iter().position(|r| r.name() == judge::LLAMACPP)?;
-        let why = self.versions[i].as_ref().err()?;
-        Some(judge::comparator_missing(model, judge::LLAMACPP, why))
-    }
-
-    pub fn new(ctx: &Ctx, runtime_filter: Option<&str>) -> Result<Harness> {
-        let apr = Apr::default();
-        let apr_info = apr.version_info();
-        if let Err(why) = &apr_info {
-            println!("apr: not usable ({}) — apr checks will be BLOCKED; `cargo xtask install-apr` installs it", judge::first_line(why));
-        }
-        let oracle_source = crate::oracle::oracle_source_hash(&ctx.project.root, &ctx.cache)?;
-        let oracle_gen = ctx.oracle_gen()?;
-        // Each runtime is asked its version once per run.
-        let apr_version = apr_info.as_ref().map(|(v, c)| crate::runtime::apr::version_line(v, c.as_deref())).map_err(Clone::clone);
-        let llamacpp = LlamaCpp::detect(ctx.jobs);
-        let llamacpp_version = llamacpp.version();
-        let candle = Candle {
-            oracle_gen: oracle_gen.clone(),
-            source_hash: oracle_source.clone(),
-            candle: crate::util::locked_version(&ctx.project.root, "candle-core"),
-            threads: llamacpp.threads,
-            kld_windows: ctx.roster.settings.kld_candle_windows,
-        };
-        let candle_version = candle.version();
-        let tools = Tools {
-            apr: apr_version.clone(),
-            apr_program: apr.program.clone(),
-            oracle_gen: Some(oracle_gen),
-            oracle_source,
-            llamacpp: match (&llamacpp.program, &llamacpp_version) {
-                (Some(bin), Ok(version)) => Ok((bin.clone(), version.clone())),
-                (_, Err(why)) => Err(why.clone()),
-                (None, Ok(_)) => Err(crate::comparator::not_built_reason(&ctx.project.root)),
-            },
-        };
-        let mut runtimes: Vec<(Box<dyn Runtime>, Result<String, String>)> =
-            vec![(Box::new(apr), apr_version), (Box::new(candle), candle_version), (Box::new(llamacpp), llamacpp_version)];
-        if let Some(only) = runtime_filter {
-            anyhow::ensure!(runtimes.iter().any(|(r, _)| r.name() == only), "unknown runtime {only:?} (apr, candle, llama.cpp)");
-            runtimes.retain(|(r, _)| r.name() == only);
-        }
-        let (runtimes, versions) = runtimes.into_iter().unzip();
-        Ok(Harness { tools, runtimes, versions, apr_info: apr_info.ok(), gpu: detect_gpu() })
-    }
 }
 
 impl Check {
@@ -992,18 +909,6 @@ fn make_kld_base(ctx: &Ctx, model: &Model, base: &KldBase) -> Result<Result<(), 
     Ok(Ok(()))
 }
 
-pub(crate) fn recast<T>(obs: &Observed<()>) -> Observed<T> {
-    match obs {
-        Observed::Blocked { step, reason, signature } => {
-            Observed::Blocked { step: step.clone(), reason: reason.clone(), signature: signature.clone() }
-        }
-        Observed::Skipped { reason } => Observed::Skipped { reason: reason.clone() },
-        Observed::Ok { invocation, .. } | Observed::Failed { invocation, .. } => {
-            Observed::Failed { error: "internal: unexpected observation".into(), invocation: invocation.clone() }
-        }
-    }
-}
-
 /// Everything that changes what a run observes: its command line, the content of its
 /// inputs, the tool's version, the time it is given, and the environment knobs that
 /// tool reads (`Runtime::env_knobs`: apr's APR_* and FAKE_APR_* are in apr's keys only,
@@ -1210,20 +1115,6 @@ fn run_jobs(ctx: &Ctx, runtimes: &[Box<dyn Runtime>], slug: &str, jobs: Vec<Job>
     results.into_inner().unwrap()
 }
 
-/// models/results/<date>-apr-<version>.json, and latest.json beside it.
-pub fn save_results(ctx: &Ctx, results: &RunResults) -> Result<Utf8PathBuf> {
-    let dir = ctx.project.results_dir();
-    let path = dir.join(crate::delta::results_file_name(results));
-    results.write(path.as_std_path())?;
-    // latest.json points at the run (a symlink, replaced atomically), not a second copy.
-    let latest = dir.join("latest.json");
-    let tmp = dir.join(".latest.json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(path.file_name().unwrap_or_default(), &tmp).with_context(|| format!("{tmp}: cannot link"))?;
-    std::fs::rename(&tmp, &latest).with_context(|| format!("cannot rename {tmp} to {latest}"))?;
-    Ok(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1233,7 +1124,8 @@ mod tests {
     /// observation holds it (kld, battery and safetensors runs were once forgotten).
     #[test]
     fn every_kind_of_observation_is_bounded_for_the_merge() {
-        let long = Invocation { command: vec!["apr".into()], stdout: "x".repeat(EVIDENCE_OUTPUT * 4), ..Invocation::default() };
+        let long =
+            Invocation { command: vec!["apr".into()], stdout: "x".repeat(crate::report::EVIDENCE_OUTPUT * 4), ..Invocation::default() };
         fn failed<T>(inv: &Invocation) -> Observed<T> {
             Observed::Failed { error: "boom".into(), invocation: inv.clone() }
         }
@@ -1256,7 +1148,7 @@ mod tests {
         assert_eq!(ev.invocations_mut().len(), 11, "one invocation per kind of observation");
         let mut out = bounded(ev);
         for inv in out.invocations_mut() {
-            assert!(inv.stdout.len() < 3 * EVIDENCE_OUTPUT, "{} bytes kept", inv.stdout.len());
+            assert!(inv.stdout.len() < 3 * crate::report::EVIDENCE_OUTPUT, "{} bytes kept", inv.stdout.len());
         }
     }
 

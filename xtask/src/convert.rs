@@ -318,7 +318,7 @@ pub struct Convert {
 impl Convert {
     /// 0 when every artifact is made (or not applicable), 1 when one failed or is blocked.
     pub fn run(self, ctx: &Ctx) -> Result<i32> {
-        let harness = crate::check::Harness::new(ctx, None)?;
+        let harness = crate::harness::Harness::new(ctx, None)?;
         let mut blocked = false;
         for m in ctx.roster.select(self.model.as_deref())? {
             let artifacts = convert_model(ctx, m, &harness.tools)?;

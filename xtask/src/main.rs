@@ -15,6 +15,7 @@ mod coverage;
 mod delta;
 mod doctor;
 mod drift;
+mod harness;
 mod install_apr;
 mod judge;
 mod lock;

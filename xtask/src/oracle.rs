@@ -56,7 +56,7 @@ pub struct OracleGpu {
 
 impl OracleGpu {
     pub fn run(self, ctx: &Ctx) -> Result<i32> {
-        if crate::check::detect_gpu().is_none() {
+        if crate::harness::detect_gpu().is_none() {
             bail!("oracle-gpu needs a CUDA device: nvidia-smi found none");
         }
         let argv: Vec<String> = ["cargo", "build", "--release", "--package", "oracle-gen", "--features", "cuda"].map(String::from).to_vec();

@@ -166,7 +166,7 @@ fn judge_merged(ev: &ModelEvidence, r: &RunResults) -> Result<Vec<Outcome>> {
         }
         out
     };
-    crate::check::bound_evidence(&mut outcomes);
+    crate::report::bound_evidence(&mut outcomes);
     Ok(outcomes)
 }
 

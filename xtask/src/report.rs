@@ -12,6 +12,33 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const RESULTS_SCHEMA_VERSION: u32 = 2;
+
+/// How much of each process's stdout and stderr (head and tail) a results file keeps.
+pub const EVIDENCE_OUTPUT: usize = 16 * 1024;
+
+/// Results carry a bounded excerpt of each process's output; the observation files
+/// under models/<slug>/observations keep the rest.
+pub fn bound_evidence(outcomes: &mut [Outcome]) {
+    for o in outcomes {
+        for inv in &mut o.evidence.invocations {
+            *inv = inv.bounded(EVIDENCE_OUTPUT);
+        }
+    }
+}
+
+/// models/results/<date>-apr-<version>.json, and latest.json beside it.
+pub fn save_results(ctx: &crate::context::Ctx, results: &RunResults) -> Result<camino::Utf8PathBuf> {
+    let dir = ctx.project.results_dir();
+    let path = dir.join(crate::delta::results_file_name(results));
+    results.write(path.as_std_path())?;
+    // latest.json points at the run (a symlink, replaced atomically), not a second copy.
+    let latest = dir.join("latest.json");
+    let tmp = dir.join(".latest.json.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(path.file_name().unwrap_or_default(), &tmp).with_context(|| format!("{tmp}: cannot link"))?;
+    std::fs::rename(&tmp, &latest).with_context(|| format!("cannot rename {tmp} to {latest}"))?;
+    Ok(path)
+}
 pub const BEGIN_MARKER: &str = "<!-- parity-status:begin -->";
 pub const END_MARKER: &str = "<!-- parity-status:end -->";
 

@@ -129,7 +129,7 @@ pub fn observe(ctx: &Ctx, model: &Model, tools: &Tools, artifacts: &Artifacts) -
         Some(ArtifactState::Ready(path)) => path.clone(),
         Some(state) => {
             let why = state.unavailable::<()>(ARTIFACT).expect("not ready");
-            return Ok((crate::check::recast(&why), crate::check::recast(&why)));
+            return Ok((crate::judge::recast(&why), crate::judge::recast(&why)));
         }
         None => {
             let reason = "no single model.safetensors in the reference checkpoint".to_string();

@@ -747,6 +747,20 @@ pub fn how_it_ended(inv: &Invocation) -> String {
     }
 }
 
+/// A stand-in observation (blocked, skipped) as one of another kind: what is not
+/// there for one kind of observation is not there for the others either.
+pub fn recast<T>(obs: &Observed<()>) -> Observed<T> {
+    match obs {
+        Observed::Blocked { step, reason, signature } => {
+            Observed::Blocked { step: step.clone(), reason: reason.clone(), signature: signature.clone() }
+        }
+        Observed::Skipped { reason } => Observed::Skipped { reason: reason.clone() },
+        Observed::Ok { invocation, .. } | Observed::Failed { invocation, .. } => {
+            Observed::Failed { error: "internal: unexpected observation".into(), invocation: invocation.clone() }
+        }
+    }
+}
+
 /// FAIL for a runtime that crashed, timed out or printed what did not parse.
 pub fn failed_outcome(case: &Case, what: &str, error: &str, inv: &Invocation) -> Outcome {
     case.fail(
