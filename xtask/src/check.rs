@@ -305,7 +305,7 @@ impl Check {
         ev.ppl_ceiling = model.ppl_ceiling;
         ev.gpu = harness.gpu.clone();
         // The reference's own file is run, not made: no conversion to judge.
-        for (name, converted) in artifacts.iter().filter(|(_, c)| c.tool != convert::REFERENCE_TOOL) {
+        for (name, converted) in artifacts.iter().filter(|(_, c)| c.tool != crate::artifacts::REFERENCE_TOOL) {
             ev.conversions.insert(name.clone(), converted.conversion(name, ctx));
         }
         ev.truth = match crate::truth::read(&reference) {

@@ -7,6 +7,7 @@
 //! (its invocation), and a failed one is judged by the `convert` suite; what needs
 //! its artifact is BLOCKED under the failure's signature.
 
+use crate::artifacts::{Spec, Tool};
 use crate::cache;
 use crate::context::Ctx;
 use crate::judge::conversions::{Conversion, Made};
@@ -93,160 +94,16 @@ impl Converted {
 
 pub type Artifacts = BTreeMap<String, Converted>;
 
-#[derive(Debug, Clone, Copy)]
-enum Tool {
-    Apr,
-    /// oracle-gen's GGUF exporter (candle's quantizers).
-    Candle,
-    /// llama.cpp's own quantizer, through the comparator.
-    LlamaCpp,
-    /// The model's source file itself (a GGUF the roster pulls), linked under a
-    /// neutral name: made by nobody in this pipeline.
-    Source,
-    /// The reference checkpoint's own weights file, run where it lies: no conversion
-    /// at all (the f32 ladder's first rung).
-    Reference,
-}
-
-impl Tool {
-    fn name(self) -> &'static str {
-        match self {
-            Tool::Apr => judge::APR,
-            Tool::Candle => "candle",
-            Tool::LlamaCpp => "llama.cpp",
-            Tool::Source => "source",
-            Tool::Reference => REFERENCE_TOOL,
-        }
-    }
-}
-
-struct Spec {
-    name: &'static str,
-    extension: &'static str,
-    /// None: the reference checkpoint; Some(name): another artifact.
-    from: Option<&'static str>,
-    tool: Tool,
-    /// Nominal bit width of the weights it holds.
-    bits: u8,
-    /// argv after the program, with {in} and {out} placeholders.
-    args: &'static [&'static str],
-}
-
-/// The tool name of the reference checkpoint's own file (`Tool::Reference`): not a
-/// conversion, so never in the `convert` suite's evidence.
-pub const REFERENCE_TOOL: &str = "reference";
-
-const SPECS: &[Spec] = &[
-    // The f32 ladder's lower rungs: apr on the checkpoint itself (its runtime alone),
-    // then on its own unquantized APR file (its container, no quantizer).
-    Spec { name: "safetensors", extension: "safetensors", from: None, tool: Tool::Reference, bits: 32, args: &[] },
-    Spec { name: "f32", extension: "apr", from: None, tool: Tool::Apr, bits: 32, args: &["import", "{in}", "-o", "{out}", "--offline"] },
-    Spec {
-        name: "int8",
-        extension: "apr",
-        from: None,
-        tool: Tool::Apr,
-        bits: 8,
-        args: &["import", "{in}", "--quantize", "int8", "-o", "{out}", "--offline"],
-    },
-    Spec {
-        name: "int4",
-        extension: "apr",
-        from: None,
-        tool: Tool::Apr,
-        bits: 4,
-        args: &["import", "{in}", "--quantize", "int4", "-o", "{out}", "--offline"],
-    },
-    Spec {
-        name: "int4-gguf",
-        extension: "gguf",
-        from: Some("int4"),
-        tool: Tool::Apr,
-        bits: 4,
-        args: &["export", "{in}", "--format", "gguf", "-o", "{out}", "--offline"],
-    },
-    Spec {
-        name: "roundtrip",
-        extension: "apr",
-        from: Some("int4-gguf"),
-        tool: Tool::Apr,
-        bits: 4,
-        args: &["import", "{in}", "-o", "{out}", "--offline"],
-    },
-    Spec {
-        name: "q8_0-gguf",
-        extension: "gguf",
-        from: None,
-        tool: Tool::Candle,
-        bits: 8,
-        args: &["export-gguf", "{in}", "--quant", "q8_0", "--out", "{out}"],
-    },
-    Spec {
-        name: "q4_0-gguf",
-        extension: "gguf",
-        from: None,
-        tool: Tool::Candle,
-        bits: 4,
-        args: &["export-gguf", "{in}", "--quant", "q4_0", "--out", "{out}"],
-    },
-    // llama.cpp's quantizer on the f32 export: a correct converter's equivalents.
-    Spec {
-        name: "f32-gguf",
-        extension: "gguf",
-        from: None,
-        tool: Tool::Candle,
-        bits: 32,
-        args: &["export-gguf", "{in}", "--quant", "f32", "--out", "{out}"],
-    },
-    Spec {
-        name: "lcpp-q8_0-gguf",
-        extension: "gguf",
-        from: Some("f32-gguf"),
-        tool: Tool::LlamaCpp,
-        bits: 8,
-        args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q8_0"],
-    },
-    Spec {
-        name: "lcpp-q4_0-gguf",
-        extension: "gguf",
-        from: Some("f32-gguf"),
-        tool: Tool::LlamaCpp,
-        bits: 4,
-        args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q4_0"],
-    },
-    // --pure: every weight Q4_0, as apr's and candle's 4-bit files (llama.cpp's default
-    // Q4_0 keeps the tied embedding at Q8_0): the like-for-like equivalent that
-    // attribution compares with; the default mixture stays, as llama.cpp's users get it.
-    Spec {
-        name: "lcpp-q4_0-pure-gguf",
-        extension: "gguf",
-        from: Some("f32-gguf"),
-        tool: Tool::LlamaCpp,
-        bits: 4,
-        args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q4_0", "--pure"],
-    },
-    Spec {
-        name: "lcpp-q4_k_m-gguf",
-        extension: "gguf",
-        from: Some("f32-gguf"),
-        tool: Tool::LlamaCpp,
-        bits: 4,
-        args: &["quantize", "--in", "{in}", "--out", "{out}", "--type", "q4_k_m"],
-    },
-    // The roster's own GGUF (its bits are not used: it is not made from the reference).
-    Spec { name: "native-gguf", extension: "gguf", from: None, tool: Tool::Source, bits: 0, args: &["link", "{in}", "{out}"] },
-];
-
 /// The artifact names, in the order they are made.
 pub fn artifact_names() -> impl Iterator<Item = &'static str> {
-    SPECS.iter().map(|s| s.name)
+    crate::artifacts::SPECS.iter().map(|s| s.name)
 }
 
 /// models/<slug>/<stem>.<ext>. The file names are neutral on purpose: apr applies a
 /// chat template when the path it is given names an instruct/chat model (#3672), so
 /// apr is run from the model's folder on these names (`Runtime::runs_in_model_dir`).
 pub fn artifact_path(ctx: &Ctx, slug: &str, name: &str) -> Utf8PathBuf {
-    let spec = SPECS.iter().find(|s| s.name == name).expect("known artifact");
+    let spec = crate::artifacts::find(name).expect("known artifact");
     if let Tool::Reference = spec.tool {
         return ctx.project.reference_dir(slug).join(REFERENCE_WEIGHTS);
     }
@@ -281,15 +138,15 @@ fn reference_hash(ctx: &Ctx, reference: &Utf8Path) -> Result<String> {
 /// The command that made an artifact, as a maintainer runs it from the model folder.
 /// The artifact `name` is made from (None: the reference checkpoint, or unknown).
 pub fn upstream(name: &str) -> Option<&'static str> {
-    SPECS.iter().find(|s| s.name == name)?.from
+    crate::artifacts::find(name)?.from
 }
 
 pub fn portable_recipe(name: &str) -> Option<String> {
-    let spec = SPECS.iter().find(|s| s.name == name)?;
+    let spec = crate::artifacts::find(name)?;
     let input = match spec.from {
         None => "reference".to_string(),
         Some(upstream) => {
-            let up = SPECS.iter().find(|s| s.name == upstream)?;
+            let up = crate::artifacts::find(upstream)?;
             format!("{}.{}", upstream.trim_end_matches("-gguf"), up.extension)
         }
     };
@@ -332,7 +189,7 @@ pub fn convert_model(ctx: &Ctx, model: &Model, tools: &Tools) -> Result<Artifact
     let mut artifacts = Artifacts::new();
     let reference = ctx.project.reference_dir(&model.slug);
     if !reference.join("config.json").is_file() {
-        for spec in SPECS {
+        for spec in crate::artifacts::SPECS {
             let state = ArtifactState::Blocked {
                 step: "pull".into(),
                 reason: format!("no reference checkpoint at {reference}"),
@@ -346,7 +203,7 @@ pub fn convert_model(ctx: &Ctx, model: &Model, tools: &Tools) -> Result<Artifact
         return Ok(artifacts);
     }
     let reference_key = reference_hash(ctx, &reference)?;
-    for spec in SPECS {
+    for spec in crate::artifacts::SPECS {
         let (state, invocation) = convert_one(ctx, model, tools, spec, &reference, &reference_key, &artifacts)?;
         match &state {
             ArtifactState::Ready(_) => {}

@@ -2,6 +2,7 @@
 //! its `run` (see ARCHITECTURE.md for the map). The dispatch below is flat: parse,
 //! take the lock if the task writes under models/, build the context, run.
 
+mod artifacts;
 mod bench;
 mod cache;
 mod check;

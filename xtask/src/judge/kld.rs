@@ -10,24 +10,12 @@ use tmgt_schema::kld::TopKRow;
 pub use tmgt_schema::kld::{Coverage, Est, KldReport};
 use tmgt_schema::TokenLogprob;
 
-/// The quantization a pre-registered bound is kept for, from the artifact's name:
-/// f32, q8_0, int8, q4_0, int4, q4_k; "native" for the roster's own GGUF (the
-/// reference is its exact dequantization). None: no bound (reported, not judged).
+/// The quantization a pre-registered bound is kept for: the artifact table's
+/// (`crate::artifacts`) f32, q8_0, int8, q4_0, int4, q4_k; "native" for the roster's
+/// own GGUF (the reference is its exact dequantization). None: no bound (reported,
+/// not judged). Never read from the artifact's name: renaming one keeps its bound.
 pub fn quant_of(artifact: &str) -> Option<&'static str> {
-    let a = artifact.to_ascii_lowercase();
-    [
-        ("native", "native"),
-        ("f32", "f32"),
-        ("q8_0", "q8_0"),
-        ("q4_k", "q4_k"),
-        ("q4_0", "q4_0"),
-        ("int8", "int8"),
-        ("int4", "int4"),
-        ("roundtrip", "int4"),
-    ]
-    .into_iter()
-    .find(|(needle, _)| a.contains(needle))
-    .map(|(_, q)| q)
+    crate::artifacts::quantization(artifact)
 }
 
 /// The bounds the KLD suite judges `quant` by: (mean KLD max, 99th percentile max,
@@ -296,9 +284,17 @@ mod tests {
             ("int8", Some("int8")),
             ("roundtrip", Some("int4")),
             ("native-gguf", Some("native")),
+            ("f32", Some("f32")),
+            ("safetensors", None),
             ("f16-gguf", None),
         ] {
             assert_eq!(quant_of(a), q, "{a}");
+        }
+        // Every quantization in the table has its bounds in the roster's maps.
+        for spec in crate::artifacts::SPECS {
+            if let Some(q) = spec.quant {
+                assert!(KLD_QUANTS.contains(&q), "{}: {q} has no kld bound key", spec.name);
+            }
         }
     }
 
