@@ -22,6 +22,7 @@ pub mod inference;
 pub mod kld;
 pub mod ladder;
 pub mod logprobs;
+pub mod perplexity;
 pub mod precision;
 pub mod safetensors;
 pub mod structure;

@@ -124,7 +124,7 @@ pub static SUITES: &[Suite] = &[
         about: About::Fixed(EITHER),
         claim: |t| format!("PPL under the model's ceiling, |Int4 − Int8| < {}", t.ppl_int4_int8_max_diff),
         needs: &[Need::Scores],
-        judge: inference::ppl,
+        judge: perplexity::ppl,
         structure: None,
     },
     structure_suite!("inspect", CONVERTER, "Metadata matches config.json; quantized files say so", structure::INSPECT),
@@ -176,7 +176,7 @@ pub static SUITES: &[Suite] = &[
             format!("PPL within the oracle's × bound ({})", ratios.join(", "))
         },
         needs: &[Need::Scores, Need::ReferenceScore],
-        judge: inference::reference_ppl,
+        judge: perplexity::reference_ppl,
         structure: None,
     },
     Suite {
