@@ -367,8 +367,8 @@ pub fn status_table(r: &RunResults) -> String {
                     matrix_table(m)
                 ));
             }
-            out.push_str(&crate::drift::kld_tables(r));
-            out.push_str(&crate::drift::battery_tables(r));
+            out.push_str(&crate::statistics_view::kld_tables(r));
+            out.push_str(&crate::statistics_view::battery_tables(r));
         }
     }
     out

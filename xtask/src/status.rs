@@ -67,8 +67,8 @@ impl Status {
         }
         let table = crate::report::status_table(&current);
         println!("{table}");
-        for (model, rows) in crate::drift::kld_reports(&current) {
-            if let Some(svg) = crate::drift::kld_svg(&model, &rows) {
+        for (model, rows) in crate::statistics_view::kld_reports(&current) {
+            if let Some(svg) = crate::statistics_view::kld_svg(&model, &rows) {
                 let path = ctx.project.results_dir().join(format!("kld-{model}.svg"));
                 tmgt_schema::write_atomic(path.as_std_path(), svg.as_bytes())?;
                 println!("{path}: the KLD quantile curves of {model}");

@@ -1,4 +1,4 @@
-//! What a reader sees of the drift statistics: the kld suite's numbers as a table per
+//! What a reader sees of the KLD and tokenizer-battery statistics: the kld suite's numbers as a table per
 //! model (PPL of the runtime and the oracle, ln ratio, mean KLD, KLD percentiles, Δp,
 //! same top-1), the tokenizer battery's as a table per model, and one SVG plot of the
 //! KLD quantile curve per artifact. All read from the judged outcomes' evidence (the
