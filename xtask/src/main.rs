@@ -15,6 +15,7 @@ mod corrupt;
 mod coverage;
 mod delta;
 mod doctor;
+mod executor;
 mod harness;
 mod install_apr;
 mod judge;
