@@ -7,31 +7,13 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::Path;
 
-/// The architecture named by `model_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arch {
-    Llama,
-    Qwen2,
-    Gpt2,
-}
+/// The architectures, one enum for the workspace (`tmgt_schema::Arch`).
+pub use tmgt_schema::Arch;
 
-impl Arch {
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::Llama => "llama",
-            Arch::Qwen2 => "qwen2",
-            Arch::Gpt2 => "gpt2",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Arch> {
-        match name {
-            "llama" => Some(Arch::Llama),
-            "qwen2" => Some(Arch::Qwen2),
-            "gpt2" => Some(Arch::Gpt2),
-            _ => None,
-        }
-    }
+/// The architecture of the llama family or GPT-2 `model_type` names (`ModelConfig`);
+/// None for Gemma 3 (its own `Gemma3Config`) and for what the oracle does not implement.
+fn family(model_type: &str) -> Option<Arch> {
+    Arch::from_model_type(model_type).filter(|a| *a != Arch::Gemma3)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -249,11 +231,11 @@ impl ModelConfig {
         let value: serde_json::Value = serde_json::from_str(text).with_context(|| format!("{}: not valid JSON", path.display()))?;
         let model_type = value.get("model_type").and_then(|v| v.as_str()).with_context(|| format!("{}: no model_type", path.display()))?;
         let bad = |e: serde_json::Error| anyhow::anyhow!("{}: bad {model_type} config: {e}", path.display());
-        let config = match Arch::parse(model_type) {
+        let config = match family(model_type) {
             Some(Arch::Llama) => ModelConfig::Llama(serde_json::from_value(value.clone()).map_err(bad)?),
             Some(Arch::Qwen2) => ModelConfig::Qwen2(serde_json::from_value(value.clone()).map_err(bad)?),
             Some(Arch::Gpt2) => ModelConfig::Gpt2(serde_json::from_value(value.clone()).map_err(bad)?),
-            None => bail!("{}: unknown model_type {model_type:?} (supported: llama, qwen2, gpt2)", path.display()),
+            Some(Arch::Gemma3) | None => bail!("{}: unknown model_type {model_type:?} (supported: llama, qwen2, gpt2)", path.display()),
         };
         if let ModelConfig::Llama(c) | ModelConfig::Qwen2(c) = &config {
             c.rope_theta(path)?;
@@ -299,7 +281,7 @@ impl Config {
             Some("gemma3") => {
                 bail!("{}: model_type \"gemma3\" is the multimodal Gemma 3; the oracle reads the text-only \"gemma3_text\"", path.display())
             }
-            Some(other) if Arch::parse(other).is_none() => {
+            Some(other) if family(other).is_none() => {
                 bail!("{}: unknown model_type {other:?} (supported: llama, qwen2, gpt2, gemma3_text)", path.display())
             }
             _ => Ok(Config::Family(ModelConfig::from_json(text, path)?)),
@@ -309,7 +291,7 @@ impl Config {
     /// The architecture's name (`gemma3` for gemma3_text).
     pub fn arch_name(&self) -> &'static str {
         match self {
-            Config::Family(c) => c.arch().name(),
+            Config::Family(c) => c.arch().as_str(),
             Config::Gemma3(_) => "gemma3",
         }
     }

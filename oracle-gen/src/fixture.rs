@@ -9,7 +9,7 @@
 //! Qwen2 tokenizer) splits text as the fixture's goldens do.
 
 use crate::config::Arch;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -69,8 +69,8 @@ fn byte_level(add_prefix_space: bool, trim_offsets: bool, use_regex: bool) -> se
 
 /// (normalizer, pre_tokenizer, post_processor, decoder) of `arch`'s real tokenizer.json:
 /// llama as HuggingFaceTB/SmolLM's, qwen2 as Qwen/Qwen2's, gpt2 as openai-community/gpt2's.
-pub fn pipeline(arch: Arch) -> [serde_json::Value; 4] {
-    match arch {
+pub fn pipeline(arch: Arch) -> Result<[serde_json::Value; 4]> {
+    Ok(match arch {
         Arch::Llama => [
             serde_json::Value::Null,
             json!({"type": "Sequence", "pretokenizers": [
@@ -90,8 +90,12 @@ pub fn pipeline(arch: Arch) -> [serde_json::Value; 4] {
             byte_level(false, false, false),
         ],
         Arch::Gpt2 => [serde_json::Value::Null, byte_level(false, true, true), byte_level(true, false, true), byte_level(true, true, true)],
-    }
+        Arch::Gemma3 => bail!("no gemma3 fixture (fixtures: {})", FIXTURE_ARCHS.map(Arch::as_str).join(", ")),
+    })
 }
+
+/// The architectures with a fixture model.
+pub const FIXTURE_ARCHS: [Arch; 3] = [Arch::Llama, Arch::Qwen2, Arch::Gpt2];
 
 /// The fixture tokenizer of `arch`: the shared vocabulary ([`vocabulary`]) under the
 /// architecture's own normalizer, pre-tokenizer, post-processor and decoder.
@@ -99,12 +103,12 @@ pub fn tokenizer(arch: Arch) -> Result<Tokenizer> {
     let trained = vocabulary()?;
     let text = trained.to_string(false).map_err(|e| anyhow::anyhow!("serializing the fixture tokenizer: {e}"))?;
     let mut value: serde_json::Value = serde_json::from_str(&text).context("the fixture tokenizer's JSON")?;
-    let [normalizer, pre_tokenizer, post_processor, decoder] = pipeline(arch);
+    let [normalizer, pre_tokenizer, post_processor, decoder] = pipeline(arch)?;
     value["normalizer"] = normalizer;
     value["pre_tokenizer"] = pre_tokenizer;
     value["post_processor"] = post_processor;
     value["decoder"] = decoder;
-    Tokenizer::from_bytes(serde_json::to_vec(&value)?).map_err(|e| anyhow::anyhow!("building the {} fixture tokenizer: {e}", arch.name()))
+    Tokenizer::from_bytes(serde_json::to_vec(&value)?).map_err(|e| anyhow::anyhow!("building the {} fixture tokenizer: {e}", arch.as_str()))
 }
 
 /// The fixtures' one vocabulary: byte-level BPE trained on CORPUS (deterministic),
@@ -184,7 +188,7 @@ pub fn write(arch: Arch, out: &Path) -> Result<()> {
             }
             let mut c = serde_json::json!({
                 "architectures": [if qwen { "Qwen2ForCausalLM" } else { "LlamaForCausalLM" }],
-                "model_type": arch.name(),
+                "model_type": arch.as_str(),
                 "vocab_size": vocab,
                 "hidden_size": hidden,
                 "intermediate_size": inter,
@@ -245,6 +249,7 @@ pub fn write(arch: Arch, out: &Path) -> Result<()> {
                 "torch_dtype": "float32",
             })
         }
+        Arch::Gemma3 => bail!("no gemma3 fixture"),
     };
     let generation = serde_json::json!({ "bos_token_id": config["bos_token_id"], "eos_token_id": eos, "do_sample": false });
     let safetensors = safetensors::serialize(b.tensors.iter().map(|(k, v)| (k.clone(), v)), None).context("serializing fixture weights")?;
@@ -282,11 +287,11 @@ mod tests {
         // "What", " is", " ", "2", "+", "2", "?", " Answer", ":" (byte-level spelling: Ġ = space).
         for arch in [Arch::Qwen2, Arch::Llama] {
             let p = pieces(arch, "What is 2+2? Answer:");
-            assert_eq!(p, ["What", "Ġis", "Ġ", "2", "+", "2", "?", "ĠAnswer", ":"], "{}", arch.name());
+            assert_eq!(p, ["What", "Ġis", "Ġ", "2", "+", "2", "?", "ĠAnswer", ":"], "{}", arch.as_str());
         }
         // Multi-digit numbers too: "12" is two pieces.
         for arch in [Arch::Qwen2, Arch::Llama] {
-            assert!(pieces(arch, "x 12").ends_with(&["1".to_string(), "2".to_string()]), "{}", arch.name());
+            assert!(pieces(arch, "x 12").ends_with(&["1".to_string(), "2".to_string()]), "{}", arch.as_str());
         }
         // GPT-2's regex keeps the space with the number (" ?\p{N}+"): "Ġ2".
         let p = pieces(Arch::Gpt2, "What is 2+2? Answer:");
@@ -298,9 +303,9 @@ mod tests {
         let vocab = vocabulary().unwrap().get_vocab(true);
         for (arch, pre) in [(Arch::Llama, "smollm"), (Arch::Qwen2, "qwen2"), (Arch::Gpt2, "gpt2")] {
             let tok = tokenizer(arch).unwrap();
-            assert_eq!(tok.get_vocab(true), vocab, "{}", arch.name());
+            assert_eq!(tok.get_vocab(true), vocab, "{}", arch.as_str());
             let json: serde_json::Value = serde_json::from_str(&tok.to_string(false).unwrap()).unwrap();
-            assert_eq!(detect_pre(&json, Path::new("tokenizer.json")).unwrap(), pre, "{}", arch.name());
+            assert_eq!(detect_pre(&json, Path::new("tokenizer.json")).unwrap(), pre, "{}", arch.as_str());
         }
         assert_eq!(crate::gguf::export::llama_cpp_pre_name("gpt2"), "gpt-2");
         assert_eq!(crate::gguf::export::llama_cpp_pre_name("qwen2"), "qwen2");

@@ -237,9 +237,13 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Fixture { arch, out } => {
-            let arch = Arch::parse(&arch).with_context(|| format!("unknown arch {arch:?} (llama, qwen2, gpt2)"))?;
+            let fixtures = oracle_gen::fixture::FIXTURE_ARCHS;
+            let arch = fixtures
+                .into_iter()
+                .find(|a| a.as_str() == arch)
+                .with_context(|| format!("unknown arch {arch:?} ({})", fixtures.map(Arch::as_str).join(", ")))?;
             oracle_gen::fixture::write(arch, &out)?;
-            println!("{}: {} fixture written", out.display(), arch.name());
+            println!("{}: {} fixture written", out.display(), arch.as_str());
         }
         Command::ImportGguf { gguf, out } => {
             let started = Instant::now();

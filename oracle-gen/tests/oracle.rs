@@ -14,7 +14,7 @@ const ARCHS: [Arch; 3] = [Arch::Llama, Arch::Qwen2, Arch::Gpt2];
 
 fn fixture(arch: Arch) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join(arch.name());
+    let dir = tmp.path().join(arch.as_str());
     oracle_gen::fixture::write(arch, &dir).unwrap();
     (tmp, dir)
 }
@@ -56,12 +56,12 @@ fn kv_cache_decoding_equals_full_recomputation() {
         let full = model.forward(&all[..all.len() - 1], 0, true).unwrap();
         assert_eq!(cached.dims(), full.dims());
         let diff = max_abs_diff(&cached, &full);
-        assert!(diff < 1e-4, "{}: cached vs full logits differ by {diff}", arch.name());
+        assert!(diff < 1e-4, "{}: cached vs full logits differ by {diff}", arch.as_str());
         // And greedy's recorded top-1 is the argmax of the full recomputation.
         let p = prompt.len();
         for (step, top) in out.top_logprobs.iter().enumerate() {
             let row = full.get(p - 1 + step).unwrap().to_vec1::<f32>().unwrap();
-            assert_eq!(oracle_gen::generate::argmax(&row), top[0].id, "{} step {step}", arch.name());
+            assert_eq!(oracle_gen::generate::argmax(&row), top[0].id, "{} step {step}", arch.as_str());
         }
     }
 }
@@ -73,7 +73,7 @@ fn fixtures_are_decisive_and_not_degenerate() {
         let g: tmgt_schema::Golden = serde_json::from_slice(&golden_bytes(&dir, "Hello, my name is")).unwrap();
         let margins: Vec<f32> = g.top_logprobs.iter().map(|t| t[0].logprob - t[1].logprob).collect();
         let min = margins.iter().copied().fold(f32::INFINITY, f32::min);
-        assert!(min > 0.05, "{}: near-tie in fixture greedy decoding, margins {margins:?}", arch.name());
+        assert!(min > 0.05, "{}: near-tie in fixture greedy decoding, margins {margins:?}", arch.as_str());
         assert_eq!(g.token_count, 12);
         assert_eq!(g.stop_reason, StopReason::Length);
     }
@@ -85,7 +85,7 @@ fn fixture_bytes_are_identical_on_every_run() {
         let (_a, d1) = fixture(arch);
         let (_b, d2) = fixture(arch);
         for f in ["config.json", "model.safetensors", "tokenizer.json", "generation_config.json"] {
-            assert_eq!(std::fs::read(d1.join(f)).unwrap(), std::fs::read(d2.join(f)).unwrap(), "{} {f}", arch.name());
+            assert_eq!(std::fs::read(d1.join(f)).unwrap(), std::fs::read(d2.join(f)).unwrap(), "{} {f}", arch.as_str());
         }
     }
 }
