@@ -96,13 +96,63 @@ impl GoldenInputs {
     }
 }
 
-/// Maps a dtype flag (f32, bf16, f16) to the name golden JSON uses.
-pub fn dtype_format_name(dtype: &str) -> &'static str {
-    match dtype {
-        "bf16" | "bfloat16" => "bfloat16",
-        "f16" | "float16" => "float16",
-        _ => "float32",
+/// The precisions the oracle computes goldens in: f32 (the goldens every check is
+/// judged against) and the reduced bf16 and f16 (the precision suite's), each spelled
+/// once: its flag (`--dtype f32`), its folder (goldens/<slug>/<flag>/ for the reduced
+/// ones) and the name golden JSON uses (float32, bfloat16, float16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Precision {
+    F32,
+    Bf16,
+    F16,
+}
+
+impl Precision {
+    pub const ALL: [Precision; 3] = [Precision::F32, Precision::Bf16, Precision::F16];
+    /// The precision suite's: every precision but f32.
+    pub const REDUCED: [Precision; 2] = [Precision::Bf16, Precision::F16];
+
+    /// The flag, folder and tolerance key: f32, bf16, f16.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::F16 => "f16",
+        }
     }
+
+    /// The name golden JSON uses: float32, bfloat16, float16.
+    pub fn format_name(self) -> &'static str {
+        match self {
+            Precision::F32 => "float32",
+            Precision::Bf16 => "bfloat16",
+            Precision::F16 => "float16",
+        }
+    }
+
+    /// A flag or a golden JSON name.
+    pub fn parse(s: &str) -> Option<Precision> {
+        Precision::ALL.into_iter().find(|p| p.flag() == s || p.format_name() == s)
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.flag())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Precision, String> {
+        Precision::parse(s).ok_or_else(|| format!("unknown precision {s:?} (f32, bf16, f16)"))
+    }
+}
+
+/// Maps a dtype flag (f32, bf16, f16) to the name golden JSON uses (float32 for
+/// anything else, as oracle-gen always did).
+pub fn dtype_format_name(dtype: &str) -> &'static str {
+    Precision::parse(dtype).unwrap_or(Precision::F32).format_name()
 }
 
 impl Golden {
@@ -131,6 +181,21 @@ impl Golden {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn each_precision_is_spelled_once() {
+        for p in Precision::ALL {
+            assert_eq!(Precision::parse(p.flag()), Some(p));
+            assert_eq!(Precision::parse(p.format_name()), Some(p));
+            assert_eq!(p.to_string().parse::<Precision>(), Ok(p));
+            assert_eq!(dtype_format_name(p.flag()), p.format_name());
+        }
+        assert_eq!((Precision::Bf16.flag(), Precision::Bf16.format_name()), ("bf16", "bfloat16"));
+        assert_eq!((Precision::F16.flag(), Precision::F16.format_name()), ("f16", "float16"));
+        assert_eq!(dtype_format_name("f8"), "float32");
+        assert!("f8".parse::<Precision>().is_err());
+        assert!(!Precision::REDUCED.contains(&Precision::F32));
+    }
 
     pub(crate) fn sample() -> Golden {
         let settings = Settings { max_new_tokens: 3, ignore_eos: false, top_k: 2, dtype: "f32".into(), device: "cpu".into() };

@@ -15,7 +15,7 @@ pub mod tokenize;
 pub mod verify;
 
 pub use arch::Arch;
-pub use golden::{Golden, GoldenInputs, OracleInfo, Settings, StopReason, TokenLogprob};
+pub use golden::{Golden, GoldenInputs, OracleInfo, Precision, Settings, StopReason, TokenLogprob};
 pub use hashing::{sha256_bytes, sha256_file, temp_sibling, write_atomic, write_file_atomic};
 pub use host::HostInfo;
 pub use observation::{Generation, Invocation, Score};

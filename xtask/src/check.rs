@@ -21,7 +21,7 @@ use crate::shard::{Holding, Plan, Shard};
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::{BTreeMap, BTreeSet};
-use tmgt_schema::Golden;
+use tmgt_schema::{Golden, Precision};
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Check {
@@ -250,13 +250,13 @@ impl Check {
                 None
             }
         };
-        ev.goldens = load_goldens(&ctx.project.golden_dir(&model.slug, "f32"), ctx)?;
-        for dtype in ["bf16", "f16"] {
+        ev.goldens = load_goldens(&ctx.project.golden_dir(&model.slug, Precision::F32), ctx)?;
+        for dtype in Precision::REDUCED {
             let g = load_goldens(&ctx.project.golden_dir(&model.slug, dtype), ctx)?;
             if !g.is_empty() {
-                ev.precision_goldens.insert(dtype.into(), g);
+                ev.precision_goldens.insert(dtype.flag().into(), g);
                 let here = load_goldens(&crate::oracle::fresh_golden_dir(ctx, &model.slug, dtype), ctx)?;
-                ev.host_goldens.insert(dtype.into(), here);
+                ev.host_goldens.insert(dtype.flag().into(), here);
             }
         }
         let wanted: Vec<&'static Suite> = judge::SUITES.iter().filter(|s| self.wanted(s.name)).collect();
@@ -369,7 +369,7 @@ fn record_inputs(ctx: &Ctx, model: &Model, artifacts: &Artifacts, inputs: &mut B
     let relative = |p: &Utf8Path| p.strip_prefix(root).unwrap_or(p).to_string();
     let reference = ctx.project.reference_dir(&model.slug);
     let mut files = crate::util::files_under(&reference, &["json", "safetensors"]);
-    files.extend(crate::util::files_under(&ctx.project.golden_dir(&model.slug, "f32"), &["json"]));
+    files.extend(crate::util::files_under(&ctx.project.golden_dir(&model.slug, Precision::F32), &["json"]));
     for f in files {
         inputs.insert(relative(&f), ctx.cache.sha256(&f)?);
     }
@@ -397,7 +397,7 @@ fn trust_inputs(ctx: &Ctx, model: &Model) -> Result<()> {
     cache::outputs_unchanged(&cache::stamp_path(&dir, "reference"), |f| ctx.cache.sha256(f).ok()).map_err(|why| {
         anyhow::anyhow!("{slug}: the reference checkpoint is not what pull made: {why}; run `cargo xtask pull --model {slug}`")
     })?;
-    if ctx.project.golden_dir(slug, "f32").is_dir() {
+    if ctx.project.golden_dir(slug, Precision::F32).is_dir() {
         cache::outputs_unchanged(&cache::stamp_path(&dir, "oracle-f32"), |f| tmgt_schema::sha256_file(f.as_std_path()).ok()).map_err(|why| {
             anyhow::anyhow!("{slug}: the goldens are not what the oracle wrote or verified: {why}; run `cargo xtask oracle --model {slug}` (it shows the difference; --force accepts it)")
         })?;

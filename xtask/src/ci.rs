@@ -10,6 +10,7 @@ use crate::pull::Pull;
 use crate::runtime::apr::{Apr, PINNED_VERSION};
 use crate::shard::{Plan, Shard};
 use anyhow::Result;
+use tmgt_schema::Precision;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Ci {
@@ -198,7 +199,7 @@ fn pipeline(ctx: &Ctx, shard: Option<Shard>, clock: &mut Clock) -> Result<crate:
     clock.lap("pull");
     let f32_goldens = Oracle {
         model: None,
-        dtype: "f32".into(),
+        dtype: Precision::F32,
         device: "cpu".into(),
         force: false,
         on_difference: OnDifference::Stop,
@@ -209,12 +210,12 @@ fn pipeline(ctx: &Ctx, shard: Option<Shard>, clock: &mut Clock) -> Result<crate:
     // Reduced-precision goldens, where committed, are claims about the reference on a
     // CPU: verified here within their precision's error, a difference is reported in
     // the precision suite and never stops the checks.
-    for dtype in ["bf16", "f16"] {
+    for dtype in Precision::REDUCED {
         for model in ctx.roster.select_only(None, only.as_deref())? {
             if ctx.project.golden_dir(&model.slug, dtype).is_dir() {
                 let oracle = Oracle {
                     model: Some(model.slug.clone()),
-                    dtype: dtype.into(),
+                    dtype,
                     device: "cpu".into(),
                     force: false,
                     on_difference: OnDifference::Report,

@@ -14,7 +14,7 @@ use crate::roster::Model;
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::BTreeMap;
-use tmgt_schema::{verify, Golden, GoldenTolerance};
+use tmgt_schema::{verify, Golden, GoldenTolerance, Precision};
 
 /// What a golden that does not hold on this machine does to the task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,8 +32,9 @@ pub struct Oracle {
     /// Only this model (a roster slug).
     #[arg(long)]
     pub model: Option<String>,
-    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16", "f16"])]
-    pub dtype: String,
+    /// f32 (the goldens), bf16 or f16 (the precision suite's).
+    #[arg(long, default_value = "f32")]
+    pub dtype: Precision,
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
     pub device: String,
     /// Replace committed goldens whose claims changed (showing what is replaced).
@@ -63,10 +64,10 @@ impl OracleGpu {
         crate::runner::run_live(&argv, Some(ctx.project.root.as_std_path()), std::time::Duration::from_secs(4 * 3600))?;
         let bin = crate::util::target_dir(&ctx.project.root).join("release/oracle-gen");
         let gpu_ctx = Ctx::new(ctx.project.clone(), ctx.roster_path.clone(), ctx.jobs, ctx.offline, ctx.no_cache)?.with_oracle_gen(bin);
-        for dtype in ["bf16", "f16"] {
+        for dtype in Precision::REDUCED {
             Oracle {
                 model: self.model.clone(),
-                dtype: dtype.into(),
+                dtype,
                 device: "cuda".into(),
                 force: false,
                 on_difference: OnDifference::Report,
@@ -79,12 +80,12 @@ impl OracleGpu {
 }
 
 /// The tolerance a golden of `dtype` is verified with: f32 allows no token flip.
-pub fn golden_tolerance(ctx: &Ctx, dtype: &str) -> Result<GoldenTolerance> {
+pub fn golden_tolerance(ctx: &Ctx, dtype: Precision) -> Result<GoldenTolerance> {
     let tol: crate::judge::Tolerances = ctx.roster.tolerances()?;
     let logprob = tol
-        .golden_logprob_for(dtype)
+        .golden_logprob_for(dtype.flag())
         .with_context(|| format!("{}: [tolerances] golden_logprob has no entry for {dtype:?}", ctx.roster_path))?;
-    Ok(GoldenTolerance { logprob, near_tie_flips: dtype != "f32" })
+    Ok(GoldenTolerance { logprob, near_tie_flips: dtype != Precision::F32 })
 }
 
 /// What the oracle step of one model did.
@@ -153,7 +154,7 @@ impl Oracle {
         if !reference.join("config.json").is_file() {
             return Ok(OracleOutcome::NoReference);
         }
-        let golden_dir = ctx.project.golden_dir(&model.slug, &self.dtype);
+        let golden_dir = ctx.project.golden_dir(&model.slug, self.dtype);
         let mut inputs = BTreeMap::new();
         for f in crate::util::files_under(&reference, &["json", "safetensors"]) {
             inputs.insert(format!("reference/{}", f.file_name().unwrap()), ctx.cache.sha256(&f)?);
@@ -167,16 +168,16 @@ impl Oracle {
             "settings".into(),
             format!("max_new_tokens={} top_k={} dtype={} device={}", s.max_new_tokens, s.top_k, self.dtype, self.device),
         );
-        let tolerance = golden_tolerance(ctx, &self.dtype)?;
+        let tolerance = golden_tolerance(ctx, self.dtype)?;
         inputs.insert("tolerance".into(), format!("{tolerance:?}"));
-        if self.dtype != "f32" {
+        if self.dtype != Precision::F32 {
             // Reduced precision depends on the CPU's kernels: another CPU, another check.
             inputs.insert("host".into(), tmgt_schema::HostInfo::detect().describe());
         }
         inputs.insert("model_id".into(), model.model_id.clone());
         let stamp = cache::stamp_path(&ctx.project.model_dir(&model.slug), &format!("oracle-{}", self.dtype));
         let goldens: Vec<Utf8PathBuf> = ctx.roster.prompts.iter().map(|p| golden_dir.join(format!("{}.json", p.name))).collect();
-        let fresh_dir = fresh_golden_dir(ctx, &model.slug, &self.dtype);
+        let fresh_dir = fresh_golden_dir(ctx, &model.slug, self.dtype);
         let fresh_copies: Vec<Utf8PathBuf> = ctx.roster.prompts.iter().map(|p| fresh_dir.join(format!("{}.json", p.name))).collect();
         let outputs: Vec<Utf8PathBuf> = goldens.iter().chain(&fresh_copies).cloned().collect();
         if !ctx.no_cache && !self.force && cache::is_fresh_by_content(&stamp, &inputs) {
@@ -198,7 +199,7 @@ impl Oracle {
             ("--slug", slug.clone()),
             ("--model-id", model.model_id.clone()),
             ("--out-dir", staging.to_string()),
-            ("--dtype", dtype.clone()),
+            ("--dtype", dtype.flag().to_string()),
             ("--device", device.clone()),
             ("--max-new-tokens", s.max_new_tokens.to_string()),
             ("--top-k", s.top_k.to_string()),
@@ -243,7 +244,7 @@ impl Oracle {
             let bytes = std::fs::read(&from).with_context(|| format!("{from}: cannot read"))?;
             tmgt_schema::write_atomic(copy.as_std_path(), &bytes)?;
         }
-        let report = !self.force && self.on_difference == OnDifference::Report && self.dtype != "f32";
+        let report = !self.force && self.on_difference == OnDifference::Report && self.dtype != Precision::F32;
         if !differing.is_empty() && !self.force && !report {
             bail!(
                 "{}: the oracle now disagrees with {} committed golden(s) ({}, tolerance {} nats{}); nothing was changed. Differences:\n{}\nRerun with --force to accept the new goldens.",
@@ -287,6 +288,6 @@ impl Oracle {
 }
 
 /// Where the goldens this machine computed are kept (models/<slug>/fresh-goldens/<dtype>).
-pub fn fresh_golden_dir(ctx: &Ctx, slug: &str, dtype: &str) -> Utf8PathBuf {
-    ctx.project.model_dir(slug).join("fresh-goldens").join(dtype)
+pub fn fresh_golden_dir(ctx: &Ctx, slug: &str, dtype: Precision) -> Utf8PathBuf {
+    ctx.project.model_dir(slug).join("fresh-goldens").join(dtype.flag())
 }

@@ -25,10 +25,10 @@ impl Project {
     }
 
     /// goldens/<slug>/ for f32, goldens/<slug>/<dtype>/ for reduced precisions.
-    pub fn golden_dir(&self, slug: &str, dtype: &str) -> Utf8PathBuf {
+    pub fn golden_dir(&self, slug: &str, dtype: tmgt_schema::Precision) -> Utf8PathBuf {
         match dtype {
-            "f32" => self.goldens().join(slug),
-            other => self.goldens().join(slug).join(other),
+            tmgt_schema::Precision::F32 => self.goldens().join(slug),
+            reduced => self.goldens().join(slug).join(reduced.flag()),
         }
     }
 
