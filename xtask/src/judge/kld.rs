@@ -333,6 +333,37 @@ mod tests {
         let crashed = find("apr/int4-gguf");
         assert_eq!((crashed.status, &crashed.subject), (Verdict::Fail, &subject::RUNTIME));
         assert_eq!(judge(&ModelEvidence::new("m"), &tol)[0].status, Verdict::Skip);
+        // What is judged carries its bounds and its numbers.
+        assert_eq!(pass.evidence.expected.as_deref(), Some("q8_0: mean KLD ≤ 0.02, 99% KLD ≤ 0.2, same top-1 ≥ 0.95"));
+        assert!(pass.note.ends_with("same top-1 100.00%"), "{}", pass.note);
+        assert!(fail.note.contains("same top-1 10.00%"), "{}", fail.note);
+    }
+
+    #[test]
+    fn contexts_encoded_otherwise_block_only_when_nothing_was_compared() {
+        let tol = Tolerances::spec();
+        let ok = |r: KldReport| Observed::Ok { value: r, invocation: Invocation::default() };
+        let mut none = report(0.001, 0.01, 1.0);
+        (none.n, none.context_differs) = (0, 4);
+        let mut some = report(0.001, 0.01, 1.0);
+        some.context_differs = 4;
+        let mut ev = ModelEvidence::new("m");
+        ev.kld.insert(("llama.cpp".into(), "q8_0-gguf".into()), ok(none));
+        ev.kld.insert(("candle".into(), "q8_0-gguf".into()), ok(some));
+        let outs = judge(&ev, &tol);
+        let find = |c: &str| outs.iter().find(|o| o.case == c).unwrap();
+        let blocked = find("llama.cpp/q8_0-gguf");
+        assert_eq!(blocked.status, Verdict::Blocked, "{}", blocked.note);
+        assert_eq!(blocked.signature, tokenizer::signature("llama.cpp", "encodings differ"));
+        assert!(blocked.note.contains("(4 positions)"), "{}", blocked.note);
+        assert_eq!(find("candle/q8_0-gguf").status, Verdict::Pass, "some contexts compared: judged on those");
+        // Nothing compared and nothing encoded otherwise: no evidence of a tokenizer cause.
+        let mut empty = report(0.001, 0.01, 1.0);
+        (empty.n, empty.context_differs) = (0, 0);
+        ev.kld.insert(("llama.cpp".into(), "q8_0-gguf".into()), ok(empty));
+        let o = judge(&ev, &tol).into_iter().find(|o| o.case == "llama.cpp/q8_0-gguf").unwrap();
+        assert_eq!(o.status, Verdict::Fail, "{}", o.note);
+        assert!(o.note.contains("no position compared"), "{}", o.note);
     }
 
     /// apr's generation on every prompt with top-2 lists: its own tokens, the runner-up
@@ -414,6 +445,8 @@ mod tests {
         apr_runs(&mut ev, "q4_0-gguf", &super::super::testutil::with_mismatches(&seq(32), 1), -0.5, vec![10, 11, 12]);
         let outs = judge(&ev, &tol);
         let claim = find(&outs, "bounds/q4_0-gguf");
+        assert_eq!(claim.evidence.details["quant"], "q4_0");
+        assert!(claim.evidence.details["engines"].as_array().is_some_and(|e| !e.is_empty()), "{:?}", claim.evidence.details);
         assert_eq!((claim.status, &claim.subject), (Verdict::Fail, &Subject::Reference));
         assert!(
             claim.note.starts_with("falsified") && claim.note.contains("llama.cpp (n 100)") && claim.note.contains("candle"),
